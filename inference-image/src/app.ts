@@ -1,0 +1,174 @@
+import {randomUUID} from "node:crypto";
+import express, {type NextFunction, type Request, type Response} from "express";
+import type {ApiKeys} from "./api-keys.js";
+import {OPEN_TENANT} from "./api-keys.js";
+import {createCompletionHandler} from "./completion-handler.js";
+import {PATHS} from "./contract.js";
+import type {Engine} from "./engine.js";
+import {ApiError, internalError, invalidRequest, modelNotFound, notFound, unavailable} from "./errors.js";
+import type {Logger} from "./logger.js";
+import type {ServerMetrics} from "./metrics.js";
+import {parseChatRequest, parseCompletionRequest, parseGenerateRequest, type Endpoint} from "./openai-request.js";
+import type {RequestLocals} from "./request-context.js";
+
+/** What the lifecycle changes under the app: the model once loaded, and draining on SIGTERM. */
+export interface ServingState {
+  readonly engine: Engine | undefined;
+  readonly draining: boolean;
+}
+
+export interface AppDeps {
+  /** Served id, known before the model has loaded. */
+  readonly modelName: string;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  readonly state: ServingState;
+  /** Absent = no authentication (every caller is the same tenant). */
+  readonly apiKeys?: ApiKeys | undefined;
+  readonly requestTimeoutMs: number;
+  readonly maxRequestBytes: number;
+  /** Unix seconds the server started, reported as `created` in `/v1/models`. */
+  readonly modelCreated: number;
+}
+
+type Res = Response<unknown, RequestLocals>;
+
+/** Path -> endpoint label; anything else is not an inference request. */
+const INFERENCE_ROUTES: Record<string, Endpoint> = {
+  "/v1/chat/completions": "chat",
+  "/v1/completions": "completions",
+  "/generate": "generate"
+};
+
+/** Builds the HTTP app; sockets, signals and the model are the caller's. */
+export function createApp(deps: AppDeps): express.Express {
+  const {modelName, metrics, logger, state} = deps;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+
+  app.use((req: Request, res: Res, next: NextFunction) => {
+    const header = req.get("x-request-id");
+    res.locals.requestId = header && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID().replaceAll("-", "");
+    res.locals.startedAt = performance.now();
+    res.locals.tenant = OPEN_TENANT;
+    res.locals.log = {};
+    res.set("X-Request-Id", res.locals.requestId);
+    const endpoint = INFERENCE_ROUTES[req.path];
+    if (endpoint) res.on("close", () => finishInference(endpoint, res));
+    next();
+  });
+
+  /** One log line, and the request metrics, per inference request. */
+  const finishInference = (endpoint: Endpoint, res: Res) => {
+    const seconds = (performance.now() - res.locals.startedAt) / 1000;
+    // 499: the client closed the connection before the response was complete (nginx's convention).
+    const status = res.writableFinished ? res.statusCode : 499;
+    metrics.requests.inc({endpoint, status: String(status)});
+    metrics.duration.observe({endpoint}, seconds);
+    logger.info("request", {
+      id: res.locals.requestId,
+      endpoint,
+      status,
+      tenant: res.locals.tenant,
+      duration_ms: Math.round(seconds * 10_000) / 10,
+      ...res.locals.log
+    });
+  };
+
+  app.get(PATHS.healthz, (_req, res) => {
+    res.json({status: "ok"});
+  });
+  app.get(PATHS.readyz, (_req, res) => {
+    if (state.draining) res.status(503).json({status: "draining"});
+    else if (!state.engine) res.status(503).json({status: "loading"});
+    else res.json({status: "ready", model: modelName});
+  });
+  app.get(PATHS.metrics, async (_req, res) => {
+    if (state.engine) {
+      const memory = await state.engine.memory();
+      metrics.modelMemory.set({device: "ram"}, memory.ram);
+      metrics.modelMemory.set({device: "vram"}, memory.vram);
+      metrics.slots.set(state.engine.slots.size);
+    }
+    res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const authenticate = (req: Request, res: Res, next: NextFunction) => {
+    if (deps.apiKeys) res.locals.tenant = deps.apiKeys.authenticate(req.get("authorization"));
+    next();
+  };
+  const refuseUnlessServing = (_req: Request, res: Res, next: NextFunction) => {
+    if (state.draining) {
+      res.set("Connection", "close");
+      throw unavailable("The server is shutting down; retry on another replica.");
+    }
+    if (!state.engine) throw unavailable("The model is still loading.", 5);
+    next();
+  };
+  // Any content type is read as JSON: `curl -d` sends form encoding by default.
+  const json = express.json({limit: deps.maxRequestBytes, type: () => true, strict: true});
+
+  app.get("/v1/models", authenticate, (_req, res) => {
+    res.json({object: "list", data: [modelCard(modelName, deps.modelCreated)]});
+  });
+  app.get("/v1/models/:id", authenticate, (req, res) => {
+    if (req.params["id"] !== modelName) throw modelNotFound(String(req.params["id"]));
+    res.json(modelCard(modelName, deps.modelCreated));
+  });
+
+  const handlerDeps = {engine: () => state.engine!, metrics, logger, requestTimeoutMs: deps.requestTimeoutMs};
+  const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
+  for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {
+    app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
+  }
+
+  app.use((req: Request) => {
+    throw notFound(`${req.method} ${req.path}`);
+  });
+
+  // The one place errors become HTTP responses.
+  app.use((error: unknown, req: Request, res: Res, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500 && apiError.code === "internal_error") {
+      logger.error("unhandled error", {id: res.locals.requestId, path: req.path, error: String(error)});
+    }
+    const endpoint = INFERENCE_ROUTES[req.path];
+    if (endpoint) {
+      metrics.rejected.inc({reason: rejectionReason(apiError)});
+      res.locals.log.error = apiError.code;
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (apiError.retryAfterSeconds !== undefined) res.set("Retry-After", String(apiError.retryAfterSeconds));
+    res.status(apiError.status).json(apiError.toBody());
+  });
+
+  return app;
+}
+
+function modelCard(id: string, created: number) {
+  return {id, object: "model", created, owned_by: "paddock"};
+}
+
+/** Maps body-parser's errors and anything unexpected to API errors. */
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as {type?: string; status?: number};
+  if (e.type === "entity.too.large") return new ApiError(413, "invalid_request_error", "request_too_large", "The request body is too large.");
+  if (e.type === "entity.parse.failed") return invalidRequest("The request body is not valid JSON.", null, "invalid_json");
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return invalidRequest("Unsupported request encoding.", null, "unsupported_encoding");
+  if (e.status === 400) return invalidRequest("The request could not be read.", null, "bad_request");
+  return internalError();
+}
+
+function rejectionReason(error: ApiError): string {
+  if (error.code === "queue_full") return "queue_full";
+  if (error.code === "unavailable") return "draining";
+  if (error.code === "queue_timeout") return "queue_timeout";
+  if (error.status === 401) return "unauthorized";
+  if (error.status >= 500) return "error";
+  return "invalid";
+}

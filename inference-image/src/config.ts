@@ -1,0 +1,125 @@
+import {basename} from "node:path";
+import {z} from "zod";
+import {DEFAULT_PORT, ENV} from "./contract.js";
+import {cpuBudget, defaultThreads, readCpuBudgetSources, type CpuBudgetSources} from "./cpu-budget.js";
+
+/** Thrown when the environment cannot configure a server; the message names the variable. */
+export class ConfigError extends Error {
+  readonly code = "invalid_config";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+const boolFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+/**
+ * The server's environment, one entry per variable. Each default is the documented one;
+ * the README's table is the user-facing copy of this schema.
+ */
+const envSchema = z.object({
+  [ENV.modelPath]: z.string().min(1, "is required: the path of a .gguf model file"),
+  [ENV.modelName]: z.string().min(1).max(256).optional(),
+  [ENV.host]: z.string().min(1).default("0.0.0.0"),
+  [ENV.port]: z.coerce.number().int().min(0).max(65_535).default(DEFAULT_PORT),
+  [ENV.parallelSlots]: positiveInt(256).default(4),
+  [ENV.contextSize]: positiveInt(1_048_576).default(2048),
+  [ENV.maxQueue]: z.coerce.number().int().min(0).max(100_000).default(64),
+  [ENV.gpu]: z.enum(["auto", "cuda", "vulkan", "off"]).default("auto"),
+  [ENV.gpuLayers]: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0)]).default("auto"),
+  [ENV.threads]: positiveInt(1024).optional(),
+  [ENV.requestTimeoutSeconds]: z.coerce.number().positive().max(86_400).default(600),
+  [ENV.shutdownGraceSeconds]: z.coerce.number().min(0).max(3600).default(30),
+  [ENV.apiKeysFile]: z.string().min(1).optional(),
+  [ENV.maxRequestBytes]: positiveInt(64 * 1024 * 1024).default(1024 * 1024),
+  [ENV.logLevel]: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  [ENV.logPrompts]: boolFlag.default(false),
+  [ENV.chatWrapper]: z.string().min(1).default("auto")
+});
+
+export type GpuMode = "auto" | "cuda" | "vulkan" | "off";
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Validated, frozen server configuration. Durations are in milliseconds. */
+export interface ServerConfig {
+  readonly modelPath: string;
+  /** Id served by `/v1/models` and accepted in `model`. Defaults to the file name without `.gguf`. */
+  readonly modelName: string;
+  readonly host: string;
+  readonly port: number;
+  /** Sequences generated concurrently in one context. Defaults to 4. */
+  readonly parallelSlots: number;
+  /** Tokens per slot. Defaults to 2048. */
+  readonly contextSize: number;
+  /** Requests allowed to wait for a slot before 429. Defaults to 64. */
+  readonly maxQueue: number;
+  readonly gpu: GpuMode;
+  readonly gpuLayers: number | "auto" | "max";
+  /** llama.cpp threads. Defaults to the CPU budget (cgroup quota / affinity) minus one core. */
+  readonly threads: number;
+  /** CPU budget the default thread count was derived from, in cores (logged at start). */
+  readonly cpuBudgetCores: number;
+  /** Upper bound on one request, queueing included. Defaults to 600_000 (ms). */
+  readonly requestTimeoutMs: number;
+  /** Drain deadline after SIGTERM. Defaults to 30_000 (ms). */
+  readonly shutdownGraceMs: number;
+  readonly apiKeysFile: string | undefined;
+  /** Largest accepted request body. Defaults to 1 MiB. */
+  readonly maxRequestBytes: number;
+  readonly logLevel: LogLevel;
+  /** Whether request logs include prompt text. Defaults to false. */
+  readonly logPrompts: boolean;
+  /** node-llama-cpp chat wrapper name, or "auto" to use the model's own template. */
+  readonly chatWrapper: string;
+}
+
+/**
+ * Parses the server's environment once at start-up. A bad value throws a ConfigError
+ * naming the variable, so the process stops before loading anything.
+ */
+export function loadServerConfig(
+  env: NodeJS.ProcessEnv,
+  cpuSources: CpuBudgetSources = readCpuBudgetSources()
+): Readonly<ServerConfig> {
+  const result = envSchema.safeParse(stripEmpty(env));
+  if (!result.success) throw new ConfigError(describeIssues(result.error));
+  const e = result.data;
+  const budget = cpuBudget(cpuSources);
+  const modelPath = e[ENV.modelPath];
+  return Object.freeze({
+    modelPath,
+    modelName: e[ENV.modelName] ?? basename(modelPath).replace(/\.gguf$/i, ""),
+    host: e[ENV.host],
+    port: e[ENV.port],
+    parallelSlots: e[ENV.parallelSlots],
+    contextSize: e[ENV.contextSize],
+    maxQueue: e[ENV.maxQueue],
+    gpu: e[ENV.gpu],
+    gpuLayers: e[ENV.gpuLayers],
+    threads: e[ENV.threads] ?? defaultThreads(budget),
+    cpuBudgetCores: budget,
+    requestTimeoutMs: e[ENV.requestTimeoutSeconds] * 1000,
+    shutdownGraceMs: e[ENV.shutdownGraceSeconds] * 1000,
+    apiKeysFile: e[ENV.apiKeysFile],
+    maxRequestBytes: e[ENV.maxRequestBytes],
+    logLevel: e[ENV.logLevel],
+    logPrompts: e[ENV.logPrompts],
+    chatWrapper: e[ENV.chatWrapper]
+  });
+}
+
+/** An empty variable (`FOO=`) means "unset", as in most servers; it should not fail coercion. */
+export function stripEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") out[k] = v;
+  return out;
+}
+
+/** Formats zod issues as "VAR: problem (got "value")" lines, one per variable. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`)
+    .join("; ");
+}

@@ -1,0 +1,266 @@
+import {
+  getLlama,
+  LlamaCompletion,
+  LlamaLogLevel,
+  LlamaText,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token
+} from "node-llama-cpp";
+import type {ServerConfig} from "./config.js";
+import {contextLengthExceeded, invalidRequest} from "./errors.js";
+import type {ChatMessage, InferenceRequest, Prompt} from "./openai-request.js";
+import {SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+
+export type FinishReason = "stop" | "length";
+
+/**
+ * Why generation ended. `timeout` (REQUEST_TIMEOUT_SECONDS) and `aborted` (client gone)
+ * produce truncated output that must never be cached.
+ */
+export type StopCause = "eos" | "stop_sequence" | "max_tokens" | "timeout" | "aborted";
+
+export interface GenerationResult {
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly stopCause: StopCause;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Milliseconds spent waiting for a free slot. */
+  readonly queueMs: number;
+}
+
+export interface GenerateOptions {
+  /** Aborts queueing or generation; generation then ends within one token. */
+  readonly signal: AbortSignal;
+  /** Whether `signal` fired because of the request deadline (vs. the client leaving). */
+  readonly timedOut?: () => boolean;
+  /** Called once a slot is taken, before the first token: a stream may open now. */
+  readonly onStart?: () => void;
+  /** Called when the first token is generated. */
+  readonly onFirstToken?: () => void;
+  /** Text as it is produced, already cut at stop sequences. */
+  readonly onText?: (chunk: string) => void;
+}
+
+/** Per-token timing hook, so the engine reports latency without importing metrics. */
+export interface TokenObserver {
+  onInterToken(seconds: number): void;
+}
+
+/** What the HTTP layer needs from a model; tests and benchmarks use the real one. */
+export interface Engine {
+  readonly modelName: string;
+  readonly slots: {readonly size: number; readonly busy: number; readonly queued: number};
+  generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult>;
+  /** Refuses new work; queued and running generations continue. */
+  stopAccepting(): void;
+  memory(): Promise<{ram: number; vram: number}>;
+  close(): Promise<void>;
+}
+
+export interface LlamaEngineOptions {
+  readonly config: Pick<
+    ServerConfig,
+    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuLayers" | "threads" | "chatWrapper"
+  >;
+  readonly poolObserver?: SlotPoolObserver;
+  readonly tokenObserver?: TokenObserver;
+  readonly log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** Tokens kept for OpenAI-style presence/frequency penalties (llama.cpp's window). */
+const PENALTY_WINDOW_TOKENS = 256;
+
+/**
+ * The model and one context whose sequences are the parallel slots. node-llama-cpp batches
+ * every active sequence of a context into one decode call, so N slots really run together.
+ */
+export class LlamaEngine implements Engine {
+  private constructor(
+    readonly modelName: string,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly pool: SlotPool<LlamaContextSequence>,
+    private readonly chatWrapper: ChatWrapper,
+    private readonly tokenObserver: TokenObserver | undefined
+  ) {}
+
+  static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
+    const {config, log} = options;
+    const llama = await getLlama({
+      gpu: config.gpu === "off" ? false : config.gpu,
+      build: "never",
+      maxThreads: config.threads,
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (text === "" || /bad special token/.test(text)) return;
+        log?.(level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : "warn", text);
+      }
+    });
+    const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers});
+    const context = await model.createContext({
+      sequences: config.parallelSlots,
+      contextSize: config.contextSize,
+      threads: config.threads
+    });
+    const sequences = Array.from({length: config.parallelSlots}, () => context.getSequence());
+    const pool = new SlotPool(sequences, config.maxQueue, options.poolObserver);
+    const chatWrapper =
+      config.chatWrapper === "auto"
+        ? resolveChatWrapper(model)
+        : resolveChatWrapper(model, {type: config.chatWrapper as "auto"});
+    log?.(
+      "info",
+      `model loaded: gpu=${String(llama.gpu)} layers=${model.gpuLayers}/${model.fileInsights.totalLayers} ` +
+        `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} chatWrapper=${chatWrapper.wrapperName}`
+    );
+    return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver);
+  }
+
+  get slots() {
+    return this.pool;
+  }
+
+  /** The GPU backend in use, or `false` for CPU. */
+  get gpu(): string | false {
+    return this.llama.gpu;
+  }
+
+  async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
+    const {tokens, promptTokens, stopTriggers} = this.render(request.prompt);
+    const contextSize = this.context.contextSize;
+    // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
+    if (promptTokens >= contextSize) throw contextLengthExceeded(contextSize, promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
+
+    const queuedAt = performance.now();
+    const sequence = await this.pool.acquire(options.signal);
+    const slotAt = performance.now();
+    const completion = new LlamaCompletion({contextSequence: sequence});
+    let completionTokens = 0;
+    let lastTokenAt = slotAt;
+    try {
+      options.onStart?.();
+      const {params} = request;
+      const penalties = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
+      const result = await completion.generateCompletionWithMeta(tokens, {
+        signal: options.signal,
+        stopOnAbortSignal: true,
+        maxTokens: params.maxTokens ?? contextSize,
+        // Stop at the end of the slot's context rather than shifting it: a shifted context
+        // silently forgets the start of the prompt, which an API caller cannot see.
+        disableContextShift: true,
+        temperature: params.temperature,
+        topP: params.topP,
+        topK: params.topK,
+        minP: params.minP,
+        ...(params.seed === undefined ? {} : {seed: params.seed}),
+        repeatPenalty: penalties
+          ? {
+              penalty: 1,
+              presencePenalty: params.presencePenalty,
+              frequencyPenalty: params.frequencyPenalty,
+              lastTokens: PENALTY_WINDOW_TOKENS,
+              penalizeNewLine: true
+            }
+          : false,
+        customStopTriggers: [...stopTriggers, ...params.stop],
+        onToken: (generated) => {
+          const now = performance.now();
+          if (completionTokens === 0) options.onFirstToken?.();
+          else this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
+          lastTokenAt = now;
+          completionTokens += generated.length;
+        },
+        ...(options.onText ? {onTextChunk: options.onText} : {})
+      });
+      const stopCause = toStopCause(result.metadata.stopReason, options);
+      return {
+        text: result.response,
+        finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
+        stopCause,
+        promptTokens,
+        completionTokens,
+        queueMs: slotAt - queuedAt
+      };
+    } finally {
+      completion.dispose({disposeSequence: false});
+      this.pool.release(sequence);
+    }
+  }
+
+  /**
+   * Turns a prompt into the tokens to evaluate. Chat messages go through the model's chat
+   * template (or node-llama-cpp's best match when the GGUF has none); its end-of-turn
+   * markers become stop triggers. `promptTokens` counts the BOS token llama.cpp prepends.
+   */
+  private render(prompt: Prompt): {tokens: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
+    const bos = this.model.tokens.bos;
+    const prependsBos = this.model.tokens.shouldPrependBosToken && bos !== null;
+    if (prompt.kind === "text") {
+      const tokens = this.model.tokenize(prompt.text);
+      return {tokens, promptTokens: tokens.length + (prependsBos ? 1 : 0), stopTriggers: []};
+    }
+    const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages)});
+    let tokens = state.contextText.tokenize(this.model.tokenizer);
+    // The template already starts with BOS; LlamaCompletion adds its own, so drop the template's.
+    if (prependsBos && tokens[0] === bos) tokens = tokens.slice(1);
+    return {tokens, promptTokens: tokens.length + (prependsBos ? 1 : 0), stopTriggers: state.stopGenerationTriggers};
+  }
+
+  stopAccepting(): void {
+    this.pool.close();
+  }
+
+  /**
+   * Bytes held for this model. VRAM is what the GPU driver reports as used; RAM is the
+   * share of the weights kept on the CPU plus, without a GPU, the context's KV state.
+   */
+  async memory(): Promise<{ram: number; vram: number}> {
+    const vram = this.llama.gpu === false ? 0 : (await this.llama.getVramState()).used;
+    const totalLayers = Math.max(1, this.model.fileInsights.totalLayers);
+    const cpuShare = 1 - Math.min(this.model.gpuLayers, totalLayers) / totalLayers;
+    const ram = Math.round(this.model.size * cpuShare) + (this.llama.gpu === false ? this.context.stateSize : 0);
+    return {ram, vram};
+  }
+
+  async close(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}
+
+function toStopCause(reason: string, options: GenerateOptions): StopCause {
+  switch (reason) {
+    case "eogToken":
+      return "eos";
+    case "stopGenerationTrigger":
+    case "customStopTrigger":
+      return "stop_sequence";
+    case "abort":
+      return options.timedOut?.() ? "timeout" : "aborted";
+    default:
+      return "max_tokens";
+  }
+}
+
+function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  for (const m of messages) {
+    if (m.role === "system") history.push({type: "system", text: m.content});
+    else if (m.role === "user") history.push({type: "user", text: m.content});
+    else history.push({type: "model", response: [m.content]});
+  }
+  // The template renders an open model turn only after a model item; an empty one asks for the reply.
+  if (history.at(-1)?.type !== "model") history.push({type: "model", response: []});
+  else throw invalidRequest("The last message must not be from the assistant: there is nothing to reply to.", "messages");
+  return history;
+}

@@ -1,0 +1,92 @@
+import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from "prom-client";
+import {METRIC} from "./contract.js";
+import type {TokenObserver} from "./engine.js";
+import type {SlotPoolObserver} from "./slot-pool.js";
+
+/**
+ * Latency buckets from 1 ms to 10 minutes: the tiny model answers in milliseconds, a large
+ * one on a busy GPU in minutes, and both must be resolvable.
+ */
+export const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600
+];
+/** Inter-token gaps: 0.1 ms (tiny model on CPU) to 2 s (a stalled batch). */
+export const TOKEN_GAP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+
+/** The server's metrics, registered on a registry the caller owns (tests build their own). */
+export class ServerMetrics implements SlotPoolObserver, TokenObserver {
+  readonly requests: Counter<"endpoint" | "status">;
+  readonly duration: Histogram<"endpoint">;
+  readonly active: Gauge;
+  readonly queueDepth: Gauge;
+  readonly busySlots: Gauge;
+  readonly slots: Gauge;
+  readonly modelMemory: Gauge<"device">;
+  readonly ttft: Histogram<"endpoint">;
+  readonly interToken: Histogram;
+  readonly promptTokens: Counter;
+  readonly completionTokens: Counter;
+  readonly rejected: Counter<"reason">;
+
+  constructor(readonly registry: Registry, options: {defaultMetrics?: boolean} = {}) {
+    const registers = [registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({register: registry});
+    this.requests = new Counter({
+      name: METRIC.requestsTotal,
+      help: "Inference requests answered, by endpoint and HTTP status.",
+      labelNames: ["endpoint", "status"],
+      registers
+    });
+    this.duration = new Histogram({
+      name: METRIC.requestDuration,
+      help: "Time from request arrival to the last byte of the response, in seconds.",
+      labelNames: ["endpoint"],
+      buckets: LATENCY_BUCKETS,
+      registers
+    });
+    this.active = new Gauge({
+      name: METRIC.activeRequests,
+      help: "Inference requests in flight on this replica: waiting for a slot, generating or being served from cache.",
+      registers
+    });
+    this.queueDepth = new Gauge({name: METRIC.queueDepth, help: "Requests waiting for a free slot.", registers});
+    this.busySlots = new Gauge({name: METRIC.busySlots, help: "Slots (context sequences) generating now.", registers});
+    this.slots = new Gauge({name: METRIC.slots, help: "Configured parallel slots (PARALLEL_SLOTS).", registers});
+    this.modelMemory = new Gauge({
+      name: METRIC.modelMemory,
+      help: "Bytes held for the model and its context, by device (ram, vram), as node-llama-cpp reports.",
+      labelNames: ["device"],
+      registers
+    });
+    this.ttft = new Histogram({
+      name: METRIC.timeToFirstToken,
+      help: "Time from request arrival to the first generated token, in seconds (queueing included).",
+      labelNames: ["endpoint"],
+      buckets: LATENCY_BUCKETS,
+      registers
+    });
+    this.interToken = new Histogram({
+      name: METRIC.interTokenLatency,
+      help: "Time between consecutive generated tokens of one request, in seconds.",
+      buckets: TOKEN_GAP_BUCKETS,
+      registers
+    });
+    this.promptTokens = new Counter({name: METRIC.promptTokens, help: "Prompt tokens evaluated.", registers});
+    this.completionTokens = new Counter({name: METRIC.completionTokens, help: "Completion tokens generated.", registers});
+    this.rejected = new Counter({
+      name: METRIC.rejectedRequests,
+      help: "Requests refused before generation, by reason (queue_full = the 429s, draining, queue_timeout, unauthorized, invalid).",
+      labelNames: ["reason"],
+      registers
+    });
+  }
+
+  onChange(state: {busy: number; queued: number}): void {
+    this.busySlots.set(state.busy);
+    this.queueDepth.set(state.queued);
+  }
+
+  onInterToken(seconds: number): void {
+    this.interToken.observe(seconds);
+  }
+}

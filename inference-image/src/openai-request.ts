@@ -1,0 +1,278 @@
+import {z} from "zod";
+import {invalidRequest, unsupportedParameter, ApiError} from "./errors.js";
+
+/** Which public endpoint a request came through; part of cache keys and metric labels. */
+export type Endpoint = "chat" | "completions" | "generate";
+
+export interface ChatMessage {
+  readonly role: "system" | "user" | "assistant";
+  readonly content: string;
+}
+
+export type Prompt =
+  | {readonly kind: "chat"; readonly messages: readonly ChatMessage[]}
+  | {readonly kind: "text"; readonly text: string};
+
+/** Every parameter that changes the output. Absent `seed` means "random each call". */
+export interface SamplingParams {
+  readonly temperature: number;
+  readonly topP: number;
+  readonly topK: number;
+  readonly minP: number;
+  readonly seed: number | undefined;
+  /** Upper bound on generated tokens; `undefined` = until the slot's context is full. */
+  readonly maxTokens: number | undefined;
+  readonly stop: readonly string[];
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+}
+
+/** A validated request, independent of which OpenAI shape it arrived in. */
+export interface InferenceRequest {
+  readonly endpoint: Endpoint;
+  readonly model: string | undefined;
+  readonly prompt: Prompt;
+  readonly params: SamplingParams;
+  readonly stream: boolean;
+  readonly includeUsage: boolean;
+}
+
+const stop = z.union([z.string(), z.array(z.string()).max(4, "may hold at most 4 sequences")]).nullish();
+const penalty = z.number().min(-2).max(2).nullish();
+
+/** Fields every generating endpoint accepts, with OpenAI's ranges. */
+const common = {
+  model: z.string().min(1),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  top_k: z.number().int().min(0).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  seed: z.number().int().nullish(),
+  max_tokens: z.number().int().min(1).nullish(),
+  stop,
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
+  stream: z.boolean().nullish(),
+  stream_options: z.strictObject({include_usage: z.boolean().optional()}).nullish(),
+  user: z.string().optional(),
+  n: z.number().int().nullish(),
+  logprobs: z.unknown().optional(),
+  logit_bias: z.unknown().optional(),
+  store: z.unknown().optional(),
+  metadata: z.unknown().optional(),
+  service_tier: z.unknown().optional()
+};
+
+const contentPart = z.looseObject({type: z.string()});
+const message = z.strictObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
+  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  name: z.string().optional(),
+  tool_calls: z.unknown().optional(),
+  tool_call_id: z.unknown().optional(),
+  refusal: z.unknown().optional()
+});
+
+const chatSchema = z.strictObject({
+  ...common,
+  messages: z.array(message).min(1, "must contain at least one message"),
+  max_completion_tokens: z.number().int().min(1).nullish(),
+  top_logprobs: z.unknown().optional(),
+  tools: z.unknown().optional(),
+  tool_choice: z.unknown().optional(),
+  parallel_tool_calls: z.unknown().optional(),
+  functions: z.unknown().optional(),
+  function_call: z.unknown().optional(),
+  response_format: z.unknown().optional(),
+  modalities: z.unknown().optional(),
+  audio: z.unknown().optional(),
+  prediction: z.unknown().optional(),
+  reasoning_effort: z.unknown().optional()
+});
+
+const completionSchema = z.strictObject({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string())]),
+  echo: z.unknown().optional(),
+  best_of: z.unknown().optional(),
+  suffix: z.unknown().optional()
+});
+
+const generateSchema = z.strictObject({
+  prompt: z.string(),
+  max_tokens: z.number().int().min(1).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  seed: z.number().int().optional()
+});
+
+/**
+ * Known OpenAI fields this server does not implement. Each is accepted only with its
+ * neutral value, so a client never gets a silently different behaviour.
+ */
+const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => boolean, why: string]> = [
+  ["n", (v) => v == null || v === 1, "must be 1: this server generates one choice per request"],
+  ["logprobs", (v) => v == null || v === false, "is not supported"],
+  ["top_logprobs", (v) => v == null, "is not supported"],
+  ["logit_bias", (v) => v == null || isEmptyObject(v), "is not supported"],
+  ["tools", (v) => v == null || (Array.isArray(v) && v.length === 0), "is not supported: this server has no tool calling"],
+  ["tool_choice", (v) => v == null || v === "none", "is not supported: this server has no tool calling"],
+  ["functions", (v) => v == null, "is not supported: this server has no function calling"],
+  ["function_call", (v) => v == null || v === "none", "is not supported: this server has no function calling"],
+  ["response_format", (v) => v == null || (isObject(v) && v["type"] === "text"), "is not supported except {\"type\":\"text\"}"],
+  ["modalities", (v) => v == null || (Array.isArray(v) && v.every((m) => m === "text")), "is not supported except [\"text\"]"],
+  ["audio", (v) => v == null, "is not supported"],
+  ["prediction", (v) => v == null, "is not supported"],
+  ["reasoning_effort", (v) => v == null, "is not supported"],
+  ["store", (v) => v == null || v === false, "is not supported: this server stores no completions"],
+  ["metadata", (v) => v == null, "is not supported: this server stores no completions"],
+  ["service_tier", (v) => v == null || v === "auto" || v === "default", "is not supported"],
+  ["echo", (v) => v == null || v === false, "is not supported"],
+  ["best_of", (v) => v == null || v === 1, "must be 1"],
+  ["suffix", (v) => v == null, "is not supported: this model has no infill"]
+];
+
+/** Parses a `/v1/chat/completions` body. Throws ApiError(400) naming the offending field. */
+export function parseChatRequest(body: unknown): InferenceRequest {
+  const r = parseWith(chatSchema, body);
+  rejectUnsupported(r);
+  const messages = r.messages.map((m, i) => toChatMessage(m, i));
+  return {
+    endpoint: "chat",
+    model: r.model,
+    prompt: {kind: "chat", messages},
+    params: samplingParams(r, r.max_completion_tokens ?? r.max_tokens ?? undefined),
+    stream: r.stream ?? false,
+    includeUsage: r.stream_options?.include_usage ?? false
+  };
+}
+
+/** Parses a `/v1/completions` body. Without `max_tokens`, 16 tokens, as OpenAI does. */
+export function parseCompletionRequest(body: unknown): InferenceRequest {
+  const r = parseWith(completionSchema, body);
+  rejectUnsupported(r);
+  let text: string;
+  if (typeof r.prompt === "string") text = r.prompt;
+  else if (r.prompt.length === 1 && r.prompt[0] !== undefined) text = r.prompt[0];
+  else throw unsupportedParameter("prompt", "must be a string or an array of exactly one string (batched prompts are not supported)");
+  return {
+    endpoint: "completions",
+    model: r.model,
+    prompt: {kind: "text", text},
+    params: samplingParams(r, r.max_tokens ?? 16),
+    stream: r.stream ?? false,
+    includeUsage: r.stream_options?.include_usage ?? false
+  };
+}
+
+/** Parses the seed's `POST /generate {prompt}` body: a plain completion, greedy unless told otherwise. */
+export function parseGenerateRequest(body: unknown): InferenceRequest {
+  const r = parseWith(generateSchema, body);
+  return {
+    endpoint: "generate",
+    model: undefined,
+    prompt: {kind: "text", text: r.prompt},
+    params: samplingParams({temperature: r.temperature ?? 0, seed: r.seed}, r.max_tokens ?? 256),
+    stream: false,
+    includeUsage: false
+  };
+}
+
+interface SamplingFields {
+  temperature?: number | null | undefined;
+  top_p?: number | null | undefined;
+  top_k?: number | null | undefined;
+  min_p?: number | null | undefined;
+  seed?: number | null | undefined;
+  stop?: string | string[] | null | undefined;
+  presence_penalty?: number | null | undefined;
+  frequency_penalty?: number | null | undefined;
+}
+
+/** OpenAI's defaults: temperature 1, top_p 1, no penalties; top_k 0 and min_p 0 disable those samplers. */
+function samplingParams(r: SamplingFields, maxTokens: number | undefined): SamplingParams {
+  return {
+    temperature: r.temperature ?? 1,
+    topP: r.top_p ?? 1,
+    topK: r.top_k ?? 0,
+    minP: r.min_p ?? 0,
+    seed: r.seed ?? undefined,
+    maxTokens,
+    stop: r.stop == null ? [] : (typeof r.stop === "string" ? [r.stop] : r.stop).filter((s) => s.length > 0),
+    presencePenalty: r.presence_penalty ?? 0,
+    frequencyPenalty: r.frequency_penalty ?? 0
+  };
+}
+
+function toChatMessage(m: z.infer<typeof message>, index: number): ChatMessage {
+  const param = `messages[${index}]`;
+  if (m.role === "tool" || m.role === "function") throw unsupportedParameter(`${param}.role`, `'${m.role}' is not supported: this server has no tool calling`);
+  if (m.tool_calls != null) throw unsupportedParameter(`${param}.tool_calls`, "is not supported: this server has no tool calling");
+  let content: string;
+  if (typeof m.content === "string") content = m.content;
+  else if (m.content == null) content = "";
+  else {
+    content = m.content
+      .map((part, j) => {
+        if (part.type !== "text" || typeof part["text"] !== "string") {
+          throw unsupportedParameter(`${param}.content[${j}].type`, `'${part.type}' is not supported: this model accepts text only`);
+        }
+        return part["text"];
+      })
+      .join("");
+  }
+  return {role: m.role === "developer" ? "system" : m.role, content};
+}
+
+function rejectUnsupported(r: Record<string, unknown>): void {
+  for (const [field, isNeutral, why] of unsupported) {
+    if (field in r && !isNeutral(r[field])) throw unsupportedParameter(field, why);
+  }
+}
+
+function parseWith<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (!isObject(body)) throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
+  // reportInput: tells a missing field (input undefined) from a wrong one in the issue.
+  const result = schema.safeParse(body, {reportInput: true});
+  if (result.success) return result.data;
+  throw toApiError(result.error);
+}
+
+/** The first issue decides the message; its path becomes OpenAI's `param`. */
+function toApiError(error: z.ZodError): ApiError {
+  const issue = error.issues[0]!;
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys[0] ?? "";
+    const prefix = issue.path.length > 0 ? `${formatPath(issue.path)}.` : "";
+    return invalidRequest(`Unrecognized request argument supplied: ${prefix}${key}`, `${prefix}${key}`, "unknown_parameter");
+  }
+  const param = formatPath(issue.path);
+  if (issue.input === undefined) {
+    return invalidRequest(`Missing required parameter: '${param}'.`, param, "missing_required_parameter");
+  }
+  const message = issue.code === "invalid_union" ? unionMessage(issue) : issue.message;
+  return invalidRequest(`Invalid value for '${param}': ${message}.`, param, "invalid_value");
+}
+
+/**
+ * A union fails as a whole; the useful reason is the branch that matched the input's type
+ * but broke a rule (e.g. `stop` as an array of 5), else the list of accepted types.
+ */
+function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string {
+  const specific = issue.errors.flat().find((i) => i.code !== "invalid_type");
+  if (specific) return specific.message;
+  const got = issue.input === null ? "null" : Array.isArray(issue.input) ? "array" : typeof issue.input;
+  const expected = [...new Set(issue.errors.flat().map((i) => (i.code === "invalid_type" ? i.expected : i.code)))];
+  return `expected ${expected.join(" or ")}, received ${got}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isEmptyObject(v: unknown): boolean {
+  return isObject(v) && Object.keys(v).length === 0;
+}

@@ -1,0 +1,11 @@
+import type {TenantId} from "./api-keys.js";
+
+/** Per-request state kept in `res.locals`, shared by middleware and handlers. */
+export interface RequestLocals {
+  requestId: string;
+  /** `performance.now()` at arrival. */
+  startedAt: number;
+  tenant: TenantId;
+  /** Fields of this request's single log line. */
+  log: Record<string, unknown>;
+}

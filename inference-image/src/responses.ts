@@ -1,0 +1,98 @@
+import type {Endpoint} from "./openai-request.js";
+import type {FinishReason} from "./engine.js";
+
+/** Everything needed to render a finished completion in any of the API's shapes. */
+export interface CompletionRecord {
+  /** Text pieces in the order they were produced; joined they are the completion. */
+  readonly chunks: readonly string[];
+  readonly finishReason: FinishReason;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export const usageOf = (r: Pick<CompletionRecord, "promptTokens" | "completionTokens">): Usage => ({
+  prompt_tokens: r.promptTokens,
+  completion_tokens: r.completionTokens,
+  total_tokens: r.promptTokens + r.completionTokens
+});
+
+/**
+ * Builds OpenAI response bodies and stream chunks for one response id. Pure: the same
+ * record renders the same body whether it was just generated or replayed from cache.
+ */
+export class ResponseFormatter {
+  readonly id: string;
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly model: string,
+    requestId: string,
+    /** Unix seconds. */
+    private readonly created: number,
+    private readonly includeUsage = false
+  ) {
+    this.id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${requestId}`;
+  }
+
+  /** The non-streaming body. */
+  body(record: CompletionRecord): Record<string, unknown> {
+    const text = record.chunks.join("");
+    if (this.endpoint === "generate") return {result: text};
+    const choice =
+      this.endpoint === "chat"
+        ? {index: 0, message: {role: "assistant", content: text, refusal: null}, logprobs: null, finish_reason: record.finishReason}
+        : {index: 0, text, logprobs: null, finish_reason: record.finishReason};
+    return {
+      id: this.id,
+      object: this.endpoint === "chat" ? "chat.completion" : "text_completion",
+      created: this.created,
+      model: this.model,
+      choices: [choice],
+      usage: usageOf(record)
+    };
+  }
+
+  /** Chunks sent before any text: chat streams announce the assistant role first. */
+  opening(): Record<string, unknown>[] {
+    return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: ""}, null)] : [];
+  }
+
+  text(piece: string): Record<string, unknown> {
+    return this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null);
+  }
+
+  /** The chunk that carries `finish_reason`, and the usage chunk when the client asked for it. */
+  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens">): Record<string, unknown>[] {
+    const last = this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason);
+    if (!this.includeUsage) return [last];
+    return [last, {...this.envelope(), choices: [], usage: usageOf(record)}];
+  }
+
+  /** Every chunk of a stream for a finished record, as a replay sends them. */
+  allChunks(record: CompletionRecord): Record<string, unknown>[] {
+    return [...this.opening(), ...record.chunks.map((c) => this.text(c)), ...this.closing(record)];
+  }
+
+  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | null): Record<string, unknown> {
+    const choice =
+      typeof delta === "string"
+        ? {index: 0, text: delta, logprobs: null, finish_reason: finishReason}
+        : {index: 0, delta, logprobs: null, finish_reason: finishReason};
+    return {...this.envelope(), choices: [choice], ...(this.includeUsage ? {usage: null} : {})};
+  }
+
+  private envelope() {
+    return {
+      id: this.id,
+      object: this.endpoint === "chat" ? "chat.completion.chunk" : "text_completion",
+      created: this.created,
+      model: this.model
+    };
+  }
+}

@@ -1,0 +1,109 @@
+import {queueFull, queueTimeout, unavailable} from "./errors.js";
+
+/** What happens to an acquired slot; given to `SlotPool` so it can report metrics without importing them. */
+export interface SlotPoolObserver {
+  onChange(state: {busy: number; queued: number}): void;
+}
+
+interface Waiter<T> {
+  resolve(slot: T): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Hands each request a free slot (a context sequence) or queues it in a bounded FIFO.
+ *
+ * A full queue rejects at once with 429 so clients back off instead of piling up; an
+ * aborted waiter (client gone, timeout) leaves the queue immediately so it never
+ * takes a slot it cannot use. Knows nothing of llama.cpp: slots are opaque values.
+ */
+export class SlotPool<T> {
+  readonly #free: T[];
+  readonly #waiters: Waiter<T>[] = [];
+  readonly #size: number;
+  #closed = false;
+
+  constructor(
+    slots: readonly T[],
+    /** Waiters allowed beyond the busy slots. */
+    private readonly maxQueue: number,
+    private readonly observer: SlotPoolObserver = {onChange: () => {}},
+    /** Seconds suggested in `Retry-After` when the queue is full. Defaults to 1. */
+    private readonly retryAfterSeconds = 1
+  ) {
+    this.#free = [...slots];
+    this.#size = slots.length;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get busy(): number {
+    return this.#size - this.#free.length;
+  }
+
+  get queued(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Resolves with a slot. Rejects with 429 when the queue is full, with 503 once the pool
+   * is closed, and with the signal's reason (or a queue timeout) when `signal` aborts first.
+   */
+  acquire(signal?: AbortSignal): Promise<T> {
+    if (this.#closed) return Promise.reject(unavailable("The server is shutting down."));
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const slot = this.#free.pop();
+    if (slot !== undefined) {
+      this.#report();
+      return Promise.resolve(slot);
+    }
+    if (this.#waiters.length >= this.maxQueue) return Promise.reject(queueFull(this.retryAfterSeconds));
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        this.#report();
+        reject(abortReason(signal!));
+      };
+      const waiter: Waiter<T> = {
+        resolve: (s) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(s);
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        }
+      };
+      signal?.addEventListener("abort", onAbort, {once: true});
+      this.#waiters.push(waiter);
+      this.#report();
+    });
+  }
+
+  /** Returns a slot: the oldest waiter gets it directly, so FIFO order holds. */
+  release(slot: T): void {
+    const next = this.#waiters.shift();
+    if (next) next.resolve(slot);
+    else this.#free.push(slot);
+    this.#report();
+  }
+
+  /** Refuses new acquisitions; requests already queued keep their place and still get slots. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #report(): void {
+    this.observer.onChange({busy: this.busy, queued: this.queued});
+  }
+}
+
+/** A timeout signal's reason becomes a 503 queue timeout; a client abort keeps its own reason. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof DOMException && reason.name === "TimeoutError") return queueTimeout(1);
+  return reason instanceof Error ? reason : new Error(String(reason));
+}

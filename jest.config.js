@@ -1,0 +1,18 @@
+/**
+ * Jest runs in ESM mode (node-llama-cpp and @kubernetes/client-node are ESM-only):
+ * `npm test` sets NODE_OPTIONS=--experimental-vm-modules. Type checking is left to
+ * `npm run lint` (tsc --noEmit), so ts-jest only transpiles and stays fast.
+ * @type {import('jest').Config}
+ */
+export default {
+  preset: "ts-jest/presets/default-esm",
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  moduleNameMapper: {"^(\\.{1,2}/.*)\\.js$": "$1"},
+  transform: {"^.+\\.ts$": ["ts-jest", {useESM: true, isolatedModules: true}]},
+  testTimeout: 60_000,
+  // Integration tests start real servers, each of which uses a CPU thread for
+  // inference; on a 2-core machine, running test files serially keeps timings sane.
+  maxWorkers: 1
+};
