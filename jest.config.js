@@ -1,7 +1,7 @@
 /**
  * Jest runs in ESM mode (node-llama-cpp and @kubernetes/client-node are ESM-only):
  * `npm test` sets NODE_OPTIONS=--experimental-vm-modules. Type checking is left to
- * `npm run lint` (tsc --noEmit), so ts-jest only transpiles and stays fast.
+ * `npm run lint` (tsc --noEmit); tsconfig's isolatedModules makes ts-jest transpile only.
  * @type {import('jest').Config}
  */
 export default {
@@ -10,7 +10,7 @@ export default {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   moduleNameMapper: {"^(\\.{1,2}/.*)\\.js$": "$1"},
-  transform: {"^.+\\.ts$": ["ts-jest", {useESM: true, isolatedModules: true}]},
+  transform: {"^.+\\.ts$": ["ts-jest", {useESM: true}]},
   testTimeout: 60_000,
   // Integration tests start real servers, each of which uses a CPU thread for
   // inference; on a 2-core machine, running test files serially keeps timings sane.

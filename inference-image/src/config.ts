@@ -20,7 +20,7 @@ const boolFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "tru
  * the README's table is the user-facing copy of this schema.
  */
 const envSchema = z.object({
-  [ENV.modelPath]: z.string().min(1, "is required: the path of a .gguf model file"),
+  [ENV.modelPath]: z.string({error: "is required: the path of a .gguf model file"}).min(1),
   [ENV.modelName]: z.string().min(1).max(256).optional(),
   [ENV.host]: z.string().min(1).default("0.0.0.0"),
   [ENV.port]: z.coerce.number().int().min(0).max(65_535).default(DEFAULT_PORT),

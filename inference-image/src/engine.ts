@@ -16,6 +16,7 @@ import type {ServerConfig} from "./config.js";
 import {contextLengthExceeded, invalidRequest} from "./errors.js";
 import type {ChatMessage, InferenceRequest, Prompt} from "./openai-request.js";
 import {SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import {StopDetector} from "./stop-detector.js";
 
 export type FinishReason = "stop" | "length";
 
@@ -146,12 +147,21 @@ export class LlamaEngine implements Engine {
     const completion = new LlamaCompletion({contextSequence: sequence});
     let completionTokens = 0;
     let lastTokenAt = slotAt;
+    let text = "";
+    const stops = new StopDetector(request.params.stop);
+    // Stop strings are matched here, on text, and end generation through this signal.
+    const stopSignal = new AbortController();
+    const emit = (piece: string) => {
+      if (piece !== "") options.onText?.(piece);
+      return piece;
+    };
     try {
       options.onStart?.();
       const {params} = request;
+      // `result.response` is not used: the text is what passed the stop detector, as streamed.
       const penalties = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
       const result = await completion.generateCompletionWithMeta(tokens, {
-        signal: options.signal,
+        signal: AbortSignal.any([options.signal, stopSignal.signal]),
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? contextSize,
         // Stop at the end of the slot's context rather than shifting it: a shifted context
@@ -171,7 +181,7 @@ export class LlamaEngine implements Engine {
               penalizeNewLine: true
             }
           : false,
-        customStopTriggers: [...stopTriggers, ...params.stop],
+        customStopTriggers: stopTriggers,
         onToken: (generated) => {
           const now = performance.now();
           if (completionTokens === 0) options.onFirstToken?.();
@@ -179,11 +189,15 @@ export class LlamaEngine implements Engine {
           lastTokenAt = now;
           completionTokens += generated.length;
         },
-        ...(options.onText ? {onTextChunk: options.onText} : {})
+        onTextChunk: (chunk) => {
+          text += emit(stops.push(chunk));
+          if (stops.stopped) stopSignal.abort();
+        }
       });
-      const stopCause = toStopCause(result.metadata.stopReason, options);
+      if (!stops.stopped) text += emit(stops.flush());
+      const stopCause = stops.stopped ? "stop_sequence" : toStopCause(result.metadata.stopReason, options);
       return {
-        text: result.response,
+        text,
         finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
         stopCause,
         promptTokens,

@@ -1,0 +1,18 @@
+import {execFile} from "node:child_process";
+import {resolve} from "node:path";
+import {promisify} from "node:util";
+import {REPO_ROOT, TINY_MODEL} from "./paths.js";
+
+/**
+ * Token counts straight from node-llama-cpp's tokenizer, in a separate process (the native
+ * addon stays out of jest's VM), as an independent check of the server's `usage`.
+ */
+export async function countTokens(texts: string[]): Promise<number[]> {
+  const script = resolve(REPO_ROOT, "test/helpers/tokenize-cli.mjs");
+  const {stdout} = await promisify(execFile)(process.execPath, [script, TINY_MODEL, JSON.stringify(texts)], {
+    cwd: REPO_ROOT,
+    // Not jest's NODE_OPTIONS: --experimental-vm-modules breaks node-llama-cpp's binary self-test.
+    env: {PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp"}
+  });
+  return JSON.parse(stdout) as number[];
+}

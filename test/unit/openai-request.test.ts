@@ -1,0 +1,97 @@
+import {ApiError} from "../../inference-image/src/errors.js";
+import {parseChatRequest, parseCompletionRequest, parseGenerateRequest} from "../../inference-image/src/openai-request.js";
+
+function errorOf(fn: () => unknown): ApiError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  throw new Error("expected an ApiError");
+}
+
+const chat = {model: "m", messages: [{role: "user", content: "hi"}]};
+
+describe("chat request parsing", () => {
+  it("normalizes a full request with OpenAI's defaults", () => {
+    const r = parseChatRequest({
+      ...chat,
+      messages: [
+        {role: "developer", content: "be brief"},
+        {role: "user", content: [{type: "text", text: "a"}, {type: "text", text: "b"}]}
+      ],
+      stop: "\n",
+      stream: true,
+      stream_options: {include_usage: true},
+      max_completion_tokens: 7,
+      user: "someone"
+    });
+    expect(r).toEqual({
+      endpoint: "chat",
+      model: "m",
+      prompt: {kind: "chat", messages: [{role: "system", content: "be brief"}, {role: "user", content: "ab"}]},
+      params: {temperature: 1, topP: 1, topK: 0, minP: 0, seed: undefined, maxTokens: 7, stop: ["\n"], presencePenalty: 0, frequencyPenalty: 0},
+      stream: true,
+      includeUsage: true
+    });
+  });
+
+  it.each([
+    [{...chat, n: 2}, "n", "unsupported_parameter"],
+    [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tools", "unsupported_parameter"],
+    [{...chat, logprobs: true}, "logprobs", "unsupported_parameter"],
+    [{...chat, response_format: {type: "json_object"}}, "response_format", "unsupported_parameter"],
+    [{...chat, frobnicate: 1}, "frobnicate", "unknown_parameter"],
+    [{...chat, temperature: "hot"}, "temperature", "invalid_value"],
+    [{...chat, temperature: 2.5}, "temperature", "invalid_value"],
+    [{...chat, max_tokens: 0}, "max_tokens", "invalid_value"],
+    [{...chat, stop: ["a", "b", "c", "d", "e"]}, "stop", "invalid_value"],
+    [{...chat, messages: []}, "messages", "invalid_value"],
+    [{model: "m"}, "messages", "missing_required_parameter"],
+    [{messages: chat.messages}, "model", "missing_required_parameter"],
+    [{...chat, messages: [{role: "robot", content: "x"}]}, "messages[0].role", "invalid_value"],
+    [{...chat, messages: [{role: "user", content: [{type: "image_url", image_url: {url: "x"}}]}]}, "messages[0].content[0].type", "unsupported_parameter"],
+    [{...chat, messages: [{role: "tool", content: "x", tool_call_id: "1"}]}, "messages[0].role", "unsupported_parameter"]
+  ])("rejects %j naming '%s'", (body, param, code) => {
+    const e = errorOf(() => parseChatRequest(body));
+    expect(e.status).toBe(400);
+    expect(e.param).toBe(param);
+    expect(e.code).toBe(code);
+    expect(e.message).toContain(param.split(/[.[]/)[0]!);
+  });
+
+  it("accepts neutral values of unsupported fields", () => {
+    expect(() => parseChatRequest({...chat, n: 1, tools: [], logprobs: false, response_format: {type: "text"}, store: false})).not.toThrow();
+  });
+
+  it("rejects a body that is not an object", () => {
+    expect(errorOf(() => parseChatRequest([chat])).code).toBe("invalid_body");
+    expect(errorOf(() => parseChatRequest(null)).code).toBe("invalid_body");
+  });
+});
+
+describe("completion request parsing", () => {
+  it("defaults max_tokens to 16 like OpenAI and accepts a one-element prompt array", () => {
+    const r = parseCompletionRequest({model: "m", prompt: ["Once"], temperature: 0, seed: 3});
+    expect(r.prompt).toEqual({kind: "text", text: "Once"});
+    expect(r.params).toMatchObject({maxTokens: 16, temperature: 0, seed: 3});
+  });
+
+  it("rejects batched prompts and echo", () => {
+    expect(errorOf(() => parseCompletionRequest({model: "m", prompt: ["a", "b"]})).param).toBe("prompt");
+    expect(errorOf(() => parseCompletionRequest({model: "m", prompt: "a", echo: true})).param).toBe("echo");
+  });
+});
+
+describe("/generate request parsing", () => {
+  it("is a greedy completion without a model field", () => {
+    const r = parseGenerateRequest({prompt: "Once"});
+    expect(r).toMatchObject({endpoint: "generate", model: undefined, prompt: {kind: "text", text: "Once"}});
+    expect(r.params.temperature).toBe(0);
+  });
+
+  it("names a missing prompt", () => {
+    expect(errorOf(() => parseGenerateRequest({})).param).toBe("prompt");
+  });
+});
