@@ -55,7 +55,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals.log = {};
     res.set("X-Request-Id", res.locals.requestId);
     const endpoint = INFERENCE_ROUTES[req.path];
-    if (endpoint) res.on("close", () => finishInference(endpoint, res));
+    // Logged once the handler is done too: after a disconnect, generation still has to stop.
+    if (endpoint) res.on("close", () => void (res.locals.handled ?? Promise.resolve()).then(() => finishInference(endpoint, res)));
     next();
   });
 
@@ -63,7 +64,7 @@ export function createApp(deps: AppDeps): express.Express {
   const finishInference = (endpoint: Endpoint, res: Res) => {
     const seconds = (performance.now() - res.locals.startedAt) / 1000;
     // 499: the client closed the connection before the response was complete (nginx's convention).
-    const status = res.writableFinished ? res.statusCode : 499;
+    const status = res.locals.log["outcome"] === "client_closed" || !res.writableFinished ? 499 : res.statusCode;
     metrics.requests.inc({endpoint, status: String(status)});
     metrics.duration.observe({endpoint}, seconds);
     logger.info("request", {

@@ -37,6 +37,16 @@ export function createCompletionHandler(
 ) {
   const {metrics} = deps;
   return async (req: Request, res: Response<unknown, RequestLocals>): Promise<void> => {
+    let handled!: () => void;
+    res.locals.handled = new Promise<void>((resolve) => (handled = resolve));
+    try {
+      await serve(req, res);
+    } finally {
+      handled();
+    }
+  };
+
+  async function serve(req: Request, res: Response<unknown, RequestLocals>): Promise<void> {
     const engine = deps.engine();
     const request = parse(req.body);
     if (request.model !== undefined && request.model !== engine.modelName) throw modelNotFound(request.model);
@@ -101,7 +111,10 @@ export function createCompletionHandler(
         stop_cause: result.stopCause,
         queue_ms: round(result.queueMs)
       });
-      if (result.stopCause === "aborted") return;
+      if (result.stopCause === "aborted") {
+        locals.log.outcome = "client_closed";
+        return;
+      }
 
       const record: CompletionRecord = {
         chunks,
@@ -119,7 +132,7 @@ export function createCompletionHandler(
       metrics.active.dec();
       res.off("close", onClose);
     }
-  };
+  }
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;

@@ -8,4 +8,6 @@ export interface RequestLocals {
   tenant: TenantId;
   /** Fields of this request's single log line. */
   log: Record<string, unknown>;
+  /** Settles when the handler has finished (a client can leave before generation stops). */
+  handled?: Promise<void>;
 }
