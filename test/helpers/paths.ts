@@ -2,7 +2,18 @@ import {existsSync} from "node:fs";
 import {dirname, resolve} from "node:path";
 import {fileURLToPath} from "node:url";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** The checkout's root: the nearest folder up with package.json (works from test/ and from dist/). */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(resolve(dir, "package.json")) || dir.endsWith("/dist")) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${from}`);
+    dir = parent;
+  }
+  return dir;
+}
 
 /** The real tiny llama model every test uses (see ../shared/models/README.md); overridable for other checkouts. */
 export const TINY_MODEL = process.env["PADDOCK_TEST_MODEL"] ?? resolve(REPO_ROOT, "../shared/models/stories260K.gguf");
