@@ -159,7 +159,7 @@ function medianRow(rounds: Row[]): Row {
 // Baseline and server are measured back to back within each round and level, so slow
 // drift of this shared VM hits both alike; each cell reports the median over ROUNDS.
 const baseline = await inProcessTarget();
-const server = await ServerProcess.start({PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), MAX_QUEUE: "256"});
+const server = await ServerProcess.start({PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), MAX_QUEUE: "256", CACHE_MODE: "off"});
 const targets: Array<[Row["target"], Row["mode"], Send]> = [
   ["in-process", "stream", baseline.send],
   ["server", "stream", httpSender(server.url, true)],

@@ -2,9 +2,10 @@ import {randomUUID} from "node:crypto";
 import express, {type NextFunction, type Request, type Response} from "express";
 import type {ApiKeys} from "./api-keys.js";
 import {OPEN_TENANT} from "./api-keys.js";
-import {createCompletionHandler} from "./completion-handler.js";
+import {createCompletionHandler, type HandlerCache} from "./completion-handler.js";
 import {PATHS} from "./contract.js";
 import type {Engine} from "./engine.js";
+import {FlightRegistry} from "./flight.js";
 import {ApiError, internalError, invalidRequest, modelNotFound, notFound, unavailable} from "./errors.js";
 import type {Logger} from "./logger.js";
 import type {ServerMetrics} from "./metrics.js";
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly apiKeys?: ApiKeys | undefined;
   readonly requestTimeoutMs: number;
   readonly maxRequestBytes: number;
+  /** Response cache; absent = every response is a BYPASS. */
+  readonly cache?: HandlerCache | undefined;
   /** Unix seconds the server started, reported as `created` in `/v1/models`. */
   readonly modelCreated: number;
 }
@@ -118,7 +121,14 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(modelCard(modelName, deps.modelCreated));
   });
 
-  const handlerDeps = {engine: () => state.engine!, metrics, logger, requestTimeoutMs: deps.requestTimeoutMs};
+  const handlerDeps = {
+    engine: () => state.engine!,
+    metrics,
+    logger,
+    requestTimeoutMs: deps.requestTimeoutMs,
+    cache: deps.cache,
+    flights: new FlightRegistry()
+  };
   const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
   for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {
     app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));

@@ -1,12 +1,24 @@
 import type {Request, Response} from "express";
+import {cacheKey, type ModelIdentity} from "./cache/cache-key.js";
+import {decideCaching, type CacheMode, type CacheStatus} from "./cache/cache-policy.js";
+import type {ResponseCache} from "./cache/response-cache.js";
 import type {Engine, GenerationResult} from "./engine.js";
 import {ApiError, internalError, modelNotFound} from "./errors.js";
+import {Flight, type FlightRegistry} from "./flight.js";
 import type {Logger} from "./logger.js";
 import type {ServerMetrics} from "./metrics.js";
 import type {Endpoint, InferenceRequest} from "./openai-request.js";
+import type {RequestLocals} from "./request-context.js";
 import {ResponseFormatter, type CompletionRecord} from "./responses.js";
 import {SseStream} from "./sse.js";
-import type {RequestLocals} from "./request-context.js";
+
+/** The response cache as the handler sees it. */
+export interface HandlerCache {
+  readonly cache: ResponseCache;
+  readonly mode: CacheMode;
+  /** Undefined until the model file's digest is known; the cache is bypassed until then. */
+  readonly identity: () => ModelIdentity | undefined;
+}
 
 export interface CompletionHandlerDeps {
   /** The loaded engine; routes refuse requests before it exists. */
@@ -15,124 +27,176 @@ export interface CompletionHandlerDeps {
   readonly logger: Logger;
   /** Upper bound on one request, queueing included, in ms. */
   readonly requestTimeoutMs: number;
+  readonly cache?: HandlerCache | undefined;
+  readonly flights: FlightRegistry;
 }
 
-/** Thrown into the abort signal when the client goes away; never sent anywhere. */
-class ClientGoneError extends Error {
-  constructor() {
-    super("client disconnected");
-    this.name = "ClientGoneError";
-  }
-}
+type Res = Response<unknown, RequestLocals>;
+
+/** A generation that ran to its natural end; only these are cached. */
+const isComplete = (r: GenerationResult) => r.stopCause === "eos" || r.stopCause === "stop_sequence" || r.stopCause === "max_tokens";
+
+const toRecord = (chunks: readonly string[], r: GenerationResult): CompletionRecord => ({
+  chunks: [...chunks],
+  finishReason: r.finishReason,
+  promptTokens: r.promptTokens,
+  completionTokens: r.completionTokens
+});
 
 /**
- * Serves one generating endpoint. Parsing errors surface before any slot is taken; a
- * stream opens only once a slot is held, so 429/503 keep their status codes; a client
- * that disconnects aborts its generation, which frees the slot within one token.
+ * Serves one generating endpoint: parse, consult the cache, then attach to a generation
+ * (a new one, or an identical one already running on this replica) and render it.
+ * Parsing errors surface before any slot is taken; a stream opens only once a slot is
+ * held, so 429/503 keep their status codes; a client that leaves detaches, and the
+ * generation stops within one token once nobody is attached.
  */
-export function createCompletionHandler(
-  deps: CompletionHandlerDeps,
-  endpoint: Endpoint,
-  parse: (body: unknown) => InferenceRequest
-) {
+export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: Endpoint, parse: (body: unknown) => InferenceRequest) {
   const {metrics} = deps;
-  return async (req: Request, res: Response<unknown, RequestLocals>): Promise<void> => {
+
+  return async (req: Request, res: Res): Promise<void> => {
     let handled!: () => void;
     res.locals.handled = new Promise<void>((resolve) => (handled = resolve));
+    metrics.active.inc();
     try {
       await serve(req, res);
     } finally {
+      metrics.active.dec();
       handled();
     }
   };
 
-  async function serve(req: Request, res: Response<unknown, RequestLocals>): Promise<void> {
+  async function serve(req: Request, res: Res): Promise<void> {
     const engine = deps.engine();
     const request = parse(req.body);
     if (request.model !== undefined && request.model !== engine.modelName) throw modelNotFound(request.model);
     const locals = res.locals;
     locals.log.stream = request.stream;
-
-    const client = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) client.abort(new ClientGoneError());
-    };
-    res.on("close", onClose);
-    const deadline = AbortSignal.timeout(deps.requestTimeoutMs);
-    const signal = AbortSignal.any([client.signal, deadline]);
-
     const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage);
-    const sse = request.stream ? new SseStream(res) : undefined;
-    const chunks: string[] = [];
-    metrics.active.inc();
-    try {
-      let result: GenerationResult;
-      try {
-        result = await engine.generate(request, {
-          signal,
-          timedOut: () => deadline.aborted,
-          onStart: () => {
-            if (!sse) return;
-            sse.start({"X-Request-Id": locals.requestId});
-            for (const c of formatter.opening()) sse.send(c);
-          },
-          onFirstToken: () => {
-            const ttft = (performance.now() - locals.startedAt) / 1000;
-            metrics.ttft.observe({endpoint}, ttft);
-            locals.log.ttft_ms = round(ttft * 1000);
-          },
-          onText: (piece) => {
-            chunks.push(piece);
-            sse?.send(formatter.text(piece));
-          }
-        });
-      } catch (error) {
-        if (error instanceof ClientGoneError) {
-          locals.log.outcome = "client_closed";
-          return;
-        }
-        if (sse?.open) {
-          // Headers are gone: the error becomes the stream's last event.
-          const apiError = error instanceof ApiError ? error : internalError();
-          if (!(error instanceof ApiError)) deps.logger.error("generation failed", {id: locals.requestId, error: String(error)});
-          locals.log.error = apiError.code;
-          sse.fail(apiError);
-          return;
-        }
-        throw error;
-      }
 
-      metrics.promptTokens.inc(result.promptTokens);
-      metrics.completionTokens.inc(result.completionTokens);
+    const plan = await consultCache(request, locals.tenant, req.get("cache-control"));
+    res.set("X-Cache", plan.status);
+    locals.log.cache = plan.status;
+    if (plan.hit) {
+      metrics.responses.inc({source: "cache"});
+      Object.assign(locals.log, {prompt_tokens: plan.hit.promptTokens, completion_tokens: plan.hit.completionTokens, finish_reason: plan.hit.finishReason});
+      if (request.stream) {
+        const sse = new SseStream(res);
+        sse.start({"X-Request-Id": locals.requestId});
+        for (const chunk of formatter.allChunks(plan.hit)) sse.send(chunk);
+        sse.end();
+      } else {
+        res.json(formatter.body(plan.hit));
+      }
+      return;
+    }
+
+    const start = () => {
+      const flight = new Flight(engine, request, deps.requestTimeoutMs);
+      flight.done.then(
+        (result) => {
+          metrics.promptTokens.inc(result.promptTokens);
+          metrics.completionTokens.inc(result.completionTokens);
+          if (plan.key && plan.store && isComplete(result)) void deps.cache?.cache.save(plan.key, toRecord(flight.chunks, result));
+        },
+        () => {}
+      );
+      return flight;
+    };
+    // Only cacheable requests share a generation: sampled ones must each get their own.
+    const {flight, joined} = plan.key ? deps.flights.join(plan.key, start) : {flight: start(), joined: false};
+    if (joined) locals.log.coalesced = true;
+    await follow(flight, joined, request, formatter, res);
+  }
+
+  /** Decides HIT / MISS / BYPASS; a failing store is a BYPASS that does not write either. */
+  async function consultCache(request: InferenceRequest, tenant: string, cacheControl: string | undefined) {
+    const bypass = (reason: string) => {
+      metrics.cacheLookups.inc({result: "bypass"});
+      return {status: "BYPASS" as CacheStatus, key: undefined, store: false, hit: undefined, reason};
+    };
+    const cache = deps.cache;
+    if (!cache) return bypass("cache off");
+    const identity = cache.identity();
+    if (!identity) return bypass("model digest pending");
+    const decision = decideCaching(cache.mode, request.params, cacheControl);
+    if (decision.bypassReason !== undefined) return bypass(decision.bypassReason);
+    const key = cacheKey(request, identity, tenant);
+    if (!decision.lookup) return {status: "MISS" as CacheStatus, key, store: decision.store, hit: undefined};
+    const found = await cache.cache.lookup(key);
+    if (found.status === "hit") return {status: "HIT" as CacheStatus, key, store: false, hit: found.record};
+    if (found.status === "error") return {status: "BYPASS" as CacheStatus, key: undefined, store: false, hit: undefined, reason: "store error"};
+    return {status: "MISS" as CacheStatus, key, store: decision.store, hit: undefined};
+  }
+
+  /** Renders a flight to this response, as a stream or one body; resolves when done. */
+  function follow(flight: Flight, joined: boolean, request: InferenceRequest, formatter: ResponseFormatter, res: Res): Promise<void> {
+    const locals = res.locals;
+    const sse = request.stream ? new SseStream(res) : undefined;
+    let sawText = false;
+    const logResult = (result: GenerationResult) =>
       Object.assign(locals.log, {
         prompt_tokens: result.promptTokens,
         completion_tokens: result.completionTokens,
         finish_reason: result.finishReason,
         stop_cause: result.stopCause,
-        queue_ms: round(result.queueMs)
+        queue_ms: Math.round(result.queueMs * 10) / 10
       });
-      if (result.stopCause === "aborted") {
+    return new Promise<void>((resolve, reject) => {
+      let detach = () => false;
+      const onClose = () => {
+        if (res.writableFinished) return;
         locals.log.outcome = "client_closed";
-        return;
-      }
-
-      const record: CompletionRecord = {
-        chunks,
-        finishReason: result.finishReason,
-        promptTokens: result.promptTokens,
-        completionTokens: result.completionTokens
+        // The last client to leave stops the generation; its log line waits for that (one token).
+        if (detach()) flight.done.then(logResult, () => {}).finally(resolve);
+        else resolve();
       };
-      if (sse) {
-        for (const c of formatter.closing(record)) sse.send(c);
-        sse.end();
-      } else {
-        res.json(formatter.body(record));
-      }
-    } finally {
-      metrics.active.dec();
-      res.off("close", onClose);
-    }
+      const finish = () => {
+        res.off("close", onClose);
+        resolve();
+      };
+      res.on("close", onClose);
+      detach = flight.attach({
+        onStart: () => {
+          if (!sse || res.destroyed) return;
+          sse.start({"X-Request-Id": locals.requestId});
+          for (const c of formatter.opening()) sse.send(c);
+        },
+        onText: (piece) => {
+          if (!sawText) {
+            sawText = true;
+            const ttft = (performance.now() - locals.startedAt) / 1000;
+            metrics.ttft.observe({endpoint}, ttft);
+            locals.log.ttft_ms = Math.round(ttft * 10_000) / 10;
+          }
+          sse?.send(formatter.text(piece));
+        },
+        onEnd: (result) => {
+          logResult(result);
+          if (result.stopCause === "aborted" || res.destroyed) {
+            locals.log.outcome = "client_closed";
+            return finish();
+          }
+          metrics.responses.inc({source: joined ? "coalesced" : "generated"});
+          const record = toRecord(flight.chunks, result);
+          if (sse) {
+            for (const c of formatter.closing(record)) sse.send(c);
+            sse.end();
+          } else {
+            res.json(formatter.body(record));
+          }
+          finish();
+        },
+        onError: (error) => {
+          res.off("close", onClose);
+          if (!sse?.open) return reject(error);
+          // Headers are gone: the error becomes the stream's last event.
+          const apiError = error instanceof ApiError ? error : internalError();
+          if (!(error instanceof ApiError)) deps.logger.error("generation failed", {id: locals.requestId, error: String(error)});
+          locals.log.error = apiError.code;
+          sse.fail(apiError);
+          resolve();
+        }
+      });
+    });
   }
 }
-
-const round = (n: number) => Math.round(n * 10) / 10;

@@ -36,7 +36,14 @@ const envSchema = z.object({
   [ENV.maxRequestBytes]: positiveInt(64 * 1024 * 1024).default(1024 * 1024),
   [ENV.logLevel]: z.enum(["debug", "info", "warn", "error"]).default("info"),
   [ENV.logPrompts]: boolFlag.default(false),
-  [ENV.chatWrapper]: z.string().min(1).default("auto")
+  [ENV.chatWrapper]: z.string().min(1).default("auto"),
+  [ENV.modelSha256]: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits").transform((s) => s.toLowerCase()).optional(),
+  [ENV.redisUrl]: z.string().regex(/^rediss?:\/\/\S+$/, "must be a redis:// or rediss:// URL").optional(),
+  [ENV.cacheMode]: z.enum(["deterministic", "all", "off"]).default("deterministic"),
+  [ENV.cacheTtlSeconds]: positiveInt(365 * 86_400).default(3600),
+  [ENV.cacheMaxBytes]: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
+  [ENV.cacheNamespace]: z.string().regex(/^[a-zA-Z0-9._-]{1,128}$/, "must be 1-128 letters, digits, '.', '_' or '-'").default("default"),
+  [ENV.cacheRedisTimeoutMs]: positiveInt(10_000).default(50)
 });
 
 export type GpuMode = "auto" | "cuda" | "vulkan" | "off";
@@ -73,6 +80,24 @@ export interface ServerConfig {
   readonly logPrompts: boolean;
   /** node-llama-cpp chat wrapper name, or "auto" to use the model's own template. */
   readonly chatWrapper: string;
+  /** The model file's sha256 when the operator knows it; otherwise computed at start. */
+  readonly modelSha256: string | undefined;
+  readonly cache: CacheConfig;
+}
+
+/** The response cache (see README "Response cache"). */
+export interface CacheConfig {
+  readonly mode: "deterministic" | "all" | "off";
+  /** Shared Redis; absent = an in-memory LRU per replica. */
+  readonly redisUrl: string | undefined;
+  /** Entry lifetime. Defaults to 3600 (s). */
+  readonly ttlSeconds: number;
+  /** Memory store bound. Defaults to 64 MiB. */
+  readonly maxBytes: number;
+  /** Separates services sharing one Redis; the operator sets one per LlmService. Defaults to "default". */
+  readonly namespace: string;
+  /** Bound on each Redis command. Defaults to 50 (ms). */
+  readonly redisTimeoutMs: number;
 }
 
 /**
@@ -106,7 +131,16 @@ export function loadServerConfig(
     maxRequestBytes: e[ENV.maxRequestBytes],
     logLevel: e[ENV.logLevel],
     logPrompts: e[ENV.logPrompts],
-    chatWrapper: e[ENV.chatWrapper]
+    chatWrapper: e[ENV.chatWrapper],
+    modelSha256: e[ENV.modelSha256],
+    cache: Object.freeze({
+      mode: e[ENV.cacheMode],
+      redisUrl: e[ENV.redisUrl],
+      ttlSeconds: e[ENV.cacheTtlSeconds],
+      maxBytes: e[ENV.cacheMaxBytes],
+      namespace: e[ENV.cacheNamespace],
+      redisTimeoutMs: e[ENV.cacheRedisTimeoutMs]
+    })
   });
 }
 

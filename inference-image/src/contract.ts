@@ -29,7 +29,8 @@ export const ENV = {
   cacheTtlSeconds: "CACHE_TTL_SECONDS",
   cacheMaxBytes: "CACHE_MAX_BYTES",
   cacheNamespace: "CACHE_NAMESPACE",
-  cacheRedisTimeoutMs: "CACHE_REDIS_TIMEOUT_MS"
+  cacheRedisTimeoutMs: "CACHE_REDIS_TIMEOUT_MS",
+  modelSha256: "MODEL_SHA256"
 } as const;
 
 /** Port the server listens on unless PORT says otherwise. */

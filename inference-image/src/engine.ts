@@ -43,8 +43,6 @@ export interface GenerateOptions {
   readonly timedOut?: () => boolean;
   /** Called once a slot is taken, before the first token: a stream may open now. */
   readonly onStart?: () => void;
-  /** Called when the first token is generated. */
-  readonly onFirstToken?: () => void;
   /** Text as it is produced, already cut at stop sequences. */
   readonly onText?: (chunk: string) => void;
 }
@@ -184,8 +182,7 @@ export class LlamaEngine implements Engine {
         customStopTriggers: stopTriggers,
         onToken: (generated) => {
           const now = performance.now();
-          if (completionTokens === 0) options.onFirstToken?.();
-          else this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
+          if (completionTokens > 0) this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
           lastTokenAt = now;
           completionTokens += generated.length;
         },

@@ -1,6 +1,7 @@
 import {Registry} from "prom-client";
 import {ApiKeys} from "./api-keys.js";
 import {createApp} from "./app.js";
+import {createCache} from "./cache/create-cache.js";
 import {ConfigError, loadServerConfig} from "./config.js";
 import {LlamaEngine} from "./engine.js";
 import {createLogger} from "./logger.js";
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   metrics.slots.set(config.parallelSlots);
   const apiKeys = config.apiKeysFile ? new ApiKeys(config.apiKeysFile) : undefined;
   const state: MutableServingState = {engine: undefined, draining: false};
+  const cache = createCache(config.cache, config, metrics, logger);
   const app = createApp({
     modelName: config.modelName,
     metrics,
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
     apiKeys,
     requestTimeoutMs: config.requestTimeoutMs,
     maxRequestBytes: config.maxRequestBytes,
+    cache,
     modelCreated: Math.floor(Date.now() / 1000)
   });
 
@@ -51,7 +54,9 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     logger.info("draining", {signal, grace_ms: config.shutdownGraceMs});
-    stopping = drainAndClose(server, state, config.shutdownGraceMs, logger).then(
+    stopping = drainAndClose(server, state, config.shutdownGraceMs, logger)
+      .then(() => cache?.cache.close())
+      .then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error("shutdown failed", {error: String(error)});

@@ -1,5 +1,6 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from "prom-client";
 import {METRIC} from "./contract.js";
+import type {CacheObserver} from "./cache/response-cache.js";
 import type {TokenObserver} from "./engine.js";
 import type {SlotPoolObserver} from "./slot-pool.js";
 
@@ -14,7 +15,10 @@ export const LATENCY_BUCKETS = [
 export const TOKEN_GAP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
 
 /** The server's metrics, registered on a registry the caller owns (tests build their own). */
-export class ServerMetrics implements SlotPoolObserver, TokenObserver {
+/** Cache lookups: 0.05 ms (memory) to 1 s (a Redis far away). */
+export const CACHE_LOOKUP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObserver {
   readonly requests: Counter<"endpoint" | "status">;
   readonly duration: Histogram<"endpoint">;
   readonly active: Gauge;
@@ -27,6 +31,11 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver {
   readonly promptTokens: Counter;
   readonly completionTokens: Counter;
   readonly rejected: Counter<"reason">;
+  readonly cacheLookups: Counter<"result">;
+  readonly cacheLookupDuration: Histogram;
+  readonly cacheStoredBytes: Gauge;
+  readonly cacheErrors: Counter<"op">;
+  readonly responses: Counter<"source">;
 
   constructor(readonly registry: Registry, options: {defaultMetrics?: boolean} = {}) {
     const registers = [registry];
@@ -79,6 +88,40 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver {
       labelNames: ["reason"],
       registers
     });
+    this.cacheLookups = new Counter({
+      name: METRIC.cacheLookups,
+      help: "Response cache decisions: hit, miss, bypass (not cacheable, or Cache-Control) and error (store failing).",
+      labelNames: ["result"],
+      registers
+    });
+    this.cacheLookupDuration = new Histogram({
+      name: METRIC.cacheLookupDuration,
+      help: "Time to look a response up in the cache store, in seconds.",
+      buckets: CACHE_LOOKUP_BUCKETS,
+      registers
+    });
+    this.cacheStoredBytes = new Gauge({name: METRIC.cacheStoredBytes, help: "Bytes held by the in-memory cache store.", registers});
+    this.cacheErrors = new Counter({
+      name: METRIC.cacheErrors,
+      help: "Cache store failures (timeouts, refused connections, READONLY), by operation.",
+      labelNames: ["op"],
+      registers
+    });
+    this.responses = new Counter({
+      name: METRIC.responsesBySource,
+      help: "Successful completions by source: generated, cache (a stored entry) or coalesced (shared an identical in-flight generation).",
+      labelNames: ["source"],
+      registers
+    });
+  }
+
+  onLookup(result: "hit" | "miss" | "error", seconds: number): void {
+    this.cacheLookups.inc({result});
+    this.cacheLookupDuration.observe(seconds);
+  }
+
+  onError(op: "get" | "set"): void {
+    this.cacheErrors.inc({op});
   }
 
   onChange(state: {busy: number; queued: number}): void {

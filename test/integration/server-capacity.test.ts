@@ -31,7 +31,7 @@ describe("slots and queue", () => {
   afterEach(() => server.stop());
 
   it("runs parallel slots batched together, queues one more, and answers 429 with Retry-After beyond that", async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "2", MAX_QUEUE: "1"});
+    server = await ServerProcess.start({PARALLEL_SLOTS: "2", MAX_QUEUE: "1", CACHE_MODE: "off"});
     const running = [post(server, LONG), post(server, LONG)];
     await waitForGauge(server, "llm_busy_slots", 2);
     const queued = post(server, {...LONG, max_tokens: 5});
@@ -57,7 +57,7 @@ describe("slots and queue", () => {
   });
 
   it.each([false, true])("frees the slot when a client disconnects (stream: %s)", async (stream) => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "1", MAX_QUEUE: "0"});
+    server = await ServerProcess.start({PARALLEL_SLOTS: "1", MAX_QUEUE: "0", CACHE_MODE: "off"});
     const controller = new AbortController();
     const res = post(server, {...LONG, max_tokens: 1900, stream}, controller.signal);
     await waitForGauge(server, "llm_busy_slots", 1);
@@ -79,7 +79,7 @@ describe("slots and queue", () => {
   });
 
   it("ends a generation at REQUEST_TIMEOUT_SECONDS with finish_reason length", async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "1", REQUEST_TIMEOUT_SECONDS: "0.3"});
+    server = await ServerProcess.start({PARALLEL_SLOTS: "1", REQUEST_TIMEOUT_SECONDS: "0.3", CACHE_MODE: "off"});
     const res = await post(server, {...LONG, max_tokens: 1900});
     expect(res.status).toBe(200);
     const body = (await res.json()) as {choices: Array<{finish_reason: string}>; usage: {completion_tokens: number}};

@@ -1,0 +1,49 @@
+import {z} from "zod";
+import type {CompletionRecord} from "../responses.js";
+
+/**
+ * A byte store with per-entry TTL. Implementations: MemoryStore (default) and RedisStore.
+ * Both pass test/integration/cache-store-contract.test.ts.
+ */
+export interface CacheStore {
+  readonly kind: "memory" | "redis";
+  get(key: string): Promise<string | undefined>;
+  /** Stores `value` for `ttlSeconds`; replaces any previous value. */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Bumped when the stored shape changes; entries of another version read as misses. */
+const ENTRY_VERSION = 1;
+
+const entrySchema = z.strictObject({
+  v: z.literal(ENTRY_VERSION),
+  chunks: z.array(z.string()),
+  finishReason: z.enum(["stop", "length"]),
+  promptTokens: z.number().int().min(0),
+  completionTokens: z.number().int().min(0)
+});
+
+export function encodeEntry(record: CompletionRecord): string {
+  return JSON.stringify({
+    v: ENTRY_VERSION,
+    chunks: record.chunks,
+    finishReason: record.finishReason,
+    promptTokens: record.promptTokens,
+    completionTokens: record.completionTokens
+  });
+}
+
+/** Parses a stored entry; anything malformed or foreign is `undefined` (a miss), never a throw. */
+export function decodeEntry(raw: string): CompletionRecord | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const parsed = entrySchema.safeParse(json);
+  if (!parsed.success) return undefined;
+  const {chunks, finishReason, promptTokens, completionTokens} = parsed.data;
+  return {chunks, finishReason, promptTokens, completionTokens};
+}

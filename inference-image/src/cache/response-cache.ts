@@ -1,0 +1,51 @@
+import type {CompletionRecord} from "../responses.js";
+import {decodeEntry, encodeEntry, type CacheStore} from "./cache-store.js";
+
+/** Metric hooks, so the cache reports without importing prom-client. */
+export interface CacheObserver {
+  onLookup(result: "hit" | "miss" | "error", seconds: number): void;
+  onError(op: "get" | "set", error: unknown): void;
+}
+
+export type LookupResult = {readonly status: "hit"; readonly record: CompletionRecord} | {readonly status: "miss" | "error"};
+
+/**
+ * Completed generations by cache key, over any store. Never throws: a failing store
+ * makes lookups `error` (the caller bypasses) and writes silent, both counted.
+ */
+export class ResponseCache {
+  constructor(
+    readonly store: CacheStore,
+    /** Entry lifetime. Defaults to 3600 (s). */
+    private readonly ttlSeconds: number,
+    private readonly observer: CacheObserver
+  ) {}
+
+  async lookup(key: string): Promise<LookupResult> {
+    const started = performance.now();
+    let raw: string | undefined;
+    try {
+      raw = await this.store.get(key);
+    } catch (error) {
+      this.observer.onError("get", error);
+      this.observer.onLookup("error", (performance.now() - started) / 1000);
+      return {status: "error"};
+    }
+    // Foreign or corrupt data under our key is a miss; the next completion overwrites it.
+    const record = raw === undefined ? undefined : decodeEntry(raw);
+    this.observer.onLookup(record ? "hit" : "miss", (performance.now() - started) / 1000);
+    return record ? {status: "hit", record} : {status: "miss"};
+  }
+
+  async save(key: string, record: CompletionRecord): Promise<void> {
+    try {
+      await this.store.set(key, encodeEntry(record), this.ttlSeconds);
+    } catch (error) {
+      this.observer.onError("set", error);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}

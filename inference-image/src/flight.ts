@@ -1,0 +1,107 @@
+import type {Engine, GenerationResult} from "./engine.js";
+import type {InferenceRequest} from "./openai-request.js";
+
+/** What a request handler hears from the generation it is attached to. */
+export interface FlightListener {
+  /** A slot is held: streams may open. */
+  onStart(): void;
+  onText(piece: string): void;
+  onEnd(result: GenerationResult): void;
+  onError(error: unknown): void;
+}
+
+/**
+ * One generation, possibly shared by several identical requests. Listeners that join late
+ * are replayed what happened so far, then follow live. The generation is aborted only when
+ * every listener has left, so one impatient client cannot cut the others' answer short.
+ */
+export class Flight {
+  readonly #listeners = new Set<FlightListener>();
+  readonly #chunks: string[] = [];
+  readonly #abort = new AbortController();
+  #started = false;
+  #outcome: {result: GenerationResult} | {error: unknown} | undefined;
+  /** Settles with the result (or rejects) when generation ends. */
+  readonly done: Promise<GenerationResult>;
+
+  constructor(engine: Engine, request: InferenceRequest, timeoutMs: number) {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    this.done = engine.generate(request, {
+      signal: AbortSignal.any([this.#abort.signal, deadline]),
+      timedOut: () => deadline.aborted,
+      onStart: () => {
+        this.#started = true;
+        for (const l of this.#listeners) l.onStart();
+      },
+      onText: (piece) => {
+        this.#chunks.push(piece);
+        for (const l of this.#listeners) l.onText(piece);
+      }
+    });
+    this.done.then(
+      (result) => {
+        this.#outcome = {result};
+        for (const l of this.#listeners) l.onEnd(result);
+      },
+      (error: unknown) => {
+        this.#outcome = {error};
+        for (const l of this.#listeners) l.onError(error);
+      }
+    );
+  }
+
+  /** Text pieces produced so far. */
+  get chunks(): readonly string[] {
+    return this.#chunks;
+  }
+
+  /** Whether generation has ended (a finished flight must not take new listeners). */
+  get finished(): boolean {
+    return this.#outcome !== undefined;
+  }
+
+  /**
+   * Attaches a listener, replaying past events to it first. Returns the detach function,
+   * which reports whether that listener was the last one (and so aborted the generation).
+   */
+  attach(listener: FlightListener): () => boolean {
+    if (this.#started) listener.onStart();
+    for (const piece of this.#chunks) listener.onText(piece);
+    if (this.#outcome) {
+      if ("result" in this.#outcome) listener.onEnd(this.#outcome.result);
+      else listener.onError(this.#outcome.error);
+      return () => false;
+    }
+    this.#listeners.add(listener);
+    return () => {
+      if (!this.#listeners.delete(listener) || this.#listeners.size > 0 || this.#outcome) return false;
+      this.#abort.abort(new Error("every client left"));
+      return true;
+    };
+  }
+}
+
+/**
+ * Identical in-flight requests (same cache key) share one Flight on this replica.
+ * Entries leave the registry when their flight ends; what they produced lives on in the cache.
+ */
+export class FlightRegistry {
+  readonly #flights = new Map<string, Flight>();
+
+  /** The running flight for `key`, or a new one from `start`; `joined` says which. */
+  join(key: string, start: () => Flight): {flight: Flight; joined: boolean} {
+    const running = this.#flights.get(key);
+    if (running && !running.finished) return {flight: running, joined: true};
+    const flight = start();
+    this.#flights.set(key, flight);
+    const forget = () => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    };
+    flight.done.then(forget, forget);
+    return {flight, joined: false};
+  }
+
+  get size(): number {
+    return this.#flights.size;
+  }
+}
