@@ -28,6 +28,8 @@ export interface AppDeps {
   readonly apiKeys?: ApiKeys | undefined;
   readonly requestTimeoutMs: number;
   readonly maxRequestBytes: number;
+  /** Include prompt text in request logs. Defaults to false. */
+  readonly logPrompts?: boolean;
   /** Response cache; absent = every response is a BYPASS. */
   readonly cache?: HandlerCache | undefined;
   /** Unix seconds the server started, reported as `created` in `/v1/models`. */
@@ -127,7 +129,8 @@ export function createApp(deps: AppDeps): express.Express {
     logger,
     requestTimeoutMs: deps.requestTimeoutMs,
     cache: deps.cache,
-    flights: new FlightRegistry()
+    flights: new FlightRegistry(),
+    logPrompts: deps.logPrompts ?? false
   };
   const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
   for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {

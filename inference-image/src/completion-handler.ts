@@ -29,6 +29,8 @@ export interface CompletionHandlerDeps {
   readonly requestTimeoutMs: number;
   readonly cache?: HandlerCache | undefined;
   readonly flights: FlightRegistry;
+  /** Put prompt text in the request log (LOG_PROMPTS). Off by default: prompts are user data. */
+  readonly logPrompts?: boolean;
 }
 
 type Res = Response<unknown, RequestLocals>;
@@ -71,6 +73,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     if (request.model !== undefined && request.model !== engine.modelName) throw modelNotFound(request.model);
     const locals = res.locals;
     locals.log.stream = request.stream;
+    if (deps.logPrompts) locals.log.prompt = request.prompt.kind === "chat" ? request.prompt.messages : request.prompt.text;
     const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage);
 
     const plan = await consultCache(request, locals.tenant, req.get("cache-control"));

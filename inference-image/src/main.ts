@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     apiKeys,
     requestTimeoutMs: config.requestTimeoutMs,
     maxRequestBytes: config.maxRequestBytes,
+    logPrompts: config.logPrompts,
     cache,
     modelCreated: Math.floor(Date.now() / 1000)
   });

@@ -64,6 +64,17 @@ describe("server lifecycle", () => {
     await server.stop();
   });
 
+  it("logs prompts only when LOG_PROMPTS=true", async () => {
+    const server = await ServerProcess.start({LOG_PROMPTS: "true"});
+    await fetch(`${server.url}/v1/completions`, {
+      method: "POST",
+      headers: {"content-type": "application/json"},
+      body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "a traceable prompt", max_tokens: 2})
+    });
+    expect(await server.waitForLog((l) => l.msg === "request")).toMatchObject({prompt: "a traceable prompt"});
+    await server.stop();
+  });
+
   it.each([
     [{PARALLEL_SLOTS: "0"}, "PARALLEL_SLOTS"],
     [{GPU: "tpu"}, "GPU"],
