@@ -1,19 +1,7 @@
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
-import {createServer} from "node:net";
 import {Redis} from "ioredis";
+import {freePort} from "./ports.js";
 import {sleep} from "./server-process.js";
-
-/** A free loopback port (bound and released; the caller binds it next). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * A real redis-server (Debian's, installed by .ci/run) on a free loopback port, with no

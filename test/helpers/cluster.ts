@@ -1,0 +1,96 @@
+import {spawnSync} from "node:child_process";
+import {existsSync, mkdirSync, rmSync, writeFileSync} from "node:fs";
+import {join, resolve} from "node:path";
+import {clusterUp, readState, runningComponents} from "../cluster/cluster.js";
+import {ensureBinaries} from "../cluster/locate.js";
+import {DEFAULT_NODES} from "../cluster/nodes.js";
+import {REPO_ROOT} from "./paths.js";
+import {sleep} from "./server-process.js";
+
+/** The test run's own cluster folder, apart from a developer's `npm run cluster:up` one. */
+export const TEST_CLUSTER_DIR = process.env["PADDOCK_TEST_CLUSTER_DIR"] ?? resolve(REPO_ROOT, ".paddock/test-cluster");
+/** Marker: this cluster was started by the test run, so global teardown stops it. */
+export const STARTED_BY_TESTS = "started-by-tests";
+
+export interface TestCluster {
+  readonly kubeconfig: string;
+  readonly binDir: string;
+  /** Runs the cluster's kubectl; throws with stderr on a non-zero exit. */
+  kubectl(args: string[], input?: string): string;
+  /** Runs kubectl and returns its exit status and output, for asserting failures. */
+  kubectlResult(args: string[], input?: string): {status: number; stdout: string; stderr: string};
+  /** Runs the cluster's helm. */
+  helm(args: string[]): {status: number; stdout: string; stderr: string};
+}
+
+let current: Promise<TestCluster> | undefined;
+
+/**
+ * The real control plane for tests: the one KUBECONFIG names, or one this test run
+ * starts on first use (and test/cluster/jest-global-teardown.mjs stops).
+ */
+export function useCluster(): Promise<TestCluster> {
+  current ??= start();
+  return current;
+}
+
+async function start(): Promise<TestCluster> {
+  const binDir = ensureBinaries();
+  const given = process.env["KUBECONFIG"];
+  if (given) return handle(given, binDir);
+  const lock = `${TEST_CLUSTER_DIR}.lock`;
+  mkdirSync(resolve(TEST_CLUSTER_DIR, ".."), {recursive: true});
+  // Parallel jest workers must not start two clusters: a directory is an atomic lock.
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      await sleep(200);
+    }
+  }
+  try {
+    const state = readState(TEST_CLUSTER_DIR);
+    if (state && runningComponents(state).length === 5) return handle(state.kubeconfig, binDir);
+    const fresh = await clusterUp({dir: TEST_CLUSTER_DIR, binDir, nodes: DEFAULT_NODES});
+    writeFileSync(join(TEST_CLUSTER_DIR, STARTED_BY_TESTS), String(process.pid));
+    return handle(fresh.kubeconfig, binDir);
+  } finally {
+    rmSync(lock, {recursive: true, force: true});
+  }
+}
+
+function handle(kubeconfig: string, binDir: string): TestCluster {
+  if (!existsSync(kubeconfig)) throw new Error(`kubeconfig ${kubeconfig} does not exist`);
+  const run = (binary: string, args: string[], input?: string) => {
+    const r = spawnSync(join(binDir, binary), args, {input, encoding: "utf8", env: {...process.env, KUBECONFIG: kubeconfig}});
+    return {status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr};
+  };
+  return {
+    kubeconfig,
+    binDir,
+    kubectlResult: (args, input) => run("kubectl", args, input),
+    kubectl: (args, input) => {
+      const r = run("kubectl", args, input);
+      if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+      return r.stdout;
+    },
+    helm: (args) => run("helm", args)
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails with the last error. */
+export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await sleep(200);
+  }
+}
