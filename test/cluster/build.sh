@@ -32,8 +32,17 @@ log "kubernetes $KUBERNETES_VERSION and etcd $ETCD_VERSION (cold: tens of minute
 (cd "$here/go" && go build -trimpath -ldflags "$ldflags" -o "$bin/" ./cmd/...)
 log "kwok $KWOK_VERSION"
 GOBIN="$bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+# KWOK's "fast" stage profile (node-initialize, lease heartbeat, pod ready/complete/delete),
+# from the same module version, next to the binary.
+stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+         pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  cat "$stages/$f"; echo "---"
+done > "$bin/kwok-stages.yaml"
 log "helm $HELM_VERSION"
 GOBIN="$bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 touch "$out/.complete"
+# Older builds (other versions or wrapper sources) are dead weight: keep only this one.
+find "$root" -mindepth 1 -maxdepth 1 -name 'k8s-*' ! -name "$(basename "$out")" -exec rm -rf {} +
 log "built in $((SECONDS - started)) s"
 echo "$bin"

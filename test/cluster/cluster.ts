@@ -108,7 +108,7 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
     log(`api server ready (${Date.now() - started} ms)`);
     start("kube-controller-manager", controllerManagerArgs(pki, kubeconfigs.controllerManager, ports.cm));
     start("kube-scheduler", schedulerArgs(kubeconfigs.scheduler, ports.scheduler));
-    start("kwok", kwokArgs(kubeconfigs.kwok, ports.kwok));
+    start("kwok", kwokArgs(kubeconfigs.kwok, ports.kwok, join(binDir, "kwok-stages.yaml")));
     // Pods cannot be admitted before the service-account controller made `default`.
     await waitFor("kube-controller-manager", dir, pids, () => apiOk(server, pki, "/api/v1/namespaces/default/serviceaccounts/default"));
 
@@ -215,9 +215,10 @@ function schedulerArgs(kubeconfig: string, port: number): string[] {
   ];
 }
 
-function kwokArgs(kubeconfig: string, port: number): string[] {
+function kwokArgs(kubeconfig: string, port: number, stages: string): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
+    `--config=${stages}`,
     "--manage-all-nodes=false",
     `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION.key}=${KWOK_NODE_ANNOTATION.value}`,
     "--cidr=10.244.0.0/16",

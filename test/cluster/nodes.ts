@@ -60,10 +60,7 @@ function node(name: string, shape: {labels: Record<string, string>; capacity: Re
       }
     },
     spec: {},
-    status: {
-      allocatable: shape.capacity,
-      capacity: shape.capacity,
-      nodeInfo: {architecture: "amd64", operatingSystem: "linux", kubeletVersion: "fake", containerRuntimeVersion: "kwok"}
-    }
+    // KWOK's node-initialize stage fills in conditions, addresses and nodeInfo.
+    status: {allocatable: shape.capacity, capacity: shape.capacity}
   };
 }

@@ -1,4 +1,7 @@
-import {resolve} from "node:path";
+import {mkdtempSync, readFileSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {join, resolve} from "node:path";
+import {parse, stringify} from "yaml";
 import {ClusterError, clusterUp} from "../cluster/cluster.js";
 import {DEFAULT_NODES, FAKE_NODE_LABEL} from "../cluster/nodes.js";
 import {eventually, TEST_CLUSTER_DIR, useCluster, type TestCluster} from "../helpers/cluster.js";
@@ -105,7 +108,21 @@ describe("local Kubernetes cluster", () => {
     k.kubectl(["create", "namespace", "rbac-check"]);
     k.kubectl(["create", "serviceaccount", "reader", "-n", "rbac-check"]);
     const token = k.kubectl(["create", "token", "reader", "-n", "rbac-check"]).trim();
-    const asReader = (args: string[]) => k.kubectlResult([...args, "--token", token, "--user", "nobody"]);
+    // Only the token: the admin kubeconfig's client certificate would authenticate instead.
+    const admin = parse(readFileSync(k.kubeconfig, "utf8")) as {clusters: Array<{cluster: Record<string, string>}>};
+    const tokenConfig = join(mkdtempSync(join(tmpdir(), "paddock-sa-")), "kubeconfig");
+    writeFileSync(
+      tokenConfig,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{name: "c", cluster: admin.clusters[0]!.cluster}],
+        users: [{name: "reader", user: {token}}],
+        contexts: [{name: "reader", context: {cluster: "c", user: "reader"}}],
+        "current-context": "reader"
+      })
+    );
+    const asReader = (args: string[]) => k.kubectlResult([...args, `--kubeconfig=${tokenConfig}`]);
     const denied = asReader(["get", "pods", "-n", "rbac-check"]);
     expect(denied.status).not.toBe(0);
     expect(denied.stderr).toContain('"system:serviceaccount:rbac-check:reader" cannot list resource "pods"');
