@@ -160,7 +160,8 @@ export const statusSchema = z.strictObject({
   endpoint: z.string().optional().describe("In-cluster URL of the OpenAI-compatible API."),
   lastScaleTime: z.string().optional(),
   scalingDecisions: z.array(scalingDecisionSchema).optional().describe("The last few autoscaling decisions, newest last."),
-  conditions: z.array(conditionSchema).optional()
+  // A map keyed by type: under server-side apply, each writer owns only its own conditions.
+  conditions: z.array(conditionSchema).optional().meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 });
 
 export type LlmServiceSpec = z.output<typeof specSchema>;

@@ -1,0 +1,134 @@
+import {ListWatch, Watch, type KubeConfig, type KubernetesObject} from "@kubernetes/client-node";
+import {GROUP, KIND, PLURAL, VERSION} from "../api/llmservice.js";
+import {MANAGED_BY, SERVICE_LABEL} from "../desired/meta.js";
+import type {KubeClient} from "../kube/kube-client.js";
+import type {ReconcileResult} from "./reconciler.js";
+import {WorkQueue} from "./work-queue.js";
+
+export interface ControllerObserver {
+  onReconcile(result: "success" | "error", seconds: number): void;
+  onQueueDepth(depth: number): void;
+  onError(message: string, error: unknown): void;
+}
+
+export interface ControllerOptions {
+  readonly kc: KubeConfig;
+  readonly kube: KubeClient;
+  /** Namespaces to watch; empty = all. */
+  readonly namespaces: readonly string[];
+  /** Reconciles running at once (different keys only). */
+  readonly concurrency: number;
+  /** Every key is reconciled again this often, whatever the watches said. */
+  readonly resyncMs: number;
+  readonly reconcile: (namespace: string, name: string) => Promise<ReconcileResult>;
+  readonly observer: ControllerObserver;
+}
+
+type Obj = KubernetesObject & {metadata: {namespace?: string; name?: string; generation?: number; labels?: Record<string, string>; ownerReferences?: Array<{kind: string; name: string}>; deletionTimestamp?: unknown}};
+
+const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/**
+ * Watches LlmServices and the objects they own, and reconciles each changed service
+ * through a de-duplicating, back-off work queue. Watches only say *which* service to look
+ * at; the reconciler reads everything fresh.
+ */
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly #informers: Array<ListWatch<Obj>> = [];
+  readonly #services: Array<ListWatch<Obj>> = [];
+  /** Last generation seen per service: status-only updates are not worth a reconcile. */
+  readonly #generations = new Map<string, number | undefined>();
+  #resync: NodeJS.Timeout | undefined;
+  #workers: Array<Promise<void>> = [];
+  #stopped = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.queue = new WorkQueue({onDepthChange: (d) => options.observer.onQueueDepth(d)});
+  }
+
+  async start(): Promise<void> {
+    const namespaces = this.options.namespaces.length > 0 ? this.options.namespaces : [undefined];
+    for (const ns of namespaces) {
+      const scope = ns ? `/namespaces/${ns}` : "";
+      const svc = this.#watch(`/apis/${GROUP}/${VERSION}${scope}/${PLURAL}`, undefined, (o, verb) => {
+        const key = keyOf(o.metadata.namespace!, o.metadata.name!);
+        const seen = this.#generations.get(key);
+        if (verb === "delete") this.#generations.delete(key);
+        else this.#generations.set(key, o.metadata.generation);
+        // Our own status writes do not change the generation: only spec changes and deletions count.
+        if (verb === "update" && seen === o.metadata.generation && !o.metadata.deletionTimestamp) return [];
+        return [key];
+      });
+      this.#services.push(svc);
+      const byLabel = (o: Obj) => (o.metadata.labels?.[SERVICE_LABEL] ? [keyOf(o.metadata.namespace!, o.metadata.labels[SERVICE_LABEL])] : []);
+      // The shared Redis has no service label: every service owning it is looked at again.
+      const byLabelOrOwners = (o: Obj) =>
+        o.metadata.labels?.[SERVICE_LABEL]
+          ? byLabel(o)
+          : (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(o.metadata.namespace!, r.name));
+      const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
+      this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners);
+      this.#watch(`/api/v1${scope}/services`, managed, byLabel);
+      this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel);
+    }
+    await Promise.all([...this.#informers].map((i) => i.start()));
+    this.#resync = setInterval(() => this.#enqueueAll(), this.options.resyncMs);
+    this.#resync.unref();
+    this.#enqueueAll();
+    this.#workers = Array.from({length: this.options.concurrency}, () => this.#work());
+  }
+
+  /** Stops watching and waits for running reconciles to finish. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#resync);
+    this.queue.shutDown();
+    await Promise.all(this.#informers.map((i) => i.stop().catch(() => {})));
+    await Promise.all(this.#workers);
+  }
+
+  #enqueueAll(): void {
+    for (const informer of this.#services) for (const o of informer.list()) this.queue.add(keyOf(o.metadata.namespace!, o.metadata.name!));
+  }
+
+  #watch(path: string, labelSelector: string | undefined, keys: (o: Obj, verb: "add" | "update" | "delete") => string[]): ListWatch<Obj> {
+    const {kube, kc, observer} = this.options;
+    const informer = new ListWatch<Obj>(path, new Watch(kc), () => kube.list<Obj>(path, labelSelector) as never, false, labelSelector);
+    const enqueue = (verb: "add" | "update" | "delete") => (o: Obj) => {
+      for (const k of keys(o, verb)) this.queue.add(k);
+    };
+    informer.on("add", enqueue("add"));
+    informer.on("update", enqueue("update"));
+    informer.on("delete", enqueue("delete"));
+    informer.on("error", (error: unknown) => {
+      if (this.#stopped) return;
+      observer.onError(`watch ${path} failed; restarting`, error);
+      setTimeout(() => void informer.start().catch((e: unknown) => observer.onError(`restarting watch ${path}`, e)), 2_000).unref();
+    });
+    this.#informers.push(informer);
+    return informer;
+  }
+
+  async #work(): Promise<void> {
+    const {reconcile, observer} = this.options;
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const [namespace, name] = key.split("/") as [string, string];
+      const started = performance.now();
+      try {
+        const result = await reconcile(namespace, name);
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+        observer.onReconcile("success", (performance.now() - started) / 1000);
+      } catch (error) {
+        observer.onReconcile("error", (performance.now() - started) / 1000);
+        const delay = this.queue.addRateLimited(key);
+        observer.onError(`reconcile ${key} failed; retrying in ${delay} ms`, error);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+}

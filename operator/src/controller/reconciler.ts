@@ -1,0 +1,125 @@
+import {randomBytes} from "node:crypto";
+import {API_VERSION, KIND, parseLlmService, type Condition, type LlmService} from "../api/llmservice.js";
+import {desiredDeployment, type DeploymentDefaults} from "../desired/deployment.js";
+import {endpoint, selectorLabels, SERVICE_LABEL} from "../desired/meta.js";
+import {desiredRedis, REDIS_NAME, redisSecret, usesManagedRedis, type RedisDefaults} from "../desired/redis.js";
+import {desiredPdb, desiredService} from "../desired/service.js";
+import {isConflict, resourcePath, type KubeClient} from "../kube/kube-client.js";
+import {nextConditions, transitions} from "../status/conditions.js";
+import {podProblems, type Observation} from "../status/observe.js";
+import {replicasWanted} from "../status/replicas.js";
+import type {EventRecorder} from "./events.js";
+
+/** Field managers: one for what reconcile declares, one for replica counts. */
+export const FIELD_MANAGER = "paddock-operator";
+export const SCALER_FIELD_MANAGER = "paddock-scaler";
+/** Each service applies the shared Redis under its own manager, owning only its ownerReference. */
+export const redisFieldManager = (svc: LlmService) => `paddock-redis-${svc.metadata.uid}`;
+
+export interface ReconcilerDeps {
+  readonly kube: KubeClient;
+  readonly events: EventRecorder;
+  readonly deployment: DeploymentDefaults;
+  readonly redis: RedisDefaults;
+  readonly now?: () => Date;
+}
+
+export interface ReconcileResult {
+  /** Look again after this many ms even without a watch event (e.g. while starting). */
+  readonly requeueAfterMs?: number;
+}
+
+interface DeploymentObj {
+  spec?: {replicas?: number};
+  metadata: {generation?: number};
+  status?: {observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number; conditions?: Array<{type: string; status: string; reason?: string; message?: string}>};
+}
+
+/**
+ * Level-triggered reconcile of one LlmService: read it, apply everything it should own
+ * (server-side apply, so reapplying changes nothing and other controllers' fields are
+ * left alone), set replicas through the scale subresource, then observe and write status.
+ * Keeps no memory between calls.
+ */
+export async function reconcile(deps: ReconcilerDeps, namespace: string, name: string): Promise<ReconcileResult> {
+  const {kube} = deps;
+  const raw = await kube.get<unknown>(resourcePath(API_VERSION, KIND, namespace, name));
+  // Deleted: owner references let the garbage collector remove what it owned.
+  if (!raw || (raw as {metadata: {deletionTimestamp?: string}}).metadata.deletionTimestamp) return {};
+  const svc = parseLlmService(raw);
+
+  let managedRedisReady: boolean | undefined;
+  if (usesManagedRedis(svc)) {
+    await ensureRedisSecret(kube, svc);
+    for (const obj of desiredRedis(svc, deps.redis)) await kube.apply(obj as never, redisFieldManager(svc));
+    const redis = await kube.get<DeploymentObj>(resourcePath("apps/v1", "Deployment", namespace, REDIS_NAME));
+    managedRedisReady = (redis?.status?.readyReplicas ?? 0) > 0;
+  }
+
+  const deployment = await kube.apply<DeploymentObj>(desiredDeployment(svc, deps.deployment) as never, FIELD_MANAGER);
+  await kube.apply(desiredService(svc) as never, FIELD_MANAGER);
+
+  const wanted = replicasWanted(svc, deployment.spec?.replicas);
+  if (deployment.spec?.replicas !== wanted) await kube.scale(namespace, name, wanted, SCALER_FIELD_MANAGER);
+  const pdb = desiredPdb(svc, wanted);
+  if (pdb) await kube.apply(pdb as never, FIELD_MANAGER);
+  else await kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}});
+
+  const pods = await kube.list<object>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`);
+  const observation: Observation = {
+    generation: svc.metadata.generation ?? 0,
+    desiredReplicas: wanted,
+    deployment: {
+      generation: deployment.metadata.generation ?? 0,
+      observedGeneration: deployment.status?.observedGeneration ?? 0,
+      replicas: deployment.status?.replicas ?? 0,
+      readyReplicas: deployment.status?.readyReplicas ?? 0,
+      updatedReplicas: deployment.status?.updatedReplicas ?? 0,
+      conditions: deployment.status?.conditions ?? []
+    },
+    pods: podProblems(pods.items, svc.spec.resources.gpuResourceName),
+    ...(managedRedisReady === undefined ? {} : {managedRedisReady})
+  };
+  const previous = svc.status?.conditions ?? [];
+  const conditions = nextConditions(observation, previous, (deps.now ?? (() => new Date()))());
+  await writeStatus(kube, svc, {
+    observedGeneration: observation.generation,
+    replicas: observation.deployment!.replicas,
+    readyReplicas: observation.deployment!.readyReplicas,
+    desiredReplicas: wanted,
+    selector: Object.entries(selectorLabels(svc)).map(([k, v]) => `${k}=${v}`).join(","),
+    endpoint: endpoint(svc),
+    conditions
+  });
+  for (const c of transitions(previous, conditions)) await recordTransition(deps.events, svc, c);
+
+  const settled = conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : true));
+  // Watches on the Deployment and Pods bring most changes; this catches the rest while converging.
+  return settled ? {} : {requeueAfterMs: 5_000};
+}
+
+/** Status through the status subresource, by server-side apply: no read-modify-write races. */
+async function writeStatus(kube: KubeClient, svc: LlmService, status: Record<string, unknown>): Promise<void> {
+  await kube.apply({apiVersion: API_VERSION, kind: KIND, metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace}, status} as never, FIELD_MANAGER, {subresource: "status"});
+}
+
+/** Creates the managed Redis password once; an existing Secret is never rewritten. */
+async function ensureRedisSecret(kube: KubeClient, svc: LlmService): Promise<void> {
+  const path = resourcePath("v1", "Secret", svc.metadata.namespace, REDIS_NAME);
+  if (!(await kube.get(path))) {
+    try {
+      await kube.create(redisSecret(svc, randomBytes(24).toString("hex")) as never);
+      return;
+    } catch (e) {
+      if (!isConflict(e)) throw e; // another service's reconcile created it first
+    }
+  }
+  // Own it too (the owner reference only), so it lives as long as any service using it.
+  await kube.apply({apiVersion: "v1", kind: "Secret", metadata: {name: REDIS_NAME, namespace: svc.metadata.namespace, ownerReferences: (redisSecret(svc, "") as {metadata: {ownerReferences: object[]}}).metadata.ownerReferences}} as never, redisFieldManager(svc));
+}
+
+async function recordTransition(events: EventRecorder, svc: LlmService, c: Condition): Promise<void> {
+  const warning = (c.type === "Degraded" && c.status === "True") || (c.type === "Ready" && c.status === "False" && c.reason !== "Starting" && c.reason !== "Creating");
+  if (c.type === "Progressing" && c.status === "True") return; // routine; the Deployment's own events cover rollouts
+  await events.record(svc, {type: warning ? "Warning" : "Normal", reason: c.reason, action: `${c.type}=${c.status}`, note: c.message});
+}

@@ -1,0 +1,179 @@
+import {DEFAULT_PORT, ENV, PATHS} from "../../../inference-image/src/contract.js";
+import type {LlmService} from "../api/llmservice.js";
+import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
+import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
+import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
+
+/** Operator-wide settings the desired Deployment depends on. */
+export interface DeploymentDefaults {
+  /** Inference image when spec.image is unset. */
+  readonly image: string;
+  readonly imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+}
+
+/** Where the API keys Secret is mounted. */
+const API_KEYS_DIR = "/etc/paddock/api-keys";
+/** Seconds the preStop hook waits so endpoints drop the pod before it starts draining. */
+const PRESTOP_SECONDS = 5;
+/** Startup budget: a 70B model from network storage can take many minutes to load. */
+const STARTUP_BUDGET_SECONDS = 30 * 60;
+
+type Env = {name: string; value?: string; valueFrom?: object};
+
+/**
+ * The Deployment that runs an LlmService's inference servers. Pure: the same service
+ * always yields the same object. `spec.replicas` is deliberately absent: replica counts
+ * go through the scale subresource (see scaler.ts), so applying this never resets them.
+ */
+export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults): object {
+  const {spec} = svc;
+  const source = modelSource(svc);
+  const volumes: object[] = [{name: "tmp", emptyDir: {}}];
+  const mounts: object[] = [{name: "tmp", mountPath: "/tmp"}];
+  const initContainers: object[] = [];
+  const image = spec.image ?? defaults.image;
+  const pullPolicy = defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {};
+
+  if (source.kind === "https") {
+    volumes.push({name: "model", emptyDir: {}});
+    mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
+    initContainers.push({
+      name: "fetch-model",
+      image,
+      ...pullPolicy,
+      command: ["node", "dist/inference-image/src/fetch-model.js"],
+      env: [
+        {name: "MODEL_URL", value: source.url},
+        {name: ENV.modelPath, value: modelPathInPod(source)},
+        ...(spec.model.sha256 ? [{name: ENV.modelSha256, value: spec.model.sha256}] : [])
+      ],
+      volumeMounts: [{name: "model", mountPath: MODEL_DIR}, {name: "tmp", mountPath: "/tmp"}],
+      securityContext: containerSecurity
+    });
+  } else if (source.kind === "pvc") {
+    volumes.push({name: "model", persistentVolumeClaim: {claimName: source.claim, readOnly: true}});
+    mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
+  } else if (source.hostPath) {
+    const dir = source.path.slice(0, source.path.lastIndexOf("/")) || "/";
+    volumes.push({name: "model", hostPath: {path: dir, type: "Directory"}});
+    mounts.push({name: "model", mountPath: dir, readOnly: true});
+  }
+
+  const env: Env[] = [
+    {name: ENV.modelPath, value: modelPathInPod(source)},
+    {name: ENV.modelName, value: modelName(svc)},
+    {name: ENV.port, value: String(DEFAULT_PORT)},
+    {name: ENV.parallelSlots, value: String(spec.engine.parallelSlots)},
+    {name: ENV.contextSize, value: String(spec.engine.contextSize)},
+    {name: ENV.maxQueue, value: String(spec.engine.maxQueue)},
+    {name: ENV.gpu, value: spec.resources.gpus > 0 ? "auto" : "off"},
+    {name: ENV.gpuLayers, value: String(spec.engine.gpuLayers)},
+    ...(spec.engine.threads ? [{name: ENV.threads, value: String(spec.engine.threads)}] : []),
+    {name: ENV.requestTimeoutSeconds, value: String(spec.engine.requestTimeoutSeconds)},
+    {name: ENV.shutdownGraceSeconds, value: String(spec.engine.shutdownGraceSeconds)},
+    ...(spec.model.sha256 ? [{name: ENV.modelSha256, value: spec.model.sha256}] : []),
+    ...cacheEnv(svc)
+  ];
+  const keys = spec.auth.apiKeySecretRef;
+  if (keys) {
+    volumes.push({name: "api-keys", secret: {secretName: keys.name, items: [{key: keys.key, path: "keys"}]}});
+    mounts.push({name: "api-keys", mountPath: API_KEYS_DIR, readOnly: true});
+    env.push({name: ENV.apiKeysFile, value: `${API_KEYS_DIR}/keys`});
+  }
+
+  const limits: Record<string, string> = {};
+  const requests: Record<string, string> = {};
+  if (spec.resources.gpus > 0) limits[spec.resources.gpuResourceName] = String(spec.resources.gpus);
+  if (spec.resources.memory) limits["memory"] = requests["memory"] = spec.resources.memory;
+  if (spec.resources.cpu) requests["cpu"] = spec.resources.cpu;
+
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: {path, port: "http"},
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 5
+  });
+  const podLabels = {...commonLabels(svc), ...(usesManagedRedis(svc) ? {[CACHE_CLIENT_LABEL]: "true"} : {})};
+  const scheduling = spec.scheduling;
+
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: svc.metadata.name,
+      namespace: svc.metadata.namespace,
+      labels: commonLabels(svc),
+      ownerReferences: [ownerReference(svc)]
+    },
+    spec: {
+      selector: {matchLabels: selectorLabels(svc)},
+      // No surge: a rollout never needs a spare GPU, so it cannot deadlock on a full cluster.
+      strategy: {type: "RollingUpdate", rollingUpdate: {maxSurge: 0, maxUnavailable: 1}},
+      revisionHistoryLimit: 3,
+      progressDeadlineSeconds: STARTUP_BUDGET_SECONDS + 600,
+      template: {
+        metadata: {
+          labels: podLabels,
+          annotations: {"prometheus.io/scrape": "true", "prometheus.io/port": String(DEFAULT_PORT), "prometheus.io/path": PATHS.metrics}
+        },
+        spec: {
+          // The server needs no Kubernetes API access: no token in the pod.
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: "RuntimeDefault"}},
+          terminationGracePeriodSeconds: PRESTOP_SECONDS + spec.engine.shutdownGraceSeconds + 5,
+          ...(initContainers.length > 0 ? {initContainers} : {}),
+          containers: [
+            {
+              name: "server",
+              image,
+              ...pullPolicy,
+              ports: [{name: "http", containerPort: DEFAULT_PORT, protocol: "TCP"}],
+              env,
+              resources: {...(Object.keys(limits).length ? {limits} : {}), ...(Object.keys(requests).length ? {requests} : {})},
+              startupProbe: probe(PATHS.readyz, 10, STARTUP_BUDGET_SECONDS / 10),
+              readinessProbe: probe(PATHS.readyz, 5, 2),
+              livenessProbe: probe(PATHS.healthz, 10, 3),
+              // Endpoints drop a terminating pod asynchronously; wait before the server stops accepting.
+              lifecycle: {preStop: {sleep: {seconds: PRESTOP_SECONDS}}},
+              securityContext: containerSecurity,
+              volumeMounts: mounts
+            }
+          ],
+          volumes,
+          ...(scheduling.nodeSelector ? {nodeSelector: scheduling.nodeSelector} : {}),
+          ...(scheduling.tolerations ? {tolerations: scheduling.tolerations} : {}),
+          ...(scheduling.affinity ? {affinity: scheduling.affinity} : {}),
+          ...(scheduling.priorityClassName ? {priorityClassName: scheduling.priorityClassName} : {})
+        }
+      }
+    }
+  };
+}
+
+const containerSecurity = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: {drop: ["ALL"]}
+};
+
+/** The cache part of the environment contract (see the cache issue's variables). */
+function cacheEnv(svc: LlmService): Env[] {
+  const cache = svc.spec.cache;
+  if (!cache.enabled) return [{name: ENV.cacheMode, value: "off"}];
+  const env: Env[] = [
+    {name: ENV.cacheMode, value: cache.mode},
+    {name: ENV.cacheTtlSeconds, value: String(cache.ttlSeconds)},
+    // One namespace per service: two services never read each other's entries.
+    {name: ENV.cacheNamespace, value: `${svc.metadata.namespace}.${svc.metadata.name}`}
+  ];
+  if (cache.redis?.url) env.push({name: ENV.redisUrl, value: cache.redis.url});
+  else if (cache.redis?.secretRef) env.push({name: ENV.redisUrl, valueFrom: {secretKeyRef: {name: cache.redis.secretRef.name, key: cache.redis.secretRef.key}}});
+  else {
+    // $(VAR) expands only variables defined earlier in the list: the password comes first.
+    env.push({name: REDIS_PASSWORD_ENV, valueFrom: {secretKeyRef: {name: "paddock-redis", key: "password"}}});
+    env.push({name: ENV.redisUrl, value: managedRedisUrl(svc.metadata.namespace)});
+  }
+  return env;
+}

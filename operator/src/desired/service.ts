@@ -1,0 +1,31 @@
+import {DEFAULT_PORT} from "../../../inference-image/src/contract.js";
+import type {LlmService} from "../api/llmservice.js";
+import {commonLabels, ownerReference, selectorLabels} from "./meta.js";
+
+/** The Service callers use: spec.service.port forwards to the servers' port 8000. */
+export function desiredService(svc: LlmService): object {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace, labels: commonLabels(svc), ownerReferences: [ownerReference(svc)]},
+    spec: {
+      type: svc.spec.service.type,
+      selector: selectorLabels(svc),
+      ports: [{name: "http", port: svc.spec.service.port, targetPort: DEFAULT_PORT, protocol: "TCP", appProtocol: "http"}]
+    }
+  };
+}
+
+/**
+ * A PodDisruptionBudget when more than one replica is wanted: voluntary evictions (node
+ * drains) then take one replica at a time. With one replica a PDB would block drains forever.
+ */
+export function desiredPdb(svc: LlmService, replicas: number): object | undefined {
+  if (replicas <= 1) return undefined;
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace, labels: commonLabels(svc), ownerReferences: [ownerReference(svc)]},
+    spec: {maxUnavailable: 1, selector: {matchLabels: selectorLabels(svc)}}
+  };
+}

@@ -1,0 +1,123 @@
+import {createServer} from "node:http";
+import {KubeConfig} from "@kubernetes/client-node";
+import {Registry} from "prom-client";
+import {createLogger} from "../../inference-image/src/logger.js";
+import {loadOperatorConfig, OperatorConfigError} from "./config.js";
+import {Controller} from "./controller/controller.js";
+import {KubeEventRecorder} from "./controller/events.js";
+import {LeaderElector} from "./controller/leader-election.js";
+import {reconcile} from "./controller/reconciler.js";
+import {KubeClient} from "./kube/kube-client.js";
+import {OperatorMetrics} from "./metrics.js";
+
+/**
+ * The Paddock operator: in a pod it uses its service account, elsewhere KUBECONFIG.
+ * Only the leader reconciles; every instance serves /healthz, /readyz and /metrics.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadOperatorConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof OperatorConfigError) {
+      process.stderr.write(`paddock-operator: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config["log-level"]);
+  const kc = new KubeConfig();
+  if (process.env["KUBERNETES_SERVICE_HOST"] && !process.env["KUBECONFIG"]) kc.loadFromCluster();
+  else kc.loadFromDefault();
+
+  const metrics = new OperatorMetrics(new Registry(), (message, error) => logger.warn(message, {error: error instanceof Error ? error.message : String(error)}));
+  const kube = new KubeClient(kc, (verb, code) => metrics.apiRequests.inc({verb, code: String(code)}));
+  const events = new KubeEventRecorder(kube, config.identity, (e) => logger.debug("event not recorded", {error: String(e)}));
+  const controller = new Controller({
+    kc,
+    kube,
+    namespaces: config["watch-namespaces"],
+    concurrency: config.concurrency,
+    resyncMs: config["resync-seconds"] * 1000,
+    observer: metrics,
+    reconcile: (namespace, name) =>
+      reconcile(
+        {
+          kube,
+          events,
+          deployment: {image: config["default-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
+          redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]}
+        },
+        namespace,
+        name
+      )
+  });
+
+  let started = false;
+  let stopping = false;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") return void res.end("ok");
+    // A follower is ready too: it is healthy and waiting for the lease.
+    if (path === "/readyz") return void (stopping ? res.writeHead(503).end("stopping") : res.end("ok"));
+    if (path === "/metrics") {
+      void metrics.registry.metrics().then((text) => res.writeHead(200, {"Content-Type": metrics.registry.contentType}).end(text));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(config["health-port"], config["bind-address"], resolve));
+  const address = server.address();
+  logger.info("operator started", {
+    identity: config.identity,
+    namespaces: config["watch-namespaces"].length ? config["watch-namespaces"] : "all",
+    health_port: typeof address === "object" && address ? address.port : config["health-port"],
+    leader_election: config["leader-elect"]
+  });
+
+  const lead = async () => {
+    metrics.leader.set(1);
+    logger.info("leading: starting controllers", {identity: config.identity});
+    started = true;
+    await controller.start();
+  };
+  const elector = config["leader-elect"]
+    ? new LeaderElector(kube, {namespace: config.leaderElectionNamespace, name: config["leader-election-lease"], identity: config.identity, leaseDurationSeconds: config["lease-duration-seconds"], renewEveryMs: (config["lease-duration-seconds"] * 1000) / 3})
+    : undefined;
+  if (elector) {
+    elector.run(
+      () => void lead().catch((e: unknown) => fatal(e)),
+      () => {
+        // Another instance may already act: stop at once rather than risk two writers.
+        logger.error("lost the leader lease; exiting");
+        process.exit(1);
+      }
+    );
+  } else {
+    await lead();
+  }
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", {signal});
+    if (started) await controller.stop();
+    await elector?.release();
+    metrics.leader.set(0);
+    kube.close();
+    server.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  function fatal(error: unknown): never {
+    logger.error("fatal", {error: error instanceof Error ? (error.stack ?? error.message) : String(error)});
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`paddock-operator: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

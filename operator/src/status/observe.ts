@@ -1,0 +1,68 @@
+/** What the reconciler saw, reduced to the facts conditions depend on. Pure data. */
+export interface Observation {
+  readonly generation: number;
+  readonly desiredReplicas: number;
+  readonly deployment?: {
+    readonly observedGeneration: number;
+    readonly generation: number;
+    readonly replicas: number;
+    readonly readyReplicas: number;
+    readonly updatedReplicas: number;
+    readonly conditions: ReadonlyArray<{type: string; status: string; reason?: string; message?: string}>;
+  };
+  readonly pods: PodProblems;
+  /** Undefined when the service does not use the managed Redis. */
+  readonly managedRedisReady?: boolean;
+}
+
+export interface PodProblems {
+  /** Pods the scheduler cannot place for lack of GPUs, and the scheduler's message. */
+  readonly insufficientGpu: number;
+  readonly insufficientGpuMessage?: string;
+  /** The model download (init container) failed; its message. */
+  readonly modelDownloadFailed?: string;
+  /** The server container keeps crashing; its last message. */
+  readonly crashLooping?: string;
+}
+
+interface PodLike {
+  status?: {
+    conditions?: Array<{type: string; status: string; reason?: string; message?: string}>;
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+interface ContainerStatus {
+  name: string;
+  restartCount?: number;
+  state?: {waiting?: {reason?: string; message?: string}; terminated?: {exitCode: number; reason?: string; message?: string}};
+  lastState?: {terminated?: {exitCode: number; reason?: string; message?: string}};
+}
+
+/** Reads scheduling and container failures from the service's pods. */
+export function podProblems(pods: readonly PodLike[], gpuResourceName: string): PodProblems {
+  let insufficientGpu = 0;
+  let insufficientGpuMessage: string | undefined;
+  let modelDownloadFailed: string | undefined;
+  let crashLooping: string | undefined;
+  for (const pod of pods) {
+    const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+    if (scheduled?.status === "False" && scheduled.reason === "Unschedulable" && scheduled.message?.includes(`Insufficient ${gpuResourceName}`)) {
+      insufficientGpu++;
+      insufficientGpuMessage ??= scheduled.message;
+    }
+    for (const c of pod.status?.initContainerStatuses ?? []) {
+      const failed = c.state?.terminated && c.state.terminated.exitCode !== 0 ? c.state.terminated : c.lastState?.terminated && c.lastState.terminated.exitCode !== 0 ? c.lastState.terminated : undefined;
+      if (c.name === "fetch-model" && failed) modelDownloadFailed ??= failed.message?.trim() || `fetch-model exited with code ${failed.exitCode}`;
+    }
+    for (const c of pod.status?.containerStatuses ?? []) {
+      if (c.state?.waiting?.reason === "CrashLoopBackOff") crashLooping ??= c.lastState?.terminated?.message?.trim() || c.state.waiting.message || "the server keeps crashing";
+    }
+  }
+  return {
+    insufficientGpu,
+    ...(insufficientGpuMessage ? {insufficientGpuMessage} : {}),
+    ...(modelDownloadFailed ? {modelDownloadFailed} : {}),
+    ...(crashLooping ? {crashLooping} : {})
+  };
+}
