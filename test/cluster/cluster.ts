@@ -221,6 +221,9 @@ function kwokArgs(kubeconfig: string, port: number, stages: string): string[] {
     `--config=${stages}`,
     "--manage-all-nodes=false",
     `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION.key}=${KWOK_NODE_ANNOTATION.value}`,
+    // Heartbeats through node Leases (the stage profile expects them); without this nodes
+    // go NotReady between KWOK's slow status updates and their pods lose readiness.
+    "--node-lease-duration-seconds=40",
     "--cidr=10.244.0.0/16",
     "--node-ip=10.0.0.1",
     `--server-address=127.0.0.1:${port}`

@@ -24,7 +24,10 @@ export interface ControllerOptions {
   readonly observer: ControllerObserver;
 }
 
-type Obj = KubernetesObject & {metadata: {namespace?: string; name?: string; generation?: number; labels?: Record<string, string>; ownerReferences?: Array<{kind: string; name: string}>; deletionTimestamp?: unknown}};
+type Obj = KubernetesObject & {
+  metadata: {namespace?: string; name?: string; generation?: number; labels?: Record<string, string>; ownerReferences?: Array<{kind: string; name: string}>; deletionTimestamp?: unknown};
+  status?: {readyReplicas?: number};
+};
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
@@ -39,6 +42,8 @@ export class Controller {
   readonly #services: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
+  /** Ready replicas of each namespace's shared Redis, last seen. */
+  readonly #redisReady = new Map<string, number>();
   #resync: NodeJS.Timeout | undefined;
   #workers: Array<Promise<void>> = [];
   #stopped = false;
@@ -62,11 +67,17 @@ export class Controller {
       });
       this.#services.push(svc);
       const byLabel = (o: Obj) => (o.metadata.labels?.[SERVICE_LABEL] ? [keyOf(o.metadata.namespace!, o.metadata.labels[SERVICE_LABEL])] : []);
-      // The shared Redis has no service label: every service owning it is looked at again.
-      const byLabelOrOwners = (o: Obj) =>
-        o.metadata.labels?.[SERVICE_LABEL]
-          ? byLabel(o)
-          : (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(o.metadata.namespace!, r.name));
+      // The shared Redis has no service label. Its owners' status depends only on its readiness,
+      // so they are looked at again only when that changes: every owner re-applying it changes
+      // the object, and waking all owners each time would make N services cost N² reconciles.
+      const byLabelOrOwners = (o: Obj, verb: "add" | "update" | "delete") => {
+        if (o.metadata.labels?.[SERVICE_LABEL]) return byLabel(o);
+        const ready = verb === "delete" ? -1 : (o.status?.readyReplicas ?? 0);
+        const ns = o.metadata.namespace!;
+        if (this.#redisReady.get(ns) === ready) return [];
+        this.#redisReady.set(ns, ready);
+        return (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(ns, r.name));
+      };
       const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
       this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners);
       this.#watch(`/api/v1${scope}/services`, managed, byLabel);

@@ -48,24 +48,25 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
   if (!raw || (raw as {metadata: {deletionTimestamp?: string}}).metadata.deletionTimestamp) return {};
   const svc = parseLlmService(raw);
 
+  // Independent writes go out together: a reconcile costs round trips, not their sum.
+  const [deployment] = await Promise.all([
+    kube.apply<DeploymentObj>(desiredDeployment(svc, deps.deployment) as never, FIELD_MANAGER),
+    kube.apply(desiredService(svc) as never, FIELD_MANAGER)
+  ]);
   let managedRedisReady: boolean | undefined;
   if (usesManagedRedis(svc)) {
     await ensureRedisSecret(kube, svc);
-    for (const obj of desiredRedis(svc, deps.redis)) await kube.apply(obj as never, redisFieldManager(svc));
-    const redis = await kube.get<DeploymentObj>(resourcePath("apps/v1", "Deployment", namespace, REDIS_NAME));
+    const [redis] = await Promise.all(desiredRedis(svc, deps.redis).map((obj) => kube.apply<DeploymentObj>(obj as never, redisFieldManager(svc))));
     managedRedisReady = (redis?.status?.readyReplicas ?? 0) > 0;
   }
-
-  const deployment = await kube.apply<DeploymentObj>(desiredDeployment(svc, deps.deployment) as never, FIELD_MANAGER);
-  await kube.apply(desiredService(svc) as never, FIELD_MANAGER);
 
   const wanted = replicasWanted(svc, deployment.spec?.replicas);
   if (deployment.spec?.replicas !== wanted) await kube.scale(namespace, name, wanted, SCALER_FIELD_MANAGER);
   const pdb = desiredPdb(svc, wanted);
-  if (pdb) await kube.apply(pdb as never, FIELD_MANAGER);
-  else await kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}});
-
-  const pods = await kube.list<object>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`);
+  const [pods] = await Promise.all([
+    kube.list<object>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`),
+    pdb ? kube.apply(pdb as never, FIELD_MANAGER) : kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}})
+  ]);
   const observation: Observation = {
     generation: svc.metadata.generation ?? 0,
     desiredReplicas: wanted,
