@@ -2,6 +2,7 @@ import {basename} from "node:path";
 import {z} from "zod";
 import {DEFAULT_PORT, ENV} from "./contract.js";
 import {cpuBudget, defaultThreads, readCpuBudgetSources, type CpuBudgetSources} from "./cpu-budget.js";
+import type {LogLevel} from "./logger.js";
 
 /** Thrown when the environment cannot configure a server; the message names the variable. */
 export class ConfigError extends Error {
@@ -47,7 +48,6 @@ const envSchema = z.object({
 });
 
 export type GpuMode = "auto" | "cuda" | "vulkan" | "off";
-export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** Validated, frozen server configuration. Durations are in milliseconds. */
 export interface ServerConfig {

@@ -1,4 +1,4 @@
-import type {LogLevel} from "./config.js";
+export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const rank: Record<LogLevel, number> = {debug: 10, info: 20, warn: 30, error: 40};
 

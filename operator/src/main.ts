@@ -6,7 +6,7 @@ import {loadOperatorConfig, OperatorConfigError} from "./config.js";
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
 import {LeaderElector} from "./controller/leader-election.js";
-import {reconcile} from "./controller/reconciler.js";
+import {reconcile, type ReconcileResult} from "./controller/reconciler.js";
 import {KubeClient} from "./kube/kube-client.js";
 import {OperatorMetrics} from "./metrics.js";
 
@@ -33,20 +33,25 @@ async function main(): Promise<void> {
   const metrics = new OperatorMetrics(new Registry(), (message, error) => logger.warn(message, {error: error instanceof Error ? error.message : String(error)}));
   const kube = new KubeClient(kc, (verb, code) => metrics.apiRequests.inc({verb, code: String(code)}));
   const events = new KubeEventRecorder(kube, config.identity, (e) => logger.debug("event not recorded", {error: String(e)}));
-  const controller = new Controller({
+  const controller: Controller = new Controller({
     kc,
     kube,
     namespaces: config["watch-namespaces"],
     concurrency: config.concurrency,
     resyncMs: config["resync-seconds"] * 1000,
     observer: metrics,
-    reconcile: (namespace, name) =>
+    reconcile: (namespace, name): Promise<ReconcileResult> =>
       reconcile(
         {
           kube,
           events,
           deployment: {image: config["default-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
-          redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]}
+          redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]},
+          podsOf: (ns: string, n: string): object[] => controller.podsOf(ns, n),
+          onReadiness: (ns, n, ready) => {
+            if (ready === undefined) metrics.serviceReady.remove({namespace: ns, name: n});
+            else metrics.serviceReady.set({namespace: ns, name: n}, ready ? 1 : 0);
+          }
         },
         namespace,
         name
@@ -101,6 +106,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", {signal});
+    // In-flight reconciles get a moment to finish; the next leader redoes anything cut short.
+    setTimeout(() => {
+      logger.warn("shutdown deadline passed; exiting");
+      process.exit(0);
+    }, 10_000).unref();
     if (started) await controller.stop();
     await elector?.release();
     metrics.leader.set(0);

@@ -8,6 +8,7 @@ export class OperatorMetrics implements ControllerObserver {
   readonly queueDepth: Gauge;
   readonly apiRequests: Counter<"verb" | "code">;
   readonly leader: Gauge;
+  readonly serviceReady: Gauge<"namespace" | "name">;
 
   constructor(
     readonly registry: Registry,
@@ -25,6 +26,12 @@ export class OperatorMetrics implements ControllerObserver {
     this.queueDepth = new Gauge({name: "paddock_workqueue_depth", help: "LlmServices waiting to be reconciled.", registers});
     this.apiRequests = new Counter({name: "paddock_kube_api_requests_total", help: "Requests to the Kubernetes API by verb and status code.", labelNames: ["verb", "code"], registers});
     this.leader = new Gauge({name: "paddock_leader", help: "1 while this instance holds the leader lease.", registers});
+    this.serviceReady = new Gauge({
+      name: "paddock_llmservice_ready",
+      help: "1 when the LlmService's Ready condition is True, else 0 (one series per service, as kube-state-metrics does).",
+      labelNames: ["namespace", "name"],
+      registers
+    });
   }
 
   onReconcile(result: "success" | "error", seconds: number): void {

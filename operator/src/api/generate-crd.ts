@@ -14,8 +14,19 @@ export function renderCrd(): string {
   return CRD_HEADER + stringify(llmServiceCrd(), {lineWidth: 0});
 }
 
+/**
+ * The chart's copy: the same CRD in templates/ (so `helm upgrade` updates it, which a
+ * chart's crds/ folder never does), kept on uninstall so LlmServices are never deleted.
+ */
+export function renderChartCrd(): string {
+  const crd = llmServiceCrd() as {metadata: Record<string, unknown>};
+  crd.metadata["annotations"] = {"helm.sh/resource-policy": "keep"};
+  return `${CRD_HEADER}{{- if .Values.crds.install }}\n${stringify(crd, {lineWidth: 0})}{{- end }}\n`;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const target = resolve(process.argv[2] ?? "crds/llmservices.yaml");
-  writeFileSync(target, renderCrd());
-  console.log(`wrote ${target}`);
+  const root = resolve(process.argv[2] ?? ".");
+  writeFileSync(resolve(root, "crds/llmservices.yaml"), renderCrd());
+  writeFileSync(resolve(root, "charts/paddock/templates/crd.yaml"), renderChartCrd());
+  console.log(`wrote crds/llmservices.yaml and charts/paddock/templates/crd.yaml under ${root}`);
 }

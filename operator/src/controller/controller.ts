@@ -40,6 +40,7 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly #informers: Array<ListWatch<Obj>> = [];
   readonly #services: Array<ListWatch<Obj>> = [];
+  readonly #pods: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
   /** Ready replicas of each namespace's shared Redis, last seen. */
@@ -81,7 +82,7 @@ export class Controller {
       const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
       this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners);
       this.#watch(`/api/v1${scope}/services`, managed, byLabel);
-      this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel);
+      this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
     }
     await Promise.all([...this.#informers].map((i) => i.start()));
     this.#resync = setInterval(() => this.#enqueueAll(), this.options.resyncMs);
@@ -97,6 +98,11 @@ export class Controller {
     this.queue.shutDown();
     await Promise.all(this.#informers.map((i) => i.stop().catch(() => {})));
     await Promise.all(this.#workers);
+  }
+
+  /** A service's pods from the watch cache (what the reconciler reads instead of a LIST). */
+  podsOf(namespace: string, name: string): Obj[] {
+    return this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name));
   }
 
   #enqueueAll(): void {

@@ -22,6 +22,13 @@ export interface ReconcilerDeps {
   readonly deployment: DeploymentDefaults;
   readonly redis: RedisDefaults;
   readonly now?: () => Date;
+  /**
+   * The service's pods, from the controller's watch cache; saves a LIST per reconcile.
+   * Defaults to listing them from the API.
+   */
+  readonly podsOf?: (namespace: string, name: string) => readonly object[];
+  /** Told each service's readiness after a reconcile, and `undefined` once it is gone. */
+  readonly onReadiness?: (namespace: string, name: string, ready: boolean | undefined) => void;
 }
 
 export interface ReconcileResult {
@@ -45,7 +52,10 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
   const {kube} = deps;
   const raw = await kube.get<unknown>(resourcePath(API_VERSION, KIND, namespace, name));
   // Deleted: owner references let the garbage collector remove what it owned.
-  if (!raw || (raw as {metadata: {deletionTimestamp?: string}}).metadata.deletionTimestamp) return {};
+  if (!raw || (raw as {metadata: {deletionTimestamp?: string}}).metadata.deletionTimestamp) {
+    deps.onReadiness?.(namespace, name, undefined);
+    return {};
+  }
   const svc = parseLlmService(raw);
 
   // Independent writes go out together: a reconcile costs round trips, not their sum.
@@ -63,10 +73,10 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
   const wanted = replicasWanted(svc, deployment.spec?.replicas);
   if (deployment.spec?.replicas !== wanted) await kube.scale(namespace, name, wanted, SCALER_FIELD_MANAGER);
   const pdb = desiredPdb(svc, wanted);
-  const [pods] = await Promise.all([
-    kube.list<object>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`),
-    pdb ? kube.apply(pdb as never, FIELD_MANAGER) : kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}})
-  ]);
+  if (pdb) await kube.apply(pdb as never, FIELD_MANAGER);
+  // A PDB exists only if an earlier reconcile wanted more than one replica (recorded in status).
+  else if ((svc.status?.desiredReplicas ?? 0) > 1) await kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}});
+  const pods = deps.podsOf ? deps.podsOf(namespace, name) : (await kube.list<object>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`)).items;
   const observation: Observation = {
     generation: svc.metadata.generation ?? 0,
     desiredReplicas: wanted,
@@ -78,12 +88,12 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
       updatedReplicas: deployment.status?.updatedReplicas ?? 0,
       conditions: deployment.status?.conditions ?? []
     },
-    pods: podProblems(pods.items, svc.spec.resources.gpuResourceName),
+    pods: podProblems(pods, svc.spec.resources.gpuResourceName),
     ...(managedRedisReady === undefined ? {} : {managedRedisReady})
   };
   const previous = svc.status?.conditions ?? [];
   const conditions = nextConditions(observation, previous, (deps.now ?? (() => new Date()))());
-  await writeStatus(kube, svc, {
+  const status = {
     observedGeneration: observation.generation,
     replicas: observation.deployment!.replicas,
     readyReplicas: observation.deployment!.readyReplicas,
@@ -91,12 +101,26 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
     selector: Object.entries(selectorLabels(svc)).map(([k, v]) => `${k}=${v}`).join(","),
     endpoint: endpoint(svc),
     conditions
-  });
-  for (const c of transitions(previous, conditions)) await recordTransition(deps.events, svc, c);
+  };
+  if (statusChanged(svc.status ?? {}, status)) await writeStatus(kube, svc, status);
+  for (const c of transitions(previous, conditions)) await recordTransition(deps.events, svc, c, !previous.some((p) => p.type === c.type));
+  deps.onReadiness?.(namespace, name, conditions.some((c) => c.type === "Ready" && c.status === "True"));
 
   const settled = conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : true));
   // Watches on the Deployment and Pods bring most changes; this catches the rest while converging.
   return settled ? {} : {requeueAfterMs: 5_000};
+}
+
+/** Whether any field this reconciler owns differs from what is stored (others' fields are ignored). */
+function statusChanged(current: Record<string, unknown>, next: Record<string, unknown>): boolean {
+  return Object.entries(next).some(([k, v]) => {
+    if (k !== "conditions") return current[k] !== v;
+    const stored = (current["conditions"] as Condition[] | undefined) ?? [];
+    return (v as Condition[]).some((c) => {
+      const old = stored.find((s) => s.type === c.type);
+      return !old || old.status !== c.status || old.reason !== c.reason || old.message !== c.message || old.observedGeneration !== c.observedGeneration;
+    });
+  });
 }
 
 /** Status through the status subresource, by server-side apply: no read-modify-write races. */
@@ -107,7 +131,9 @@ async function writeStatus(kube: KubeClient, svc: LlmService, status: Record<str
 /** Creates the managed Redis password once; an existing Secret is never rewritten. */
 async function ensureRedisSecret(kube: KubeClient, svc: LlmService): Promise<void> {
   const path = resourcePath("v1", "Secret", svc.metadata.namespace, REDIS_NAME);
-  if (!(await kube.get(path))) {
+  const existing = await kube.get<{metadata: {ownerReferences?: Array<{uid: string}>}}>(path);
+  if (existing?.metadata.ownerReferences?.some((r) => r.uid === svc.metadata.uid)) return;
+  if (!existing) {
     try {
       await kube.create(redisSecret(svc, randomBytes(24).toString("hex")) as never);
       return;
@@ -119,7 +145,9 @@ async function ensureRedisSecret(kube: KubeClient, svc: LlmService): Promise<voi
   await kube.apply({apiVersion: "v1", kind: "Secret", metadata: {name: REDIS_NAME, namespace: svc.metadata.namespace, ownerReferences: (redisSecret(svc, "") as {metadata: {ownerReferences: object[]}}).metadata.ownerReferences}} as never, redisFieldManager(svc));
 }
 
-async function recordTransition(events: EventRecorder, svc: LlmService, c: Condition): Promise<void> {
+async function recordTransition(events: EventRecorder, svc: LlmService, c: Condition, isFirst: boolean): Promise<void> {
+  // A new service starting out healthy is not news: no event for a first "all is well".
+  if (isFirst && ((c.type === "Degraded" && c.status === "False") || c.reason === "Creating" || c.reason === "Starting")) return;
   const warning = (c.type === "Degraded" && c.status === "True") || (c.type === "Ready" && c.status === "False" && c.reason !== "Starting" && c.reason !== "Creating");
   if (c.type === "Progressing" && c.status === "True") return; // routine; the Deployment's own events cover rollouts
   await events.record(svc, {type: warning ? "Warning" : "Normal", reason: c.reason, action: `${c.type}=${c.status}`, note: c.message});

@@ -1,0 +1,173 @@
+import {cpSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {join, resolve} from "node:path";
+import {Histogram, Registry} from "prom-client";
+import {parse, parseAllDocuments, stringify} from "yaml";
+import {ServerMetrics} from "../../inference-image/src/metrics.js";
+import {OperatorMetrics} from "../../operator/src/metrics.js";
+import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {OperatorProcess} from "../helpers/operator-process.js";
+import {REPO_ROOT} from "../helpers/paths.js";
+
+const CHART = resolve(REPO_ROOT, "charts/paddock");
+type K8sObject = {apiVersion: string; kind: string; metadata: {name: string; namespace?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>; rules?: unknown[]};
+
+describe("helm chart", () => {
+  let k: TestCluster;
+  beforeAll(async () => {
+    k = await useCluster();
+    k.kubectl(["apply", "-f", resolve(REPO_ROOT, "crds/llmservices.yaml")]);
+    await eventually(() => k.kubectlResult(["get", "llms", "-A"]).status === 0, 30_000, "CRD established");
+  }, 600_000);
+
+  const template = (args: string[] = []): K8sObject[] => {
+    const r = k.helm(["template", "paddock", CHART, "--namespace", "paddock-system", ...args]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject).filter(Boolean);
+  };
+  const kinds = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+
+  it("passes helm lint with default and non-default values", () => {
+    expect(k.helm(["lint", CHART]).status).toBe(0);
+    const r = k.helm(["lint", CHART, "--set", "watchNamespaces={a,b}", "--set", "replicaCount=2", "--set", "serviceMonitor.enabled=true", "--set", "grafanaDashboard.enabled=true", "--set", "prometheusRule.enabled=true"]);
+    expect(r.stdout + r.stderr).toContain("0 chart(s) failed");
+  });
+
+  it("renders cluster-wide RBAC by default and namespaced Roles with watchNamespaces", () => {
+    expect(kinds(template())).toEqual([
+      "ClusterRole/paddock",
+      "ClusterRoleBinding/paddock",
+      "CustomResourceDefinition/llmservices.llm.paddock.dev",
+      "Deployment/paddock",
+      "Role/paddock-leader-election",
+      "RoleBinding/paddock-leader-election",
+      "Service/paddock-metrics",
+      "ServiceAccount/paddock"
+    ]);
+    const scoped = template(["--set", "watchNamespaces={team-a,team-b}"]);
+    expect(scoped.filter((o) => o.kind === "ClusterRole")).toEqual([]);
+    expect(scoped.filter((o) => o.kind === "Role" && o.metadata.name === "paddock").map((o) => o.metadata.namespace)).toEqual(["team-a", "team-b"]);
+    const args = (scoped.find((o) => o.kind === "Deployment")!.spec as {template: {spec: {containers: Array<{args: string[]}>}}}).template.spec.containers[0]!.args;
+    expect(args).toContain("--watch-namespaces=team-a,team-b");
+  });
+
+  it("renders the optional ServiceMonitor, PodMonitor, dashboard and alerts", () => {
+    const all = template(["--set", "serviceMonitor.enabled=true", "--set", "grafanaDashboard.enabled=true", "--set", "prometheusRule.enabled=true"]);
+    expect(kinds(all)).toEqual(expect.arrayContaining(["ServiceMonitor/paddock", "PodMonitor/paddock-inference", "ConfigMap/paddock-dashboard", "PrometheusRule/paddock"]));
+  });
+
+  it.each([
+    ["replicaCount=-1", "replicaCount"],
+    ["logLevel=verbose", "logLevel"],
+    ["leaderElection.leaseDurationSeconds=1", "leaseDurationSeconds"],
+    ["image.pullPolicy=Sometimes", "pullPolicy"],
+    ["unknownKey=1", "unknownKey"]
+  ])("rejects %s through values.schema.json", (value, field) => {
+    const r = k.helm(["template", "paddock", CHART, "--set", value]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(field);
+  });
+
+  it("ships the same CRD as crds/, kept on uninstall", () => {
+    const chartCrd = template().find((o) => o.kind === "CustomResourceDefinition")!;
+    expect(chartCrd.metadata.annotations).toEqual({"helm.sh/resource-policy": "keep"});
+    delete chartCrd.metadata.annotations;
+    expect(chartCrd).toEqual(parse(readFileSync(resolve(REPO_ROOT, "crds/llmservices.yaml"), "utf8")));
+  });
+
+  it("references only metrics that Paddock's programs export, in the dashboard and the alerts", () => {
+    const exported = new Set<string>();
+    const server = new ServerMetrics(new Registry(), {defaultMetrics: false});
+    const operator = new OperatorMetrics(new Registry(), () => {});
+    for (const m of [...server.registry.getMetricsAsArray(), ...operator.registry.getMetricsAsArray()]) {
+      exported.add(m.name);
+      if (m instanceof Histogram) for (const suffix of ["_bucket", "_sum", "_count"]) exported.add(m.name + suffix);
+    }
+    const texts = [readFileSync(resolve(CHART, "files/dashboard.json"), "utf8"), readFileSync(resolve(CHART, "files/alerts.yaml"), "utf8")];
+    const referenced = new Set(texts.flatMap((t) => t.match(/\b(?:llm|paddock)_[a-z_]+\b/g) ?? []));
+    expect(referenced.size).toBeGreaterThan(10);
+    expect([...referenced].filter((m) => !exported.has(m))).toEqual([]);
+  });
+
+  it("passes the API server's dry-run validation", () => {
+    const r = k.helm(["template", "paddock", CHART, "--namespace", "default", "--set", "crds.install=false"]);
+    const applied = k.kubectlResult(["apply", "--dry-run=server", "-f", "-"], r.stdout);
+    expect(applied.stderr).toBe("");
+    expect(applied.status).toBe(0);
+  });
+
+  it("ships examples the API server accepts", () => {
+    const r = k.kubectlResult(["apply", "--dry-run=server", "-n", "default", "-f", resolve(REPO_ROOT, "examples")]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n")).toHaveLength(3);
+  });
+
+  it("installs, runs the operator on its ServiceAccount's token, upgrades the CRD and uninstalls cleanly", async () => {
+    expect(k.helm(["install", "paddock", CHART, "--namespace", "paddock-system", "--create-namespace", "--wait=false"]).stderr).toBe("");
+    for (const [kind, name, ns] of [["crd", "llmservices.llm.paddock.dev", ""], ["serviceaccount", "paddock", "paddock-system"], ["clusterrole", "paddock", ""], ["deployment", "paddock", "paddock-system"]] as const) {
+      expect(k.kubectlResult(["get", kind, name, ...(ns ? ["-n", ns] : [])]).status).toBe(0);
+    }
+
+    // The operator as a local process, authenticated only by the chart's ServiceAccount.
+    const tokenConfig = tokenKubeconfig(k, "paddock-system", "paddock");
+    const operator = OperatorProcess.start(tokenConfig, ["--leader-elect=true"], {POD_NAMESPACE: "paddock-system", POD_NAME: "chart-test"});
+    try {
+      await operator.waitFor("leading: starting controllers");
+      k.kubectl(["create", "namespace", "chart-app"]);
+      k.kubectl(["apply", "-n", "chart-app", "-f", resolve(REPO_ROOT, "examples/llmservice.yaml")]);
+      await eventually(() => k.kubectl(["get", "llms", "tiny", "-n", "chart-app", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) === "True", 60_000, "Ready via the chart's RBAC");
+      expect(operator.logs.filter((l) => String(l["error"] ?? "").includes("403"))).toEqual([]);
+    } finally {
+      await operator.stop();
+    }
+
+    // helm upgrade carries a changed CRD (a chart's crds/ folder never would).
+    const changed = join(mkdtempSync(join(tmpdir(), "paddock-chart-")), "paddock");
+    cpSync(CHART, changed, {recursive: true});
+    const crdPath = join(changed, "templates/crd.yaml");
+    writeFileSync(crdPath, readFileSync(crdPath, "utf8").replace("categories:\n", "categories:\n        - upgraded-by-test\n"));
+    expect(k.helm(["upgrade", "paddock", changed, "--namespace", "paddock-system"]).status).toBe(0);
+    expect(k.kubectl(["get", "crd", "llmservices.llm.paddock.dev", "-o", "jsonpath={.spec.names.categories}"])).toContain("upgraded-by-test");
+
+    expect(k.helm(["uninstall", "paddock", "--namespace", "paddock-system", "--wait"]).status).toBe(0);
+    const left = k.kubectl(["get", "deployment,service,serviceaccount,role,rolebinding", "-n", "paddock-system", "-l", "app.kubernetes.io/instance=paddock", "-o", "name"]);
+    expect(left.trim()).toBe("");
+    expect(k.kubectl(["get", "clusterrole,clusterrolebinding", "-l", "app.kubernetes.io/instance=paddock", "-o", "name"]).trim()).toBe("");
+    expect(k.kubectlResult(["get", "crd", "llmservices.llm.paddock.dev"]).status).toBe(0);
+    // Put the repository's CRD back for other tests.
+    k.kubectl(["apply", "-f", resolve(REPO_ROOT, "crds/llmservices.yaml")]);
+  });
+
+  it("confines a namespaced install to its namespaces: the API server forbids the rest", () => {
+    for (const ns of ["scoped-system", "team-a", "team-b"]) k.kubectlResult(["create", "namespace", ns]);
+    const r = k.helm(["install", "scoped", CHART, "--namespace", "scoped-system", "--set", "crds.install=false", "--set", "watchNamespaces={team-a}"]);
+    expect(r.stderr).toBe("");
+    const asOperator = tokenKubeconfig(k, "scoped-system", "scoped-paddock");
+    const get = (ns: string) => k.kubectlResult(["get", "llmservices,deployments", "-n", ns, `--kubeconfig=${asOperator}`]);
+    expect(get("team-a").status).toBe(0);
+    const denied = get("team-b");
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain('"system:serviceaccount:scoped-system:scoped-paddock" cannot list resource "llmservices"');
+    expect(k.kubectlResult(["get", "secrets", "-n", "team-a", `--kubeconfig=${asOperator}`]).stderr).toContain("forbidden");
+    expect(k.helm(["uninstall", "scoped", "--namespace", "scoped-system"]).status).toBe(0);
+  });
+});
+
+/** A kubeconfig that authenticates only with a ServiceAccount token (no admin certificate). */
+function tokenKubeconfig(k: TestCluster, namespace: string, serviceAccount: string): string {
+  const token = k.kubectl(["create", "token", serviceAccount, "-n", namespace]).trim();
+  const admin = parse(readFileSync(k.kubeconfig, "utf8")) as {clusters: Array<{cluster: Record<string, string>}>};
+  const path = join(mkdtempSync(join(tmpdir(), "paddock-sa-")), "kubeconfig");
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{name: "c", cluster: admin.clusters[0]!.cluster}],
+      users: [{name: serviceAccount, user: {token}}],
+      contexts: [{name: "sa", context: {cluster: "c", user: serviceAccount, namespace}}],
+      "current-context": "sa"
+    })
+  );
+  return path;
+}
