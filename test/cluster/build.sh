@@ -40,7 +40,12 @@ for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat
   cat "$stages/$f"; echo "---"
 done > "$bin/kwok-stages.yaml"
 log "helm $HELM_VERSION"
-GOBIN="$bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+# As helm's Makefile does: without these, offline `helm template` assumes Kubernetes v1.20.
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+done
+GOBIN="$bin" go install -trimpath -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 touch "$out/.complete"
 # Older builds (other versions or wrapper sources) are dead weight: keep only this one.
 find "$root" -mindepth 1 -maxdepth 1 -name 'k8s-*' ! -name "$(basename "$out")" -exec rm -rf {} +

@@ -49,7 +49,9 @@ export function readState(dir: string): ClusterState | undefined {
  */
 export function isOurProcess(pid: number, binary: string): boolean {
   try {
-    return readlinkSync(`/proc/${pid}/exe`) === binary;
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    // A rebuild prunes old binaries; processes started from them still run.
+    return exe === binary || exe === `${binary} (deleted)`;
   } catch {
     return false;
   }

@@ -103,6 +103,11 @@ describe("helm chart", () => {
   });
 
   it("installs, runs the operator on its ServiceAccount's token, upgrades the CRD and uninstalls cleanly", async () => {
+    // The CRD exists already (applied with kubectl, as a user upgrading to the chart would have):
+    // Helm adopts it once it carries the release's ownership metadata.
+    const crd = "crd/llmservices.llm.paddock.dev";
+    k.kubectl(["label", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
+    k.kubectl(["annotate", crd, "meta.helm.sh/release-name=paddock", "meta.helm.sh/release-namespace=paddock-system", "--overwrite"]);
     expect(k.helm(["install", "paddock", CHART, "--namespace", "paddock-system", "--create-namespace", "--wait=false"]).stderr).toBe("");
     for (const [kind, name, ns] of [["crd", "llmservices.llm.paddock.dev", ""], ["serviceaccount", "paddock", "paddock-system"], ["clusterrole", "paddock", ""], ["deployment", "paddock", "paddock-system"]] as const) {
       expect(k.kubectlResult(["get", kind, name, ...(ns ? ["-n", ns] : [])]).status).toBe(0);
@@ -125,7 +130,7 @@ describe("helm chart", () => {
     const changed = join(mkdtempSync(join(tmpdir(), "paddock-chart-")), "paddock");
     cpSync(CHART, changed, {recursive: true});
     const crdPath = join(changed, "templates/crd.yaml");
-    writeFileSync(crdPath, readFileSync(crdPath, "utf8").replace("categories:\n", "categories:\n        - upgraded-by-test\n"));
+    writeFileSync(crdPath, readFileSync(crdPath, "utf8").replace(/^(\s+)- paddock\n/m, "$1- paddock\n$1- upgraded-by-test\n"));
     expect(k.helm(["upgrade", "paddock", changed, "--namespace", "paddock-system"]).status).toBe(0);
     expect(k.kubectl(["get", "crd", "llmservices.llm.paddock.dev", "-o", "jsonpath={.spec.names.categories}"])).toContain("upgraded-by-test");
 
