@@ -1,6 +1,8 @@
 import {spawnSync} from "node:child_process";
-import {existsSync, mkdirSync, rmSync, writeFileSync} from "node:fs";
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
 import {join, resolve} from "node:path";
+import {parse, stringify} from "yaml";
 import {clusterUp, readState, runningComponents} from "../cluster/cluster.js";
 import {ensureBinaries} from "../cluster/locate.js";
 import {DEFAULT_NODES} from "../cluster/nodes.js";
@@ -9,6 +11,11 @@ import {sleep} from "./server-process.js";
 
 /** The test run's own cluster folder, apart from a developer's `npm run cluster:up` one. */
 export const TEST_CLUSTER_DIR = process.env["PADDOCK_TEST_CLUSTER_DIR"] ?? resolve(REPO_ROOT, ".paddock/test-cluster");
+/**
+ * Nodes of the test run's cluster: more GPU nodes than `cluster:up`'s default, since every
+ * test file shares it and GPU pods of one file must not starve the next.
+ */
+export const TEST_NODES = {...DEFAULT_NODES, gpuNodes: 4};
 /** Marker: this cluster was started by the test run, so global teardown stops it. */
 export const STARTED_BY_TESTS = "started-by-tests";
 
@@ -52,7 +59,7 @@ async function start(): Promise<TestCluster> {
   try {
     const state = readState(TEST_CLUSTER_DIR);
     if (state && runningComponents(state).length === 5) return handle(state.kubeconfig, binDir);
-    const fresh = await clusterUp({dir: TEST_CLUSTER_DIR, binDir, nodes: DEFAULT_NODES});
+    const fresh = await clusterUp({dir: TEST_CLUSTER_DIR, binDir, nodes: TEST_NODES});
     writeFileSync(join(TEST_CLUSTER_DIR, STARTED_BY_TESTS), String(process.pid));
     return handle(fresh.kubeconfig, binDir);
   } finally {
@@ -93,4 +100,23 @@ export async function eventually<T>(check: () => T | undefined | false | Promise
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
     await sleep(200);
   }
+}
+
+/** A kubeconfig that authenticates only with a ServiceAccount token (no admin certificate). */
+export function tokenKubeconfig(k: TestCluster, namespace: string, serviceAccount: string): string {
+  const token = k.kubectl(["create", "token", serviceAccount, "-n", namespace]).trim();
+  const admin = parse(readFileSync(k.kubeconfig, "utf8")) as {clusters: Array<{cluster: Record<string, string>}>};
+  const path = join(mkdtempSync(join(tmpdir(), "paddock-sa-")), "kubeconfig");
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{name: "c", cluster: admin.clusters[0]!.cluster}],
+      users: [{name: serviceAccount, user: {token}}],
+      contexts: [{name: "sa", context: {cluster: "c", user: serviceAccount, namespace}}],
+      "current-context": "sa"
+    })
+  );
+  return path;
 }

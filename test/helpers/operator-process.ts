@@ -1,8 +1,7 @@
 import {spawn, type ChildProcess} from "node:child_process";
-import {createInterface} from "node:readline";
 import {resolve} from "node:path";
 import {REPO_ROOT} from "./paths.js";
-import {sleep, type LogLine} from "./server-process.js";
+import {collectOutput, sleep, type LogLine} from "./server-process.js";
 
 export const OPERATOR_ENTRY = resolve(REPO_ROOT, "dist/operator/src/main.js");
 
@@ -14,14 +13,7 @@ export class OperatorProcess {
 
   private constructor(readonly child: ChildProcess) {
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
-    child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
-    createInterface({input: child.stdout!}).on("line", (line) => {
-      try {
-        this.logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.logs.push({level: "raw", msg: line});
-      }
-    });
+    collectOutput(child, this.logs, (text) => (this.stderr += text));
   }
 
   static start(kubeconfig: string, args: string[] = [], env: Record<string, string> = {}): OperatorProcess {

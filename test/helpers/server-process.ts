@@ -20,14 +20,7 @@ export class ServerProcess {
 
   private constructor(readonly child: ChildProcess) {
     this.#exit = new Promise((resolve) => child.once("exit", (code, signal) => resolve({code, signal})));
-    child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
-    createInterface({input: child.stdout!}).on("line", (line) => {
-      try {
-        this.logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.logs.push({level: "raw", msg: line});
-      }
-    });
+    collectOutput(child, this.logs, (text) => (this.stderr += text));
   }
 
   static async start(env: Record<string, string> = {}, options: {waitReady?: boolean} = {}): Promise<ServerProcess> {
@@ -101,6 +94,18 @@ export class ServerProcess {
     await this.#exit;
     clearTimeout(timer);
   }
+}
+
+/** Collects a child's JSON log lines from stdout (non-JSON lines kept as `raw`) and its stderr. */
+export function collectOutput(child: ChildProcess, logs: LogLine[], onStderr: (text: string) => void): void {
+  child.stderr!.on("data", (d: Buffer) => onStderr(d.toString()));
+  createInterface({input: child.stdout!}).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      logs.push({level: "raw", msg: line});
+    }
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

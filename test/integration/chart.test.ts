@@ -2,10 +2,10 @@ import {cpSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join, resolve} from "node:path";
 import {Histogram, Registry} from "prom-client";
-import {parse, parseAllDocuments, stringify} from "yaml";
+import {parse, parseAllDocuments} from "yaml";
 import {ServerMetrics} from "../../inference-image/src/metrics.js";
 import {OperatorMetrics} from "../../operator/src/metrics.js";
-import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
 import {OperatorProcess} from "../helpers/operator-process.js";
 import {REPO_ROOT} from "../helpers/paths.js";
 
@@ -26,6 +26,10 @@ describe("helm chart", () => {
     return parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject).filter(Boolean);
   };
   const kinds = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+
+  afterAll(() => {
+    for (const ns of ["chart-app", "scoped-system", "team-a", "team-b", "paddock-system"]) k.kubectlResult(["delete", "namespace", ns, "--wait=false"]);
+  });
 
   it("passes helm lint with default and non-default values", () => {
     expect(k.helm(["lint", CHART]).status).toBe(0);
@@ -157,22 +161,3 @@ describe("helm chart", () => {
     expect(k.helm(["uninstall", "scoped", "--namespace", "scoped-system"]).status).toBe(0);
   });
 });
-
-/** A kubeconfig that authenticates only with a ServiceAccount token (no admin certificate). */
-function tokenKubeconfig(k: TestCluster, namespace: string, serviceAccount: string): string {
-  const token = k.kubectl(["create", "token", serviceAccount, "-n", namespace]).trim();
-  const admin = parse(readFileSync(k.kubeconfig, "utf8")) as {clusters: Array<{cluster: Record<string, string>}>};
-  const path = join(mkdtempSync(join(tmpdir(), "paddock-sa-")), "kubeconfig");
-  writeFileSync(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{name: "c", cluster: admin.clusters[0]!.cluster}],
-      users: [{name: serviceAccount, user: {token}}],
-      contexts: [{name: "sa", context: {cluster: "c", user: serviceAccount, namespace}}],
-      "current-context": "sa"
-    })
-  );
-  return path;
-}

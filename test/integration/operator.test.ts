@@ -31,9 +31,11 @@ describe("operator", () => {
   let k: TestCluster;
   let operator: OperatorProcess;
   let ns = 0;
+  const created: string[] = [];
   const namespace = () => {
     const name = `op-${Date.now().toString(36)}-${ns++}`;
     k.kubectl(["create", "namespace", name]);
+    created.push(name);
     return name;
   };
   const get = <T>(kind: string, name: string, n: string) => JSON.parse(k.kubectl(["get", kind, name, "-n", n, "-o", "json"])) as T;
@@ -56,6 +58,8 @@ describe("operator", () => {
   }, 600_000);
   afterAll(async () => {
     await operator?.stop();
+    // Other test files share the cluster: give back its GPUs.
+    for (const n of created) k.kubectlResult(["delete", "namespace", n, "--wait=false"]);
   });
 
   it("creates the Deployment, Service, Redis and Secret with owner references, and reaches Ready", async () => {
