@@ -93,18 +93,13 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
       return;
     }
 
-    const start = () => {
-      const flight = new Flight(engine, request, deps.requestTimeoutMs);
-      flight.done.then(
-        (result) => {
-          metrics.promptTokens.inc(result.promptTokens);
-          metrics.completionTokens.inc(result.completionTokens);
-          if (plan.key && plan.store && isComplete(result)) void deps.cache?.cache.save(plan.key, toRecord(flight.chunks, result));
-        },
-        () => {}
-      );
-      return flight;
-    };
+    const start = () =>
+      new Flight(engine, request, deps.requestTimeoutMs, async (result, chunks) => {
+        metrics.promptTokens.inc(result.promptTokens);
+        metrics.completionTokens.inc(result.completionTokens);
+        // Stored before any response ends (ResponseCache.save never throws).
+        if (plan.key && plan.store && isComplete(result)) await deps.cache?.cache.save(plan.key, toRecord(chunks, result));
+      });
     // Only cacheable requests share a generation: sampled ones must each get their own.
     const {flight, joined} = plan.key ? deps.flights.join(plan.key, start) : {flight: start(), joined: false};
     if (joined) locals.log.coalesced = true;

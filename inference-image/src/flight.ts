@@ -24,9 +24,14 @@ export class Flight {
   /** Settles with the result (or rejects) when generation ends. */
   readonly done: Promise<GenerationResult>;
 
-  constructor(engine: Engine, request: InferenceRequest, timeoutMs: number) {
+  /**
+   * `finish` runs when generation ends and before any listener hears of it: the cache
+   * stores the entry there, so a client that repeats its request right after its response
+   * finds it (read-your-writes). It must not throw; a slow store is bounded by its timeout.
+   */
+  constructor(engine: Engine, request: InferenceRequest, timeoutMs: number, finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>) {
     const deadline = AbortSignal.timeout(timeoutMs);
-    this.done = engine.generate(request, {
+    const generation = engine.generate(request, {
       signal: AbortSignal.any([this.#abort.signal, deadline]),
       timedOut: () => deadline.aborted,
       onStart: () => {
@@ -38,6 +43,7 @@ export class Flight {
         for (const l of this.#listeners) l.onText(piece);
       }
     });
+    this.done = finish ? generation.then(async (result) => (await finish(result, this.#chunks), result)) : generation;
     this.done.then(
       (result) => {
         this.#outcome = {result};
