@@ -6,7 +6,7 @@ import {loadOperatorConfig, OperatorConfigError} from "./config.js";
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
 import {LeaderElector} from "./controller/leader-election.js";
-import {reconcile, type ReconcileResult} from "./controller/reconciler.js";
+import {reconcile, type AppliedMemo, type ReconcileResult} from "./controller/reconciler.js";
 import {KubeClient} from "./kube/kube-client.js";
 import {OperatorMetrics} from "./metrics.js";
 
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const metrics = new OperatorMetrics(new Registry(), (message, error) => logger.warn(message, {error: error instanceof Error ? error.message : String(error)}));
   const kube = new KubeClient(kc, (verb, code) => metrics.apiRequests.inc({verb, code: String(code)}));
   const events = new KubeEventRecorder(kube, config.identity, (e) => logger.debug("event not recorded", {error: String(e)}));
+  const applied: AppliedMemo = new Map();
   const controller: Controller = new Controller({
     kc,
     kube,
@@ -48,6 +49,12 @@ async function main(): Promise<void> {
           deployment: {image: config["default-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]},
           podsOf: (ns: string, n: string): object[] => controller.podsOf(ns, n),
+          cache: {
+            llmService: (ns: string, n: string): unknown => controller.cache.llmService(ns, n),
+            deployment: (ns: string, n: string) => controller.cache.deployment(ns, n) as never,
+            service: (ns: string, n: string) => controller.cache.service(ns, n)
+          },
+          applied,
           onReadiness: (ns, n, ready) => {
             if (ready === undefined) metrics.serviceReady.remove({namespace: ns, name: n});
             else metrics.serviceReady.set({namespace: ns, name: n}, ready ? 1 : 0);

@@ -31,6 +31,14 @@ type Obj = KubernetesObject & {
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
+function first(informers: ReadonlyArray<ListWatch<Obj>>, namespace: string, name: string): Obj | undefined {
+  for (const i of informers) {
+    const o = i.get(name, namespace);
+    if (o) return o;
+  }
+  return undefined;
+}
+
 /**
  * Watches LlmServices and the objects they own, and reconciles each changed service
  * through a de-duplicating, back-off work queue. Watches only say *which* service to look
@@ -41,6 +49,8 @@ export class Controller {
   readonly #informers: Array<ListWatch<Obj>> = [];
   readonly #services: Array<ListWatch<Obj>> = [];
   readonly #pods: Array<ListWatch<Obj>> = [];
+  readonly #deployments: Array<ListWatch<Obj>> = [];
+  readonly #k8sServices: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
   /** Ready replicas of each namespace's shared Redis, last seen. */
@@ -80,8 +90,8 @@ export class Controller {
         return (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(ns, r.name));
       };
       const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
-      this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners);
-      this.#watch(`/api/v1${scope}/services`, managed, byLabel);
+      this.#deployments.push(this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners));
+      this.#k8sServices.push(this.#watch(`/api/v1${scope}/services`, managed, byLabel));
       this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
     }
     await Promise.all([...this.#informers].map((i) => i.start()));
@@ -99,6 +109,13 @@ export class Controller {
     await Promise.all(this.#informers.map((i) => i.stop().catch(() => {})));
     await Promise.all(this.#workers);
   }
+
+  /** Objects from the watch caches, for the reconciler (undefined = not cached: ask the API). */
+  readonly cache = {
+    llmService: (namespace: string, name: string) => first(this.#services, namespace, name),
+    deployment: (namespace: string, name: string) => first(this.#deployments, namespace, name),
+    service: (namespace: string, name: string) => first(this.#k8sServices, namespace, name)
+  };
 
   /** A service's pods from the watch cache (what the reconciler reads instead of a LIST). */
   podsOf(namespace: string, name: string): Obj[] {

@@ -1,4 +1,4 @@
-import {randomBytes} from "node:crypto";
+import {createHash, randomBytes} from "node:crypto";
 import {API_VERSION, KIND, parseLlmService, type Condition, type LlmService} from "../api/llmservice.js";
 import {desiredDeployment, type DeploymentDefaults} from "../desired/deployment.js";
 import {endpoint, selectorLabels, SERVICE_LABEL} from "../desired/meta.js";
@@ -27,9 +27,25 @@ export interface ReconcilerDeps {
    * Defaults to listing them from the API.
    */
   readonly podsOf?: (namespace: string, name: string) => readonly object[];
+  readonly cache?: WatchCache;
+  readonly applied?: AppliedMemo;
   /** Told each service's readiness after a reconcile, and `undefined` once it is gone. */
   readonly onReadiness?: (namespace: string, name: string, ready: boolean | undefined) => void;
 }
+
+/** Read access to the controller's watch caches; every lookup may miss (then the API is asked). */
+export interface WatchCache {
+  llmService(namespace: string, name: string): unknown;
+  deployment(namespace: string, name: string): DeploymentObj | undefined;
+  service(namespace: string, name: string): {metadata: {resourceVersion?: string}} | undefined;
+}
+
+/**
+ * What this process last applied per object: the desired object's hash and the version the
+ * API server answered with. An apply is skipped only while the watch cache still shows that
+ * exact version, so any change by anyone (which bumps it) is applied over again.
+ */
+export type AppliedMemo = Map<string, {hash: string; version: string}>;
 
 export interface ReconcileResult {
   /** Look again after this many ms even without a watch event (e.g. while starting). */
@@ -38,7 +54,7 @@ export interface ReconcileResult {
 
 interface DeploymentObj {
   spec?: {replicas?: number};
-  metadata: {generation?: number};
+  metadata: {generation?: number; resourceVersion?: string; ownerReferences?: Array<{uid: string}>};
   status?: {observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number; conditions?: Array<{type: string; status: string; reason?: string; message?: string}>};
 }
 
@@ -50,7 +66,7 @@ interface DeploymentObj {
  */
 export async function reconcile(deps: ReconcilerDeps, namespace: string, name: string): Promise<ReconcileResult> {
   const {kube} = deps;
-  const raw = await kube.get<unknown>(resourcePath(API_VERSION, KIND, namespace, name));
+  const raw = deps.cache?.llmService(namespace, name) ?? (await kube.get<unknown>(resourcePath(API_VERSION, KIND, namespace, name)));
   // Deleted: owner references let the garbage collector remove what it owned.
   if (!raw || (raw as {metadata: {deletionTimestamp?: string}}).metadata.deletionTimestamp) {
     deps.onReadiness?.(namespace, name, undefined);
@@ -59,14 +75,27 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
   const svc = parseLlmService(raw);
 
   // Independent writes go out together: a reconcile costs round trips, not their sum.
+  // Applies that would change nothing are skipped (see AppliedMemo): on a 2-core test VM
+  // the API server, not the operator, bounds throughput, and a no-op apply costs it as much.
+  const generationOf = (o: DeploymentObj | undefined) => (o?.metadata.generation === undefined ? undefined : String(o.metadata.generation));
   const [deployment] = await Promise.all([
-    kube.apply<DeploymentObj>(desiredDeployment(svc, deps.deployment) as never, FIELD_MANAGER),
-    kube.apply(desiredService(svc) as never, FIELD_MANAGER)
+    applyUnlessCurrent(deps, `deployment/${namespace}/${name}`, desiredDeployment(svc, deps.deployment), FIELD_MANAGER, () => deps.cache?.deployment(namespace, name), generationOf),
+    applyUnlessCurrent(deps, `service/${namespace}/${name}`, desiredService(svc), FIELD_MANAGER, () => deps.cache?.service(namespace, name), (o) => o?.metadata.resourceVersion)
   ]);
   let managedRedisReady: boolean | undefined;
   if (usesManagedRedis(svc)) {
     await ensureRedisSecret(kube, svc);
-    const [redis] = await Promise.all(desiredRedis(svc, deps.redis).map((obj) => kube.apply<DeploymentObj>(obj as never, redisFieldManager(svc))));
+    const objects = desiredRedis(svc, deps.redis);
+    const memoKey = `redis/${namespace}/${svc.metadata.uid}`;
+    const cachedRedis = deps.cache?.deployment(namespace, REDIS_NAME);
+    const memo = deps.applied?.get(memoKey);
+    const hash = hashOf(objects);
+    let redis = cachedRedis;
+    if (!cachedRedis || !memo || memo.hash !== hash || memo.version !== generationOf(cachedRedis) || !cachedRedis.metadata.ownerReferences?.some((r) => r.uid === svc.metadata.uid)) {
+      [redis] = await Promise.all(objects.map((obj) => kube.apply<DeploymentObj>(obj as never, redisFieldManager(svc))));
+      const version = generationOf(redis);
+      if (version !== undefined) deps.applied?.set(memoKey, {hash, version});
+    }
     managedRedisReady = (redis?.status?.readyReplicas ?? 0) > 0;
   }
 
@@ -109,6 +138,27 @@ export async function reconcile(deps: ReconcilerDeps, namespace: string, name: s
   const settled = conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : true));
   // Watches on the Deployment and Pods bring most changes; this catches the rest while converging.
   return settled ? {} : {requeueAfterMs: 5_000};
+}
+
+const hashOf = (o: unknown) => createHash("sha256").update(JSON.stringify(o)).digest("hex");
+
+/** Server-side apply, skipped while the cached object is the one our last identical apply produced. */
+async function applyUnlessCurrent<T extends {metadata: {generation?: number; resourceVersion?: string}}>(
+  deps: ReconcilerDeps,
+  key: string,
+  desired: object,
+  fieldManager: string,
+  cached: () => T | undefined,
+  versionOf: (o: T | undefined) => string | undefined
+): Promise<T> {
+  const hash = hashOf(desired);
+  const memo = deps.applied?.get(key);
+  const current = cached();
+  if (current && memo && memo.hash === hash && memo.version === versionOf(current)) return current;
+  const applied = await deps.kube.apply<T>(desired as never, fieldManager);
+  const version = versionOf(applied);
+  if (version !== undefined) deps.applied?.set(key, {hash, version});
+  return applied;
 }
 
 /** Whether any field this reconciler owns differs from what is stored (others' fields are ignored). */
