@@ -109,7 +109,7 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
     await waitFor("kube-apiserver", dir, pids, () => apiOk(server, pki, "/readyz"));
     log(`api server ready (${Date.now() - started} ms)`);
     start("kube-controller-manager", controllerManagerArgs(pki, kubeconfigs.controllerManager, ports.cm));
-    start("kube-scheduler", schedulerArgs(kubeconfigs.scheduler, ports.scheduler));
+    start("kube-scheduler", componentArgs(kubeconfigs.scheduler, ports.scheduler));
     start("kwok", kwokArgs(kubeconfigs.kwok, ports.kwok, join(binDir, "kwok-stages.yaml")));
     // Pods cannot be admitted before the service-account controller made `default`.
     await waitFor("kube-controller-manager", dir, pids, () => apiOk(server, pki, "/api/v1/namespaces/default/serviceaccounts/default"));
@@ -187,7 +187,8 @@ function apiserverArgs(dir: string, pki: Pki, ports: {etcd: number; apiserver: n
   ];
 }
 
-function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number): string[] {
+/** Flags the controller-manager and the scheduler share: identity, serving port, one instance. */
+function componentArgs(kubeconfig: string, port: number): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
     `--authentication-kubeconfig=${kubeconfig}`,
@@ -195,25 +196,19 @@ function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number): stri
     "--bind-address=127.0.0.1",
     `--secure-port=${port}`,
     "--leader-elect=false",
+    "--profiling=false"
+  ];
+}
+
+function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number): string[] {
+  return [
+    ...componentArgs(kubeconfig, port),
     `--service-account-private-key-file=${pki.serviceAccount.private}`,
     `--root-ca-file=${pki.ca.cert}`,
     `--cluster-signing-cert-file=${pki.ca.cert}`,
     `--cluster-signing-key-file=${pki.ca.key}`,
     // Each controller acts as its own service account, so RBAC applies to them as in a real cluster.
-    "--use-service-account-credentials=true",
-    "--profiling=false"
-  ];
-}
-
-function schedulerArgs(kubeconfig: string, port: number): string[] {
-  return [
-    `--kubeconfig=${kubeconfig}`,
-    `--authentication-kubeconfig=${kubeconfig}`,
-    `--authorization-kubeconfig=${kubeconfig}`,
-    "--bind-address=127.0.0.1",
-    `--secure-port=${port}`,
-    "--leader-elect=false",
-    "--profiling=false"
+    "--use-service-account-credentials=true"
   ];
 }
 
