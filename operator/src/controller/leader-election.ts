@@ -39,10 +39,6 @@ export class LeaderElector {
     private readonly options: LeaderElectionOptions
   ) {}
 
-  get isLeader(): boolean {
-    return this.#leader;
-  }
-
   /**
    * Campaigns until leading, then keeps renewing. `onLost` runs when renewal fails for a
    * whole lease duration: the caller must stop acting at once (the operator exits).

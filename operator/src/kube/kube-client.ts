@@ -47,13 +47,12 @@ export function resourcePath(apiVersion: string, kind: string, namespace?: strin
 /**
  * A thin Kubernetes REST client: server-side apply (also on subresources), get, list,
  * create, delete. Credentials and TLS come from @kubernetes/client-node's KubeConfig
- * (kubeconfig file or in-cluster service account). Counts requests by verb for metrics.
+ * (kubeconfig file or in-cluster service account). Reports each request's verb and status.
  */
 export class KubeClient {
   readonly #server: string;
   // Keep-alive: one TLS handshake per connection, not per request.
   readonly #agent: HttpAgent;
-  #requests = 0;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -67,11 +66,6 @@ export class KubeClient {
 
   close(): void {
     this.#agent.destroy();
-  }
-
-  /** API requests made so far. */
-  get requestCount(): number {
-    return this.#requests;
   }
 
   async get<T>(path: string): Promise<T | undefined> {
@@ -131,7 +125,6 @@ export class KubeClient {
     await this.kc.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) Object.assign(options.headers!, {"Content-Type": contentType, "Content-Length": Buffer.byteLength(payload)});
-    this.#requests++;
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const {status, text} = await new Promise<{status: number; text: string}>((resolve, reject) => {
       const req = send(url, options, (res) => {
