@@ -2,6 +2,7 @@ import {createServer} from "node:http";
 import {KubeConfig} from "@kubernetes/client-node";
 import {Registry} from "prom-client";
 import {createLogger} from "../../inference-image/src/logger.js";
+import {Autoscaler} from "./autoscaler/autoscaler.js";
 import {loadOperatorConfig, OperatorConfigError} from "./config.js";
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
@@ -65,6 +66,16 @@ async function main(): Promise<void> {
       )
   });
 
+  const autoscaler = new Autoscaler({
+    kube,
+    events,
+    services: () => controller.services(),
+    podsOf: (ns, n) => controller.podsOf(ns, n),
+    deployment: (ns, n) => controller.cache.deployment(ns, n) as never,
+    defaultPrometheusUrl: config["prometheus-url"],
+    observer: metrics
+  });
+
   let started = false;
   let stopping = false;
   const server = createServer((req, res) => {
@@ -92,6 +103,7 @@ async function main(): Promise<void> {
     logger.info("leading: starting controllers", {identity: config.identity});
     started = true;
     await controller.start();
+    autoscaler.start();
   };
   const elector = config["leader-elect"]
     ? new LeaderElector(kube, {namespace: config.leaderElectionNamespace, name: config["leader-election-lease"], identity: config.identity, leaseDurationSeconds: config["lease-duration-seconds"], renewEveryMs: (config["lease-duration-seconds"] * 1000) / 3})
@@ -118,6 +130,7 @@ async function main(): Promise<void> {
       logger.warn("shutdown deadline passed; exiting");
       process.exit(0);
     }, 10_000).unref();
+    autoscaler.stop();
     if (started) await controller.stop();
     await elector?.release();
     metrics.leader.set(0);

@@ -1,14 +1,20 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from "prom-client";
+import type {AutoscalerObserver} from "./autoscaler/autoscaler.js";
 import type {ControllerObserver} from "./controller/controller.js";
 
 /** The operator's own metrics (`/metrics` on the health port). */
-export class OperatorMetrics implements ControllerObserver {
+export class OperatorMetrics implements ControllerObserver, AutoscalerObserver {
   readonly reconciles: Counter<"result">;
   readonly reconcileDuration: Histogram;
   readonly queueDepth: Gauge;
   readonly apiRequests: Counter<"verb" | "code">;
   readonly leader: Gauge;
   readonly serviceReady: Gauge<"namespace" | "name">;
+  readonly evaluations: Counter<"result">;
+  readonly scalings: Counter<"direction">;
+  readonly activeRequests: Gauge<"namespace" | "name">;
+  readonly desiredReplicas: Gauge<"namespace" | "name">;
+  readonly autoscalerHealthy: Gauge<"namespace" | "name">;
 
   constructor(
     readonly registry: Registry,
@@ -32,6 +38,33 @@ export class OperatorMetrics implements ControllerObserver {
       labelNames: ["namespace", "name"],
       registers
     });
+    this.evaluations = new Counter({
+      name: "paddock_autoscaler_evaluations_total",
+      help: "Autoscaler evaluations by result: ok (Prometheus), fallback (pods' /metrics), no_data (replicas held).",
+      labelNames: ["result"],
+      registers
+    });
+    this.scalings = new Counter({name: "paddock_autoscaler_scale_total", help: "Replica changes made by the autoscaler, by direction (up, down).", labelNames: ["direction"], registers});
+    const perService = {labelNames: ["namespace", "name"] as const, registers};
+    this.activeRequests = new Gauge({name: "paddock_autoscaler_active_requests", help: "Load the autoscaler last read for the service (in-flight requests over its pods).", ...perService});
+    this.desiredReplicas = new Gauge({name: "paddock_autoscaler_desired_replicas", help: "Replicas the autoscaler last decided on.", ...perService});
+    this.autoscalerHealthy = new Gauge({name: "paddock_autoscaler_metrics_available", help: "1 when the autoscaler's last evaluation could read the load, 0 when it held replicas for lack of data.", ...perService});
+  }
+
+  onEvaluation(namespace: string, name: string, result: "ok" | "fallback" | "no_data", load: number | undefined, replicas: number): void {
+    this.evaluations.inc({result});
+    if (load === undefined) this.activeRequests.remove({namespace, name});
+    else this.activeRequests.set({namespace, name}, load);
+    this.desiredReplicas.set({namespace, name}, replicas);
+    this.autoscalerHealthy.set({namespace, name}, result === "no_data" ? 0 : 1);
+  }
+
+  onScale(direction: "up" | "down"): void {
+    this.scalings.inc({direction});
+  }
+
+  onForget(namespace: string, name: string): void {
+    for (const g of [this.activeRequests, this.desiredReplicas, this.autoscalerHealthy]) g.remove({namespace, name});
   }
 
   onReconcile(result: "success" | "error", seconds: number): void {

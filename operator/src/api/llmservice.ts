@@ -160,6 +160,10 @@ export const statusSchema = z.strictObject({
   endpoint: z.string().optional().describe("In-cluster URL of the OpenAI-compatible API."),
   lastScaleTime: z.string().optional(),
   scalingDecisions: z.array(scalingDecisionSchema).optional().describe("The last few autoscaling decisions, newest last."),
+  scaleDownWindow: z
+    .array(z.strictObject({replicas: z.number().int(), time: z.string()}))
+    .optional()
+    .describe("Autoscaler recommendations still inside scaleDownDelaySeconds (highest first): kept here so a restart never scales down early."),
   // A map keyed by type: under server-side apply, each writer owns only its own conditions.
   conditions: z.array(conditionSchema).optional().meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 });

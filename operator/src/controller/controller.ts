@@ -117,6 +117,11 @@ export class Controller {
     service: (namespace: string, name: string) => first(this.#k8sServices, namespace, name)
   };
 
+  /** Every LlmService in the watch cache. */
+  services(): Obj[] {
+    return this.#services.flatMap((i) => i.list());
+  }
+
   /** A service's pods from the watch cache (what the reconciler reads instead of a LIST). */
   podsOf(namespace: string, name: string): Obj[] {
     return this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name));
