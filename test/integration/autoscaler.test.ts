@@ -146,10 +146,30 @@ describe("autoscaler", () => {
     const warnings = k.kubectl(["get", "events", "-n", ns, "--field-selector", "reason=PrometheusUnavailable,type=Warning", "-o", "jsonpath={.items[*].message}"]);
     expect(warnings).toContain("holding 4 replicas");
 
-    // Back: the load is low and has been for longer than the window, so down to min.
-    await prometheus.restart();
-    await eventually(() => replicas() === 1, 60_000, "scale-down to 1");
+    // Back, with one client busy on the newest pod (the one a ReplicaSet removes first by
+    // default): the load is low, so down to min, and the busy pod is the one kept.
+    const newest = (JSON.parse(k.kubectl(["get", "pods", "-n", ns, "-l", "llm.paddock.dev/service=chat", "--sort-by=.metadata.creationTimestamp", "-o", "json"])) as {items: Array<{metadata: {name: string}}>}).items.at(-1)!.metadata.name;
+    const busyServer = assigned.get(newest)!;
+    let busy = true;
+    const busyClient = (async () => {
+      while (busy) {
+        await fetch(`${busyServer.url}/v1/completions`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({model: "tiny", prompt: "Once", max_tokens: 400, temperature: 1})}).then((r) => r.text(), () => sleep(100));
+      }
+    })();
+    try {
+      await prometheus.restart();
+      await eventually(() => replicas() === 1, 60_000, "scale-down to 1");
+      const remaining = () =>
+        (JSON.parse(k.kubectl(["get", "pods", "-n", ns, "-l", "llm.paddock.dev/service=chat", "-o", "json"])) as {items: Array<{metadata: {name: string; deletionTimestamp?: string}}>}).items
+          .filter((p) => !p.metadata.deletionTimestamp)
+          .map((p) => p.metadata.name);
+      await eventually(() => remaining().length === 1, 30_000, "one pod left");
+      expect(remaining()).toEqual([newest]);
+    } finally {
+      busy = false;
+      await busyClient;
+    }
     expect(scaling()).toMatchObject({status: "True", reason: "LoadObserved"});
-    expect(get<Svc>("llms", "chat").status!.scalingDecisions!.at(-1)).toMatchObject({replicas: 1, load: 0});
+    expect(get<Svc>("llms", "chat").status!.scalingDecisions!.at(-1)).toMatchObject({replicas: 1, reason: expect.stringContaining("scaling down to 1")});
   }, 300_000);
 });

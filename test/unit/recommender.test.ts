@@ -1,9 +1,9 @@
-import {persistable, rawRecommendation, recommend, restore, type Load, type ScalingPolicy, type Window} from "../../operator/src/autoscaler/recommender.js";
+import {deletionCosts, persistable, rawRecommendation, recommend, restore, type Load, type ScalingPolicy, type Window} from "../../operator/src/autoscaler/recommender.js";
 
 // Simulated time: the recommender takes the clock as a parameter, so these tests replay
 // minutes of load in microseconds. Nothing is mocked.
 const policy: ScalingPolicy = {min: 1, max: 10, targetActiveRequests: 4, scaleDownDelaySeconds: 300};
-const ok = (activeRequests: number, extra: Partial<Load & {ok: true}> = {}): Load => ({ok: true, activeRequests, busyPods: 0, complete: true, source: "test", ...extra});
+const ok = (activeRequests: number, extra: Partial<Load & {ok: true}> = {}): Load => ({ok: true, activeRequests, complete: true, source: "test", ...extra});
 const gap: Load = {ok: false, reason: "PrometheusUnavailable", message: "Prometheus at http://p is unreachable: ECONNREFUSED"};
 
 interface Run {
@@ -104,11 +104,9 @@ describe("recommender", () => {
     expect(d.message).toBe("Prometheus at http://p is unreachable: ECONNREFUSED; holding 6 replicas");
   });
 
-  it("never scales below the pods still busy with in-flight requests", () => {
-    const window: Window = [];
-    const d = recommend(ok(3, {busyPods: 3}), 6, window, {...policy, scaleDownDelaySeconds: 0}, 0);
-    expect(d.replicas).toBe(3);
-    expect(d.reason).toBe("ScaledDown");
+  it("ranks pods for a scale-down by their in-flight requests, idle ones first", () => {
+    const costs = deletionCosts(new Map([["a", 0], ["b", 3], ["c", 0.5]]));
+    expect([...costs]).toEqual([["a", "0"], ["b", "300"], ["c", "50"]]);
   });
 
   it("scales up on incomplete data (a lower bound) but never down", () => {

@@ -36,9 +36,10 @@ app.kubernetes.io/component: operator
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# patch: before a scale-down, the autoscaler marks idle pods to go first (pod-deletion-cost).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 # Only the managed Redis password: reading other Secrets is never needed.
 - apiGroups: [""]
   resources: ["secrets"]

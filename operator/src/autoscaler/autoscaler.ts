@@ -4,13 +4,14 @@ import {SCALER_FIELD_MANAGER} from "../controller/reconciler.js";
 import type {KubeClient} from "../kube/kube-client.js";
 import {readLoad, type LoadSources, type ServingPod} from "./load.js";
 import {PrometheusClient} from "./prometheus.js";
-import {persistable, recommend, restore, sameWindow, type Decision, type Window} from "./recommender.js";
+import {deletionCosts, persistable, recommend, restore, sameWindow, type Decision, type Window} from "./recommender.js";
 
 /** The autoscaler's own status fields are applied under this manager; the reconciler's stay its own. */
 export const AUTOSCALER_FIELD_MANAGER = "paddock-autoscaler";
 export const SCALING_CONDITION = "ScalingActive";
 /** Decisions kept in status.scalingDecisions. */
 export const DECISIONS_KEPT = 10;
+export const DELETION_COST = "controller.kubernetes.io/pod-deletion-cost";
 
 export interface AutoscalerObserver {
   onEvaluation(namespace: string, name: string, result: "ok" | "fallback" | "no_data", load: number | undefined, replicas: number): void;
@@ -140,6 +141,7 @@ export class Autoscaler {
     this.deps.observer.onEvaluation(namespace, name, !load.ok ? "no_data" : load.fallbackFrom ? "fallback" : "ok", load.ok ? load.activeRequests : undefined, decision.replicas);
 
     const scaled = decision.replicas !== current;
+    if (scaled && decision.replicas < current && load.ok && load.perPod) await this.#markIdlestFirst(namespace, load.perPod);
     if (scaled) {
       await this.deps.kube.scale(namespace, name, decision.replicas, SCALER_FIELD_MANAGER);
       this.deps.observer.onScale(decision.replicas > current ? "up" : "down");
@@ -169,6 +171,17 @@ export class Autoscaler {
       memory.stored = toStore;
     }
     return decision;
+  }
+
+  /** Pod deletion costs from each pod's in-flight requests; best effort (a failure only loses the preference). */
+  async #markIdlestFirst(namespace: string, perPod: ReadonlyMap<string, number>): Promise<void> {
+    await Promise.all(
+      [...deletionCosts(perPod)].map(([pod, cost]) =>
+        this.deps.kube
+          .apply({apiVersion: "v1", kind: "Pod", metadata: {name: pod, namespace, annotations: {[DELETION_COST]: cost}}} as never, AUTOSCALER_FIELD_MANAGER)
+          .catch((e: unknown) => this.deps.observer.onError(`setting ${DELETION_COST} on ${namespace}/${pod}`, e))
+      )
+    );
   }
 
   /** Autoscaling was turned off: drop the fields this manager owns (SSA removes what we stop stating). */

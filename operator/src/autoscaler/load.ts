@@ -46,12 +46,12 @@ export async function readLoad(sources: LoadSources, namespace: string, name: st
   try {
     const samples = await sources.query(customQuery ? expandQuery(customQuery, namespace, name, pods) : defaultQuery(namespace, pods));
     if (customQuery) {
-      if (samples.length > 0) return {ok: true, activeRequests: sum(samples.map((s) => s.value)), busyPods: 0, complete: true, source: "spec.autoscaling.query"};
+      if (samples.length > 0) return {ok: true, activeRequests: sum(samples.map((s) => s.value)), complete: true, source: "spec.autoscaling.query"};
       failure = {reason: "NoMetrics", message: "spec.autoscaling.query returned no samples"};
     } else {
       const byPod = new Map(samples.map((s) => [s.labels["pod"] ?? "", s.value]));
       const seen = pods.filter((p) => byPod.has(p.name));
-      if (seen.length > 0) return fromPods([...byPod.values()], seen.length === pods.length, `Prometheus, ${seen.length}/${pods.length} pods`);
+      if (seen.length > 0) return fromPods(byPod, seen.length === pods.length, `Prometheus, ${seen.length}/${pods.length} pods`);
       failure = {
         reason: "NoMetrics",
         message: `Prometheus has no ${METRIC.activeRequests} for the ${pods.length} ready pod(s) in ${namespace}: check that it scrapes them (the pods' prometheus.io annotations, or the chart's PodMonitor) with namespace and pod labels`
@@ -65,14 +65,14 @@ export async function readLoad(sources: LoadSources, namespace: string, name: st
 }
 
 async function fallback(sources: LoadSources, pods: readonly ServingPod[], failure: {reason: string; message: string}): Promise<Load> {
-  const answers = await Promise.allSettled(pods.map(async (p) => activeRequestsIn(await sources.podMetrics(p))));
-  const values = answers.flatMap((a) => (a.status === "fulfilled" && a.value !== undefined ? [a.value] : []));
-  if (values.length === 0) return {ok: false, reason: failure.reason, message: `${failure.message}; the pods' /metrics are not reachable either`};
-  return {...fromPods(values, values.length === pods.length, `pods' /metrics, ${values.length}/${pods.length} pods`), fallbackFrom: failure};
+  const answers = await Promise.allSettled(pods.map(async (p) => [p.name, activeRequestsIn(await sources.podMetrics(p))] as const));
+  const byPod = new Map(answers.flatMap((a) => (a.status === "fulfilled" && a.value[1] !== undefined ? [[a.value[0], a.value[1]] as const] : [])));
+  if (byPod.size === 0) return {ok: false, reason: failure.reason, message: `${failure.message}; the pods' /metrics are not reachable either`};
+  return {...fromPods(byPod, byPod.size === pods.length, `pods' /metrics, ${byPod.size}/${pods.length} pods`), fallbackFrom: failure};
 }
 
-function fromPods(values: readonly number[], complete: boolean, source: string): Load & {ok: true} {
-  return {ok: true, activeRequests: sum(values), busyPods: values.filter((v) => v > 0).length, complete, source};
+function fromPods(perPod: ReadonlyMap<string, number>, complete: boolean, source: string): Load & {ok: true} {
+  return {ok: true, activeRequests: sum([...perPod.values()]), perPod, complete, source};
 }
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);

@@ -24,8 +24,8 @@ export type Load =
       readonly ok: true;
       /** Total in-flight requests (queued ones included) over the service's pods. */
       readonly activeRequests: number;
-      /** Pods with at least one in-flight request: scale-down never goes below this. */
-      readonly busyPods: number;
+      /** In-flight requests per pod name, where known: a scale-down removes the idlest pods. */
+      readonly perPod?: ReadonlyMap<string, number>;
       /**
        * False when some running pod was missing from the data (not scraped yet, scrape
        * failing): the load is then a lower bound, good enough to scale up, never to scale down.
@@ -73,9 +73,13 @@ export function rawRecommendation(activeRequests: number, current: number, p: Sc
 
 /**
  * Next replica count. Up: at once, at most doubling. Down: only to the highest
- * recommendation made within the last `scaleDownDelaySeconds`, never below the pods still
- * busy, and never on incomplete or missing data (then the current count holds).
- * `nowMs` is the clock in ms.
+ * recommendation made within the last `scaleDownDelaySeconds`, and never on incomplete or
+ * missing data (then the current count holds). `nowMs` is the clock in ms.
+ *
+ * In-flight requests are protected on scale-down by choosing which pods go (the idlest:
+ * see deletionCosts) and by the server draining on SIGTERM, not by a floor of "pods with
+ * any request": the Service spreads requests over every pod, so such a floor would pin the
+ * replicas at about one request per pod instead of the target.
  */
 export function recommend(load: Load, current: number, window: Window, p: ScalingPolicy, nowMs: number): Decision {
   const clampToSpec = (n: number) => Math.min(p.max, Math.max(p.min, n));
@@ -103,12 +107,9 @@ export function recommend(load: Load, current: number, window: Window, p: Scalin
       return {replicas: current, recommended, reason: "IncompleteMetrics", message: `not scaling down to ${recommended}: some pods have no metrics yet; ${observed}`, window: next, active: true};
     }
     const stabilized = next[0]!.replicas;
-    const replicas = Math.min(current, Math.max(stabilized, load.busyPods, p.min));
+    const replicas = Math.min(current, Math.max(stabilized, p.min));
     if (replicas === current) {
-      const why =
-        stabilized >= current
-          ? `load has not stayed low for ${p.scaleDownDelaySeconds}s (${stabilized} recommended within the window)`
-          : `${plural(load.busyPods, "pod")} still busy with in-flight requests`;
+      const why = `load has not stayed low for ${p.scaleDownDelaySeconds}s (${stabilized} recommended within the window)`;
       return {replicas, recommended, reason: "ScaleDownDelayed", message: `${recommended} would do, keeping ${current}: ${why}; ${observed}`, window: next, active: true};
     }
     return {replicas, recommended, reason: "ScaledDown", message: `scaling down to ${replicas}: load stayed low for ${p.scaleDownDelaySeconds}s; ${observed}`, window: next, active: true};
@@ -143,4 +144,13 @@ export function restore(stored: Window, nowMs: number): Window {
 /** Whether two windows differ in what would be stored. */
 export function sameWindow(a: Window, b: Window): boolean {
   return a.length === b.length && a.every((e, i) => e.replicas === b[i]!.replicas && e.time === b[i]!.time);
+}
+
+/**
+ * `controller.kubernetes.io/pod-deletion-cost` per pod before a scale-down: the ReplicaSet
+ * controller removes lower costs first, so idle pods go before busy ones (whose requests
+ * would otherwise have to finish within the drain grace period).
+ */
+export function deletionCosts(perPod: ReadonlyMap<string, number>): Map<string, string> {
+  return new Map([...perPod].map(([pod, active]) => [pod, String(Math.min(2 ** 31 - 1, Math.round(active * 100)))]));
 }
