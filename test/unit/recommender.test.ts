@@ -53,12 +53,13 @@ describe("recommender", () => {
     expect(rawRecommendation(11.5, 3, policy)).toBe(3); // 4% under
   });
 
-  it("scales a step up at once, at most doubling per evaluation", () => {
-    const run = simulate((t) => ok(t < 60 ? 2 : 30), 200);
+  it("scales a step up at once, by at most x2 or +4 per evaluation", () => {
+    const run = simulate((t) => ok(t < 60 ? 2 : 60), 200);
     expect(run.replicas.slice(0, 6)).toEqual([1, 1, 1, 1, 1, 1]);
-    // 30 requests / 4 per replica = 8: 1 -> 2 -> 4 -> 8, one evaluation each.
-    expect(run.replicas.slice(6, 10)).toEqual([2, 4, 8, 8]);
+    // 60 requests / 4 per replica = 15, capped at max 10: 1 -> 5 (+4) -> 10 (x2), one evaluation each.
+    expect(run.replicas.slice(6, 10)).toEqual([5, 10, 10, 10]);
     expect(run.reasons[6]).toBe("ScaledUp");
+    expect(recommend(ok(60), 1, [], policy, 0).message).toBe("scaling up to 5 (at most x2 or +4 per step, 10 wanted): load 60 active requests (test), target 4 per replica");
   });
 
   it("scales a step down only after the load stayed low for scaleDownDelaySeconds, in one step", () => {
@@ -72,9 +73,9 @@ describe("recommender", () => {
 
   it("rides out a spike shorter than the window: up fast, down once, no flapping", () => {
     const run = simulate((t) => ok(t >= 100 && t < 130 ? 16 : 1), 900);
-    expect(reached(run, 4, 100)).toBe(10); // 1 -> 2 -> 4
+    expect(reached(run, 4, 100)).toBe(0); // 1 -> 4 at the first look
     expect(Math.max(...run.replicas)).toBe(4);
-    expect(run.changes).toBe(3); // 1 -> 2 -> 4 -> 1
+    expect(run.changes).toBe(2); // 1 -> 4 -> 1
     expect(run.replicas[(120 + 300) / 10 + 1]).toBe(1);
   });
 
@@ -110,7 +111,7 @@ describe("recommender", () => {
   });
 
   it("scales up on incomplete data (a lower bound) but never down", () => {
-    expect(recommend(ok(20, {complete: false}), 2, [], policy, 0).replicas).toBe(4);
+    expect(recommend(ok(20, {complete: false}), 2, [], policy, 0).replicas).toBe(5);
     const d = recommend(ok(0, {complete: false}), 4, [], {...policy, scaleDownDelaySeconds: 0}, 0);
     expect(d.replicas).toBe(4);
     expect(d.reason).toBe("IncompleteMetrics");

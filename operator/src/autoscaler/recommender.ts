@@ -6,8 +6,13 @@
 
 /** Within this fraction of the target per replica, the current count is kept (as the HPA does). */
 export const TOLERANCE = 0.1;
-/** Scale-up is bounded: at most this factor per decision, so one bad sample cannot claim every GPU. */
+/**
+ * Scale-up is bounded per decision, as the HPA's default policy: to at most double, or +4
+ * replicas where that is more, so one bad sample cannot claim every GPU yet a service at 1
+ * replica is not held to 1 -> 2 -> 4 -> 8 on a large step.
+ */
 export const MAX_SCALE_UP_FACTOR = 2;
+export const MIN_SCALE_UP_LIMIT = 4;
 
 export interface ScalingPolicy {
   readonly min: number;
@@ -98,8 +103,8 @@ export function recommend(load: Load, current: number, window: Window, p: Scalin
     return {replicas, recommended, reason: "OutsideBounds", message: `${plural(current, "replica")} is outside [${p.min}, ${p.max}]: scaling to ${replicas}; ${observed}`, window: next, active: true};
   }
   if (recommended > current) {
-    const replicas = Math.min(recommended, current * MAX_SCALE_UP_FACTOR);
-    const capped = replicas < recommended ? ` (at most x${MAX_SCALE_UP_FACTOR} per step, ${recommended} wanted)` : "";
+    const replicas = Math.min(recommended, Math.max(current * MAX_SCALE_UP_FACTOR, current + MIN_SCALE_UP_LIMIT));
+    const capped = replicas < recommended ? ` (at most x${MAX_SCALE_UP_FACTOR} or +${MIN_SCALE_UP_LIMIT} per step, ${recommended} wanted)` : "";
     return {replicas, recommended, reason: "ScaledUp", message: `scaling up to ${replicas}${capped}: ${observed}`, window: next, active: true};
   }
   if (recommended < current) {
