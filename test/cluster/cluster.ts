@@ -114,7 +114,8 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
     // Pods cannot be admitted before the service-account controller made `default`.
     await waitFor("kube-controller-manager", dir, pids, () => apiOk(server, pki, "/api/v1/namespaces/default/serviceaccounts/default"));
 
-    kubectl(binDir, kubeconfigs.admin, ["apply", "-f", "-"], stringify({apiVersion: "v1", kind: "List", items: nodeManifests(options.nodes)}));
+    const nodes = nodeManifests(options.nodes);
+    if (nodes.length > 0) kubectl(binDir, kubeconfigs.admin, ["apply", "-f", "-"], stringify({apiVersion: "v1", kind: "List", items: nodes}));
     const want = options.nodes.gpuNodes + options.nodes.cpuNodes;
     await waitFor("kwok", dir, pids, () => readyNodes(binDir, kubeconfigs.admin) >= want, 60_000);
     log(`${want} fake nodes Ready (${Date.now() - started} ms)`);

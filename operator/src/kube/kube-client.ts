@@ -27,7 +27,9 @@ const RESOURCES: Record<string, {group: string; resource: string; namespaced: bo
   "networking.k8s.io/v1/NetworkPolicy": {group: "apis/networking.k8s.io/v1", resource: "networkpolicies", namespaced: true},
   "llm.paddock.dev/v1alpha1/LlmService": {group: "apis/llm.paddock.dev/v1alpha1", resource: "llmservices", namespaced: true},
   "coordination.k8s.io/v1/Lease": {group: "apis/coordination.k8s.io/v1", resource: "leases", namespaced: true},
-  "events.k8s.io/v1/Event": {group: "apis/events.k8s.io/v1", resource: "events", namespaced: true}
+  "events.k8s.io/v1/Event": {group: "apis/events.k8s.io/v1", resource: "events", namespaced: true},
+  // Only the local development runtime (dev/) registers a Node.
+  "v1/Node": {group: "api/v1", resource: "nodes", namespaced: false}
 };
 
 export interface ObjectRef {

@@ -1,0 +1,149 @@
+import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import {createWriteStream, mkdirSync, readFileSync} from "node:fs";
+import {join, resolve} from "node:path";
+import {KubeConfig} from "@kubernetes/client-node";
+import {parse} from "yaml";
+import {KubeClient} from "../operator/src/kube/kube-client.js";
+import {clusterDown, clusterUp, readState, runningComponents} from "../test/cluster/cluster.js";
+import {ensureBinaries} from "../test/cluster/locate.js";
+import {freePort} from "../test/helpers/ports.js";
+import {REPO_ROOT, TINY_MODEL} from "../test/helpers/paths.js";
+import {PrometheusProcess} from "./prometheus.js";
+import {NodeAgent} from "./runtime/node-agent.js";
+import {ServiceProxy} from "./service-proxy.js";
+
+export interface StackOptions {
+  /** State, logs and kubeconfig. Defaults to .paddock/dev in the checkout. */
+  readonly dir?: string;
+  /** Where hostPath `/models` points. Defaults to the folder of ../shared/models/stories260K.gguf. */
+  readonly modelDir?: string;
+  /** Fake GPUs on the local node. Defaults to 4. */
+  readonly gpus?: number;
+  /** Prometheus scrape interval (s). Defaults to 5. */
+  readonly scrapeSeconds?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface Stack {
+  readonly kubeconfig: string;
+  readonly kube: KubeClient;
+  readonly prometheusUrl: string;
+  readonly redisUrl: string;
+  readonly agent: NodeAgent;
+  readonly proxy: ServiceProxy;
+  /** The local URL of a Service once the proxy serves it. */
+  serviceUrl(namespace: string, name: string, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole system on one machine: the local control plane, a node whose pods really run
+ * (NodeAgent), a proxy per Service, Redis, Prometheus scraping the pods, and the operator
+ * as a process. What `npm run dev` and the end-to-end tests start.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = options.dir ?? resolve(REPO_ROOT, ".paddock/dev");
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  mkdirSync(resolve(dir, "logs"), {recursive: true});
+  const stops: Array<() => Promise<unknown> | unknown> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => {});
+  };
+  try {
+    const clusterDir = resolve(dir, "cluster");
+    const previous = readState(clusterDir);
+    // A cluster left by a stack that was killed: it is ours, so stop it and start clean.
+    if (previous && runningComponents(previous).length > 0) await clusterDown(clusterDir);
+    const binDir = ensureBinaries();
+    log("dev: starting the control plane");
+    const cluster = await clusterUp({dir: clusterDir, binDir, nodes: {gpuNodes: 0, gpusPerNode: 0, cpuNodes: 0}});
+    stops.push(() => clusterDown(clusterDir));
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    const kube = new KubeClient(kc);
+    stops.push(() => kube.close());
+
+    const kubectl = (args: string[]) => {
+      const r = spawnSync(join(binDir, "kubectl"), args, {encoding: "utf8", env: {...process.env, KUBECONFIG: cluster.kubeconfig}});
+      if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
+    };
+    kubectl(["apply", "-f", resolve(REPO_ROOT, "crds/llmservices.yaml")]);
+    kubectl(["wait", "--for=condition=Established", "crd/llmservices.llm.paddock.dev", "--timeout=60s"]);
+
+    const redisPort = await freePort();
+    const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {stdio: "ignore"});
+    stops.push(() => stopChild(redis));
+    const prometheus = await PrometheusProcess.start(await freePort(), options.scrapeSeconds ?? 5);
+    stops.push(() => prometheus.stop());
+
+    const modelDir = options.modelDir ?? resolve(TINY_MODEL, "..");
+    const agent = new NodeAgent({
+      kube,
+      gpus: options.gpus ?? 4,
+      appRoot: REPO_ROOT,
+      workDir: resolve(dir, "pods"),
+      hostPath: (path) => (path === "/models" ? modelDir : path.startsWith("/models/") ? resolve(modelDir, path.slice("/models/".length)) : path),
+      log: (message, fields) => log(`runtime: ${message}${fields ? ` ${JSON.stringify(fields)}` : ""}`),
+      onPodsChanged: (pods) =>
+        prometheus.setTargets(
+          pods.filter((p) => p.annotations["prometheus.io/scrape"] === "true").map((p) => ({address: `${p.ip}:${p.annotations["prometheus.io/port"] ?? "8000"}`, namespace: p.namespace, pod: p.name}))
+        )
+    });
+    await agent.start();
+    stops.push(() => agent.stop());
+
+    const proxy = new ServiceProxy(kube, (urls) => {
+      for (const [key, url] of urls) log(`dev: service ${key} -> ${url}`);
+    }, (message, fields) => log(`proxy: ${message} ${JSON.stringify(fields ?? {})}`));
+    await proxy.start();
+    stops.push(() => proxy.stop());
+
+    const operatorLog = createWriteStream(resolve(dir, "logs/operator.log"));
+    const operator = spawn(process.execPath, [resolve(REPO_ROOT, "dist/operator/src/main.js"), "--leader-elect=false", "--health-port=0", `--prometheus-url=${prometheus.url}`], {
+      env: {...process.env, KUBECONFIG: cluster.kubeconfig},
+      stdio: ["ignore", "pipe", "pipe"]
+    });
+    operator.stdout!.pipe(operatorLog);
+    operator.stderr!.pipe(operatorLog);
+    stops.push(() => stopChild(operator));
+    log(`dev: operator, Redis (127.0.0.1:${redisPort}), Prometheus (${prometheus.url}) and the local node are up; logs in ${dir}/logs and ${dir}/pods`);
+
+    return {
+      kubeconfig: cluster.kubeconfig,
+      kube,
+      prometheusUrl: prometheus.url,
+      redisUrl: `redis://127.0.0.1:${redisPort}`,
+      agent,
+      proxy,
+      async serviceUrl(namespace, name, timeoutMs = 60_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const url = proxy.urls().get(`${namespace}/${name}`);
+          if (url) return url;
+          if (Date.now() > deadline) throw new Error(`service ${namespace}/${name} has no local URL after ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      },
+      stop
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The example LlmService for the local stack, with its Redis URL pointed at the stack's Redis. */
+export function localExample(redisUrl: string): {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}; spec: {cache: {redis: {url: string}}}} {
+  const doc = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice-local.yaml"), "utf8")) as ReturnType<typeof localExample>;
+  doc.spec.cache.redis.url = redisUrl;
+  return doc;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
