@@ -5,15 +5,18 @@
  * Ctrl-C stops everything it started.
  *
  *   npm run dev [-- --no-example] [--gpus N] [--model-dir DIR]
+ *
+ * State and logs go to PADDOCK_DEV_DIR (default .paddock/dev in the checkout).
  */
 import {parseArgs} from "node:util";
 import {API_VERSION, KIND} from "../operator/src/api/llmservice.js";
 import {resourcePath} from "../operator/src/kube/kube-client.js";
 import {localExample, startStack} from "./stack.js";
 
-const {values} = parseArgs({options: {"no-example": {type: "boolean", default: false}, gpus: {type: "string", default: "4"}, "model-dir": {type: "string"}}});
+const {values} = parseArgs({options: {"no-example": {type: "boolean", default: false}, gpus: {type: "string", default: "8"}, "model-dir": {type: "string"}}});
 const started = Date.now();
-const stack = await startStack({gpus: Number(values.gpus), ...(values["model-dir"] ? {modelDir: values["model-dir"]} : {})});
+const dir = process.env["PADDOCK_DEV_DIR"];
+const stack = await startStack({gpus: Number(values.gpus), ...(values["model-dir"] ? {modelDir: values["model-dir"]} : {}), ...(dir ? {dir} : {})});
 let stopping = false;
 const shutdown = async (code = 0) => {
   if (stopping) return;
@@ -28,6 +31,7 @@ process.on("SIGTERM", () => void shutdown());
 
 console.log(`KUBECONFIG=${stack.kubeconfig}`);
 console.log(`PROMETHEUS_URL=${stack.prometheusUrl}`);
+console.log(`REDIS_URL=${stack.redisUrl}`);
 if (!values["no-example"]) {
   const example = localExample(stack.redisUrl);
   const namespace = "default";

@@ -17,7 +17,7 @@ export interface StackOptions {
   readonly dir?: string;
   /** Where hostPath `/models` points. Defaults to the folder of ../shared/models/stories260K.gguf. */
   readonly modelDir?: string;
-  /** Fake GPUs on the local node. Defaults to 4. */
+  /** Fake GPUs on the local node. Defaults to 8. */
   readonly gpus?: number;
   /** Prometheus scrape interval (s). Defaults to 5. */
   readonly scrapeSeconds?: number;
@@ -79,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const modelDir = options.modelDir ?? resolve(TINY_MODEL, "..");
     const agent = new NodeAgent({
       kube,
-      gpus: options.gpus ?? 4,
+      gpus: options.gpus ?? 8,
       appRoot: REPO_ROOT,
       workDir: resolve(dir, "pods"),
       hostPath: (path) => (path === "/models" ? modelDir : path.startsWith("/models/") ? resolve(modelDir, path.slice("/models/".length)) : path),

@@ -6,7 +6,7 @@ export interface NodeAgentOptions {
   readonly kube: KubeClient;
   /** Node name. Defaults to paddock-local. */
   readonly name?: string;
-  /** Fake `nvidia.com/gpu` capacity, so GPU-limited pods schedule here. Defaults to 4. */
+  /** Fake `nvidia.com/gpu` capacity, so GPU-limited pods schedule here. Defaults to 8. */
   readonly gpus?: number;
   readonly appRoot: string;
   readonly workDir: string;
@@ -42,7 +42,7 @@ export class NodeAgent {
 
   async start(): Promise<void> {
     const {kube} = this.options;
-    const gpus = String(this.options.gpus ?? 4);
+    const gpus = String(this.options.gpus ?? 8);
     const capacity = {cpu: "16", memory: "64Gi", pods: "110", "nvidia.com/gpu": gpus};
     const node = {
       apiVersion: "v1",
