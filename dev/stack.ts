@@ -70,6 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     kubectl(["apply", "-f", resolve(REPO_ROOT, "crds/llmservices.yaml")]);
     kubectl(["wait", "--for=condition=Established", "crd/llmservices.llm.paddock.dev", "--timeout=60s"]);
 
+    if (spawnSync("redis-server", ["--version"]).status !== 0) throw new Error("redis-server is not installed: run `bash .ci/setup` once");
     const redisPort = await freePort();
     const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {stdio: "ignore"});
     stops.push(() => stopChild(redis));

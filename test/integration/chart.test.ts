@@ -103,7 +103,7 @@ describe("helm chart", () => {
   it("ships examples the API server accepts", () => {
     const r = k.kubectlResult(["apply", "--dry-run=server", "-n", "default", "-f", resolve(REPO_ROOT, "examples")]);
     expect(r.stderr).toBe("");
-    expect(r.stdout.trim().split("\n")).toHaveLength(3);
+    expect(r.stdout.trim().split("\n")).toHaveLength(4);
   });
 
   it("installs, runs the operator on its ServiceAccount's token, upgrades the CRD and uninstalls cleanly", async () => {
