@@ -8,16 +8,14 @@
  * held while its pod starts). Ideal = load / target each second (never below min), as
  * fractional replicas, and as whole replicas (ceil).
  */
-import {recommend, type ScalingPolicy, type Window} from "../operator/src/autoscaler/recommender.js";
+import {hpa, paddock, run, type Result, type Trace} from "./lib/autoscaler-sim.js";
 import {printTable, writeResults} from "./lib/report.js";
-import {round} from "./lib/stats.js";
 
 const SCRAPE_S = 5;
 const MIN = 1;
 const MAX = 32;
 const TARGET = 4;
-
-type Trace = {name: string; load: number[]; stepAt?: number};
+const SETTINGS = {scrapeSeconds: SCRAPE_S, min: MIN, max: MAX, target: TARGET};
 
 function rng(seed: number): () => number {
   let s = seed;
@@ -41,128 +39,9 @@ function traces(): Trace[] {
   return [{name: "step", load: step, stepAt: 120}, {name: "ramp", load: ramp}, {name: "bursty", load: bursty}, {name: "noisy", load: noisy}];
 }
 
-interface Scaler {
-  readonly name: string;
-  readonly intervalS: number;
-  decide(observed: number, current: number, t: number): number;
-}
-
-/** Paddock's recommender, as the operator's loop drives it. */
-function paddock(scaleDownDelaySeconds: number, intervalS = 10): Scaler {
-  const p: ScalingPolicy = {min: MIN, max: MAX, targetActiveRequests: TARGET, scaleDownDelaySeconds};
-  let window: Window = [];
-  return {
-    name: `paddock (window ${scaleDownDelaySeconds}s, every ${intervalS}s)`,
-    intervalS,
-    decide(observed, current, t) {
-      const d = recommend({ok: true, activeRequests: observed, complete: true, source: "trace"}, current, window, p, t * 1000);
-      window = d.window;
-      return d.replicas;
-    }
-  };
-}
-
-/**
- * The HPA (pkg/controller/podautoscaler) with default behaviour on an AverageValue metric:
- * sync every 15 s, tolerance 0.1, scale-up by max(100%, 4 pods) per 15 s, scale-down to the
- * highest recommendation of the last 300 s, at most 100% per 15 s.
- */
-function hpa(): Scaler {
-  const recs: Array<{t: number; r: number}> = [];
-  return {
-    name: "HPA defaults (300s stabilization, every 15s)",
-    intervalS: 15,
-    decide(observed, current, t) {
-      const ratio = observed / (current * TARGET);
-      let r = Math.abs(ratio - 1) <= 0.1 ? current : Math.ceil(observed / TARGET);
-      r = Math.min(MAX, Math.max(MIN, r));
-      recs.push({t, r});
-      while (recs.length && recs[0]!.t <= t - 300) recs.shift();
-      if (r < current) r = Math.min(current, Math.max(...recs.map((x) => x.r)));
-      if (r > current) r = Math.min(r, Math.max(current * 2, current + 4));
-      return r;
-    }
-  };
-}
-
-interface Result {
-  trace: string;
-  scaler: string;
-  reactionS?: number;
-  readyForStepS?: number;
-  changes: number;
-  reversals: number;
-  /** Reversals within 300 s of the previous change: flapping, as opposed to a late correction. */
-  flaps: number;
-  replicaSeconds: number;
-  idealSeconds: number;
-  idealWholeSeconds: number;
-  overIdealPct: number;
-  overWholePct: number;
-  underProvisionedS: number;
-}
-
-function run(trace: Trace, scaler: Scaler): Result {
-  let current = MIN;
-  let changes = 0;
-  let reversals = 0;
-  let lastDirection = 0;
-  let lastChangeAt = -Infinity;
-  let flaps = 0;
-  let replicaSeconds = 0;
-  let ideal = 0;
-  let idealWhole = 0;
-  let under = 0;
-  let reactionS: number | undefined;
-  let readyForStepS: number | undefined;
-  const before = trace.stepAt === undefined ? 0 : Math.min(MAX, Math.max(MIN, Math.ceil(trace.load[trace.stepAt - 1]! / TARGET)));
-  const needed = trace.stepAt === undefined ? 0 : Math.min(MAX, Math.ceil(trace.load[trace.stepAt]! / TARGET));
-  for (let t = 0; t < trace.load.length; t++) {
-    if (t % scaler.intervalS === 0) {
-      const observed = trace.load[Math.floor(t / SCRAPE_S) * SCRAPE_S]!;
-      const next = scaler.decide(observed, current, t);
-      if (next !== current) {
-        changes++;
-        const direction = Math.sign(next - current);
-        if (lastDirection !== 0 && direction !== lastDirection) {
-          reversals++;
-          if (t - lastChangeAt < 300) flaps++;
-        }
-        lastDirection = direction;
-        lastChangeAt = t;
-        current = next;
-      }
-    }
-    if (trace.stepAt !== undefined && t >= trace.stepAt) {
-      if (reactionS === undefined && current > before) reactionS = t - trace.stepAt;
-      if (readyForStepS === undefined && current >= needed) readyForStepS = t - trace.stepAt;
-    }
-    const load = trace.load[t]!;
-    replicaSeconds += current;
-    ideal += Math.max(MIN, load / TARGET);
-    idealWhole += Math.min(MAX, Math.max(MIN, Math.ceil(load / TARGET)));
-    if (current * TARGET < load) under++;
-  }
-  return {
-    trace: trace.name,
-    scaler: scaler.name,
-    ...(reactionS === undefined ? {} : {reactionS}),
-    ...(readyForStepS === undefined ? {} : {readyForStepS}),
-    changes,
-    reversals,
-    flaps,
-    replicaSeconds,
-    idealSeconds: Math.round(ideal),
-    idealWholeSeconds: idealWhole,
-    overIdealPct: round((replicaSeconds / ideal - 1) * 100),
-    overWholePct: round((replicaSeconds / idealWhole - 1) * 100),
-    underProvisionedS: under
-  };
-}
-
 const results: Result[] = [];
 for (const trace of traces()) {
-  for (const scaler of [hpa(), paddock(300), paddock(60)]) results.push(run(trace, scaler));
+  for (const scaler of [hpa(SETTINGS), paddock(SETTINGS, 300), paddock(SETTINGS, 60)]) results.push(run(trace, scaler, SETTINGS));
 }
 printTable(
   `Autoscaling in simulated time (target ${TARGET} active requests per replica, min ${MIN}, max ${MAX}, ${SCRAPE_S}s scrapes)`,

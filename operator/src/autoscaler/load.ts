@@ -16,7 +16,8 @@ export interface LoadSources {
   readonly podMetrics: (pod: ServingPod) => Promise<string>;
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A regex matching the name literally, written inside a PromQL double-quoted string (which unescapes once). */
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replaceAll("\\", "\\\\");
 
 /**
  * The default query: in-flight requests per pod (queued ones included: the server counts a

@@ -38,7 +38,10 @@ export class PrometheusClient {
         signal: AbortSignal.timeout(this.timeoutMs)
       });
     } catch (e) {
-      const cause = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
+      // fetch's "fetch failed" says nothing; its cause names the socket error. Duck-typed:
+      // undici's errors need not share this realm's Error.
+      const err = e as {message?: string; cause?: {message?: string; code?: string}} | undefined;
+      const cause = err?.cause?.message || err?.cause?.code || err?.message || String(e);
       throw new PrometheusError(`Prometheus at ${this.baseUrl} is unreachable: ${cause}`, "unreachable");
     }
     const text = await res.text();
