@@ -136,6 +136,14 @@ describe("local stack (npm run dev)", () => {
     process.stdout.write(`e2e: kubectl apply -> first completion through the Service: ${Date.now() - applied} ms\n`);
     await eventually(() => live("e2e").filter(ready).length === 2, 60_000, "2 ready replicas");
 
+    const counts = async () =>
+      Promise.all(
+        live("e2e").map(async (p) => {
+          const m = await podMetrics(p);
+          return {pod: p.metadata.name, generated: sample(m, 'llm_responses_total{source="generated"}'), cache: sample(m, 'llm_responses_total{source="cache"}')};
+        })
+      );
+    const before = await counts();
     const prompt = `Tell me about the moon ${Date.now()}`;
     const first = await chat(url, prompt, {temperature: 0});
     const firstText = await first.text();
@@ -146,10 +154,16 @@ describe("local stack (npm run dev)", () => {
     expect((JSON.parse(await second.text()) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content).toBe(
       (JSON.parse(firstText) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content
     );
-    const bySource = await Promise.all(live("e2e").map(async (p) => ({gen: sample(await podMetrics(p), 'llm_responses_total{source="generated"}'), hit: sample(await podMetrics(p), 'llm_responses_total{source="cache"}')})));
-    // One pod generated (the warm-up "ping" may have landed on either); the other served the hit.
-    expect(bySource.some((b) => b.hit >= 1)).toBe(true);
-    expect(bySource.find((b) => b.hit >= 1)!.gen).toBeLessThanOrEqual(1);
+    const after = await counts();
+    const delta = after.map((a) => {
+      const b = before.find((x) => x.pod === a.pod)!;
+      return {pod: a.pod, generated: a.generated - b.generated, cache: a.cache - b.cache};
+    });
+    const generatedOn = delta.find((d) => d.generated === 1 && d.cache === 0);
+    const hitOn = delta.find((d) => d.cache === 1 && d.generated === 0);
+    expect(generatedOn).toBeDefined();
+    expect(hitOn).toBeDefined();
+    expect(hitOn!.pod).not.toBe(generatedOn!.pod);
   }, 240_000);
 
   it("replaces a deleted pod while traffic keeps flowing, with no failed request", async () => {
