@@ -135,6 +135,9 @@ describe("local stack (npm run dev)", () => {
     await eventually(async () => (await chat(url, "ping")).ok, 120_000, "e2e answering");
     process.stdout.write(`e2e: kubectl apply -> first completion through the Service: ${Date.now() - applied} ms\n`);
     await eventually(() => live("e2e").filter(ready).length === 2, 60_000, "2 ready replicas");
+    // The proxy reads EndpointSlices every 500 ms: let it see both endpoints before taking turns.
+    await eventually(() => kubectl(["get", "endpointslices", "-l", "kubernetes.io/service-name=e2e", "-o", "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}"]).trim().split(/\s+/).length === 2, 30_000, "2 ready endpoints");
+    await sleep(1_500);
 
     const counts = async () =>
       Promise.all(

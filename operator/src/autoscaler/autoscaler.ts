@@ -141,7 +141,7 @@ export class Autoscaler {
     this.deps.observer.onEvaluation(namespace, name, !load.ok ? "no_data" : load.fallbackFrom ? "fallback" : "ok", load.ok ? load.activeRequests : undefined, decision.replicas);
 
     const scaled = decision.replicas !== current;
-    if (scaled && decision.replicas < current && load.ok && load.perPod) await this.#markIdlestFirst(namespace, load.perPod);
+    if (scaled && decision.replicas < current && load.ok && load.perPod) await this.#markIdlestFirst(namespace, name, load.perPod);
     if (scaled) {
       await this.deps.kube.scale(namespace, name, decision.replicas, SCALER_FIELD_MANAGER);
       this.deps.observer.onScale(decision.replicas > current ? "up" : "down");
@@ -173,15 +173,24 @@ export class Autoscaler {
     return decision;
   }
 
-  /** Pod deletion costs from each pod's in-flight requests; best effort (a failure only loses the preference). */
-  async #markIdlestFirst(namespace: string, perPod: ReadonlyMap<string, number>): Promise<void> {
+  /**
+   * Pod deletion costs from each pod's in-flight requests; best effort (a failure only loses
+   * the preference). The ReplicaSet controller ranks pods from its watch cache, so this waits
+   * (up to 2 s) until the operator's own pod watch shows the costs before the scale is sent.
+   */
+  async #markIdlestFirst(namespace: string, name: string, perPod: ReadonlyMap<string, number>): Promise<void> {
+    const costs = deletionCosts(perPod);
+    const changed = [...costs].filter(([pod, cost]) => annotationOf(this.deps.podsOf(namespace, name), pod) !== cost);
+    if (changed.length === 0) return;
     await Promise.all(
-      [...deletionCosts(perPod)].map(([pod, cost]) =>
+      changed.map(([pod, cost]) =>
         this.deps.kube
           .apply({apiVersion: "v1", kind: "Pod", metadata: {name: pod, namespace, annotations: {[DELETION_COST]: cost}}} as never, AUTOSCALER_FIELD_MANAGER)
           .catch((e: unknown) => this.deps.observer.onError(`setting ${DELETION_COST} on ${namespace}/${pod}`, e))
       )
     );
+    const deadline = Date.now() + 2_000;
+    while (Date.now() < deadline && changed.some(([pod, cost]) => annotationOf(this.deps.podsOf(namespace, name), pod) !== cost)) await new Promise((r) => setTimeout(r, 50));
   }
 
   /** Autoscaling was turned off: drop the fields this manager owns (SSA removes what we stop stating). */
@@ -200,6 +209,11 @@ export class Autoscaler {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+function annotationOf(pods: readonly object[], name: string): string | undefined {
+  const pod = (pods as Array<{metadata: {name: string; annotations?: Record<string, string>}}>).find((p) => p.metadata.name === name);
+  return pod?.metadata.annotations?.[DELETION_COST];
+}
 
 function parseSafely(raw: unknown): LlmService | undefined {
   try {
