@@ -171,5 +171,9 @@ describe("autoscaler", () => {
     }
     expect(scaling()).toMatchObject({status: "True", reason: "LoadObserved"});
     expect(get<Svc>("llms", "chat").status!.scalingDecisions!.at(-1)).toMatchObject({replicas: 1, reason: expect.stringContaining("scaling down to 1")});
+
+    // Autoscaling off: the autoscaler withdraws its condition and spec.replicas.desired rules again.
+    k.kubectl(["patch", "llms", "chat", "-n", ns, "--type=merge", "-p", JSON.stringify({spec: {autoscaling: {enabled: false}, replicas: {desired: 2}}})]);
+    await eventually(() => replicas() === 2 && scaling() === undefined, 30_000, "fixed 2 replicas without ScalingActive");
   }, 300_000);
 });
