@@ -8,6 +8,7 @@ import {clusterDown, clusterUp, readState, runningComponents} from "../test/clus
 import {ensureBinaries} from "../test/cluster/locate.js";
 import {freePort} from "../test/helpers/ports.js";
 import {REPO_ROOT, TINY_MODEL} from "../test/helpers/paths.js";
+import {RedisProcess} from "../test/helpers/redis-process.js";
 import {PrometheusProcess} from "./prometheus.js";
 import {NodeAgent} from "./runtime/node-agent.js";
 import {ServiceProxy} from "./service-proxy.js";
@@ -70,10 +71,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     kubectl(["apply", "-f", resolve(REPO_ROOT, "crds/llmservices.yaml")]);
     kubectl(["wait", "--for=condition=Established", "crd/llmservices.llm.paddock.dev", "--timeout=60s"]);
 
-    if (spawnSync("redis-server", ["--version"]).status !== 0) throw new Error("redis-server is not installed: run `bash .ci/setup` once");
-    const redisPort = await freePort();
-    const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {stdio: "ignore"});
-    stops.push(() => stopChild(redis));
+    const redis = await RedisProcess.start();
+    stops.push(() => redis.stop());
     const prometheus = await PrometheusProcess.start(await freePort(), options.scrapeSeconds ?? 5);
     stops.push(() => prometheus.stop());
 
@@ -107,13 +106,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     operator.stdout!.pipe(operatorLog);
     operator.stderr!.pipe(operatorLog);
     stops.push(() => stopChild(operator));
-    log(`dev: operator, Redis (127.0.0.1:${redisPort}), Prometheus (${prometheus.url}) and the local node are up; logs in ${dir}/logs and ${dir}/pods`);
+    log(`dev: operator, Redis (${redis.url}), Prometheus (${prometheus.url}) and the local node are up; logs in ${dir}/logs and ${dir}/pods`);
 
     return {
       kubeconfig: cluster.kubeconfig,
       kube,
       prometheusUrl: prometheus.url,
-      redisUrl: `redis://127.0.0.1:${redisPort}`,
+      redisUrl: redis.url,
       agent,
       proxy,
       async serviceUrl(namespace, name, timeoutMs = 60_000) {

@@ -160,7 +160,11 @@ export class PodRunner {
     const {namespace} = this.pod.metadata;
     for (const v of this.pod.spec.volumes ?? []) {
       if (v.hostPath) volumes.set(v.name, this.deps.hostPath(v.hostPath.path));
-      else if (v.emptyDir) volumes.set(v.name, mkdirSync(join(this.#dir, "volumes", v.name), {recursive: true}) ?? join(this.#dir, "volumes", v.name));
+      else if (v.emptyDir) {
+        const dir = join(this.#dir, "volumes", v.name);
+        mkdirSync(dir, {recursive: true});
+        volumes.set(v.name, dir);
+      }
       else if (v.secret || v.configMap) {
         const kind = v.secret ? "secrets" : "configmaps";
         const name = v.secret ? v.secret.secretName : v.configMap!.name;

@@ -169,31 +169,34 @@ describe("local stack (npm run dev)", () => {
     expect(hitOn!.pod).not.toBe(generatedOn!.pod);
   }, 240_000);
 
+  /** Runs `change` between 2 s of steady traffic before and after; returns what the clients saw. */
+  const trafficAround = async (maxTokens: number, change: () => Promise<unknown>) => {
+    const load = traffic(await line("dev: service default/e2e -> ", 1_000), 4, maxTokens);
+    await sleep(2_000);
+    await change();
+    await sleep(2_000);
+    return load.stop();
+  };
+
   it("replaces a deleted pod while traffic keeps flowing, with no failed request", async () => {
-    const url = await line("dev: service default/e2e -> ", 1_000);
-    const load = traffic(url, 4);
-    await sleep(2_000);
-    const victim = live("e2e")[0]!.metadata.name;
-    kubectl(["delete", "pod", victim, "--wait=false"]);
-    await eventually(() => pods("e2e").every((p) => p.metadata.name !== victim) && live("e2e").filter(ready).length === 2, 90_000, "replacement Ready and the old pod gone");
-    await sleep(2_000);
-    const counts = await load.stop();
+    const counts = await trafficAround(24, async () => {
+      const victim = live("e2e")[0]!.metadata.name;
+      kubectl(["delete", "pod", victim, "--wait=false"]);
+      await eventually(() => pods("e2e").every((p) => p.metadata.name !== victim) && live("e2e").filter(ready).length === 2, 90_000, "replacement Ready and the old pod gone");
+    });
     expect(counts.ok).toBeGreaterThan(20);
     expect(counts).toMatchObject({failed: 0});
   }, 180_000);
 
   it("rolls out a spec change, draining old pods without failing in-flight requests", async () => {
-    const url = await line("dev: service default/e2e -> ", 1_000);
     const before = live("e2e").map((p) => p.metadata.name);
-    const load = traffic(url, 4, 48);
-    await sleep(2_000);
-    kubectl(["patch", "llms", "e2e", "--type=merge", "-p", JSON.stringify({spec: {engine: {parallelSlots: 2}}})]);
-    await eventually(() => {
-      const now = pods("e2e");
-      return now.length === 2 && now.every((p) => !before.includes(p.metadata.name) && ready(p) && !p.metadata.deletionTimestamp);
-    }, 180_000, "rollout to 2 new ready pods");
-    await sleep(2_000);
-    const counts = await load.stop();
+    const counts = await trafficAround(48, async () => {
+      kubectl(["patch", "llms", "e2e", "--type=merge", "-p", JSON.stringify({spec: {engine: {parallelSlots: 2}}})]);
+      await eventually(() => {
+        const now = pods("e2e");
+        return now.length === 2 && now.every((p) => !before.includes(p.metadata.name) && ready(p) && !p.metadata.deletionTimestamp);
+      }, 180_000, "rollout to 2 new ready pods");
+    });
     expect(counts.ok).toBeGreaterThan(20);
     expect(counts).toMatchObject({failed: 0});
   }, 240_000);

@@ -58,14 +58,17 @@ describe("autoscaler", () => {
     prometheus.setTargets([...assigned].map(([pod, s]) => ({address: new URL(s.url).host, namespace: ns, pod})));
   };
 
-  /** `concurrency` clients sending long, uncacheable completions round-robin over the paired servers, like a Service. */
-  const generateLoad = (concurrency: number) => {
+  /**
+   * `concurrency` clients sending long, uncacheable completions, by default round-robin over
+   * the paired servers, like a Service.
+   */
+  const generateLoad = (concurrency: number, pick?: () => ServerProcess) => {
     let on = true;
     let sent = 0;
     const worker = async () => {
       while (on) {
         const targets = [...assigned.values()];
-        const s = targets[sent++ % Math.max(1, targets.length)] ?? servers[0]!;
+        const s = pick?.() ?? targets[sent++ % Math.max(1, targets.length)] ?? servers[0]!;
         await fetch(`${s.url}/v1/completions`, {
           method: "POST",
           headers: {"Content-Type": "application/json"},
@@ -150,12 +153,7 @@ describe("autoscaler", () => {
     // default): the load is low, so down to min, and the busy pod is the one kept.
     const newest = (JSON.parse(k.kubectl(["get", "pods", "-n", ns, "-l", "llm.paddock.dev/service=chat", "--sort-by=.metadata.creationTimestamp", "-o", "json"])) as {items: Array<{metadata: {name: string}}>}).items.at(-1)!.metadata.name;
     const busyServer = assigned.get(newest)!;
-    let busy = true;
-    const busyClient = (async () => {
-      while (busy) {
-        await fetch(`${busyServer.url}/v1/completions`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({model: "tiny", prompt: "Once", max_tokens: 400, temperature: 1})}).then((r) => r.text(), () => sleep(100));
-      }
-    })();
+    const stopBusy = generateLoad(1, () => busyServer);
     try {
       await prometheus.restart();
       await eventually(() => replicas() === 1, 60_000, "scale-down to 1");
@@ -166,8 +164,7 @@ describe("autoscaler", () => {
       await eventually(() => remaining().length === 1, 30_000, "one pod left");
       expect(remaining()).toEqual([newest]);
     } finally {
-      busy = false;
-      await busyClient;
+      await stopBusy();
     }
     expect(scaling()).toMatchObject({status: "True", reason: "LoadObserved"});
     expect(get<Svc>("llms", "chat").status!.scalingDecisions!.at(-1)).toMatchObject({replicas: 1, reason: expect.stringContaining("scaling down to 1")});

@@ -45,6 +45,13 @@ interface Memory {
   nextDueMs: number;
 }
 
+/** The fields of a cached LlmService that `tick` reads before deciding to parse it. */
+type RawService = {
+  metadata: {name: string; namespace: string; deletionTimestamp?: string};
+  spec?: {autoscaling?: {enabled?: boolean}};
+  status?: {conditions?: Array<{type: string}>};
+};
+
 type PodLike = {
   metadata: {name: string; deletionTimestamp?: string};
   spec?: {containers?: Array<{name: string; ports?: Array<{name?: string; containerPort: number}>}>};
@@ -87,18 +94,18 @@ export class Autoscaler {
   tick(): void {
     const now = this.#now();
     const seen = new Set<string>();
-    for (const raw of this.deps.services()) {
-      const svc = parseSafely(raw);
-      if (!svc || svc.metadata.deletionTimestamp) continue;
-      const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+    for (const raw of this.deps.services() as RawService[]) {
+      if (raw.metadata.deletionTimestamp) continue;
+      const key = `${raw.metadata.namespace}/${raw.metadata.name}`;
       seen.add(key);
-      if (!svc.spec.autoscaling.enabled) {
-        if (svc.status?.conditions?.some((c) => c.type === SCALING_CONDITION) && !this.#running.has(key)) this.#run(key, () => this.#clear(svc));
-        continue;
-      }
-      const memory = this.#memory.get(key);
-      if (memory && memory.nextDueMs > now) continue;
-      this.#run(key, () => this.evaluate(svc));
+      // Cheap checks on the raw object first: most ticks find nothing due, and parsing every
+      // service every second would cost more than the evaluations themselves.
+      if (this.#running.has(key) || (this.#memory.get(key)?.nextDueMs ?? 0) > now) continue;
+      const enabled = raw.spec?.autoscaling?.enabled === true;
+      if (!enabled && !raw.status?.conditions?.some((c) => c.type === SCALING_CONDITION)) continue;
+      const svc = parseSafely(raw);
+      if (!svc) continue;
+      this.#run(key, () => (enabled ? this.evaluate(svc) : this.#clear(svc)));
     }
     for (const key of this.#memory.keys()) {
       if (seen.has(key)) continue;
