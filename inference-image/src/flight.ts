@@ -19,6 +19,7 @@ export class Flight {
   readonly #listeners = new Set<FlightListener>();
   readonly #chunks: string[] = [];
   readonly #abort = new AbortController();
+  readonly #signal: AbortSignal;
   #started = false;
   #outcome: {result: GenerationResult} | {error: unknown} | undefined;
   /** Settles with the result (or rejects) when generation ends. */
@@ -31,8 +32,9 @@ export class Flight {
    */
   constructor(engine: Engine, request: InferenceRequest, timeoutMs: number, finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>) {
     const deadline = AbortSignal.timeout(timeoutMs);
+    this.#signal = AbortSignal.any([this.#abort.signal, deadline]);
     const generation = engine.generate(request, {
-      signal: AbortSignal.any([this.#abort.signal, deadline]),
+      signal: this.#signal,
       timedOut: () => deadline.aborted,
       onStart: () => {
         this.#started = true;
@@ -61,9 +63,14 @@ export class Flight {
     return this.#chunks;
   }
 
-  /** Whether generation has ended (a finished flight must not take new listeners). */
-  get finished(): boolean {
-    return this.#outcome !== undefined;
+  /**
+   * Whether a new identical request may still share this generation: not once it ended, nor
+   * once it was told to stop (every client left, or its deadline passed). A stopped
+   * generation can take a while to end (prompt evaluation is not interruptible), and a
+   * request joining it then would get its truncated, "aborted" result.
+   */
+  get joinable(): boolean {
+    return this.#outcome === undefined && !this.#signal.aborted;
   }
 
   /**
@@ -97,7 +104,7 @@ export class FlightRegistry {
   /** The running flight for `key`, or a new one from `start`; `joined` says which. */
   join(key: string, start: () => Flight): {flight: Flight; joined: boolean} {
     const running = this.#flights.get(key);
-    if (running && !running.finished) return {flight: running, joined: true};
+    if (running?.joinable) return {flight: running, joined: true};
     const flight = start();
     this.#flights.set(key, flight);
     const forget = () => {
