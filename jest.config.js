@@ -14,7 +14,7 @@ export default {
   testTimeout: 60_000,
   // Tests that need Kubernetes start one cluster on first use (test/helpers/cluster.ts);
   // this stops it at the end of the run.
-  globalTeardown: "<rootDir>/test/cluster/jest-global-teardown.mjs",
+  globalTeardown: "<rootDir>/test/jest-global-teardown.mjs",
   // Integration tests start real servers, each of which uses a CPU thread for
   // inference; on a 2-core machine, running test files serially keeps timings sane.
   maxWorkers: 1

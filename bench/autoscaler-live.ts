@@ -9,7 +9,7 @@
  */
 import {resolve} from "node:path";
 import {API_VERSION, KIND} from "../operator/src/api/llmservice.js";
-import {REPO_ROOT} from "../test/helpers/paths.js";
+import {REPO_ROOT} from "../dev/paths.js";
 import {startStack} from "../dev/stack.js";
 import {hpa, paddock, run, type SimulationSettings} from "./lib/autoscaler-sim.js";
 import {printTable, writeResults} from "./lib/report.js";

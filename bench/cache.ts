@@ -6,9 +6,9 @@
  *
  * Prints a table and writes bench/results/cache.json.
  */
-import {RedisProcess} from "../test/helpers/redis-process.js";
-import {ServerProcess} from "../test/helpers/server-process.js";
-import {TINY_MODEL_NAME} from "../test/helpers/paths.js";
+import {RedisProcess} from "../dev/processes/redis.js";
+import {ServerProcess} from "../dev/processes/server.js";
+import {TINY_MODEL_NAME} from "../dev/paths.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {percentile, round} from "./lib/stats.js";
 

@@ -7,8 +7,8 @@
  * Prints a table and writes bench/results/server-throughput.json.
  */
 import {getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
-import {ServerProcess} from "../test/helpers/server-process.js";
-import {TINY_MODEL, TINY_MODEL_NAME} from "../test/helpers/paths.js";
+import {ServerProcess} from "../dev/processes/server.js";
+import {TINY_MODEL, TINY_MODEL_NAME} from "../dev/paths.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {percentile, round} from "./lib/stats.js";
 
@@ -201,4 +201,4 @@ printTable("Goals (server >= 0.9 of in-process tokens/s at c=8; TTFT p99 c=8 <= 
     "TTFT p99 c8/c1 in-process": goals.inProcessTtftP99RatioC8vsC1
   }
 ]);
-console.log(`\nwrote ${writeResults("server-throughput", {rows, goals, rounds: [...cells.entries()]})}`);
+console.log(`\nwrote ${writeResults("server", {rows, goals, rounds: [...cells.entries()]})}`);

@@ -7,7 +7,7 @@
 import {availableParallelism} from "node:os";
 import {getLlama, LlamaCompletion, LlamaLogLevel} from "node-llama-cpp";
 import {cpuBudget, defaultThreads, readCpuBudgetSources} from "../inference-image/src/cpu-budget.js";
-import {TINY_MODEL} from "../test/helpers/paths.js";
+import {TINY_MODEL} from "../dev/paths.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {percentile, round} from "./lib/stats.js";
 

@@ -36,7 +36,7 @@ if (!values["no-example"]) {
   const example = localExample(stack.redisUrl);
   const namespace = "default";
   const applied = Date.now();
-  await stack.kube.apply({...example, metadata: {...example.metadata, namespace}} as never, "kubectl-client-side-apply");
+  await stack.kube.apply({...example, metadata: {...example.metadata, namespace}}, "kubectl-client-side-apply");
   const url = await stack.serviceUrl(namespace, example.metadata.name);
   const body = JSON.stringify({model: example.metadata.name, messages: [{role: "user", content: "Tell me a story"}], max_tokens: 40});
   // Ready means a pod answers: the first completion through the Service is the real proof.

@@ -1,16 +1,17 @@
-import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import {spawn, spawnSync} from "node:child_process";
 import {createWriteStream, mkdirSync, readFileSync} from "node:fs";
 import {join, resolve} from "node:path";
 import {KubeConfig} from "@kubernetes/client-node";
 import {parse} from "yaml";
 import {KubeClient} from "../operator/src/kube/kube-client.js";
-import {clusterDown, clusterUp, readState, runningComponents} from "../test/cluster/cluster.js";
-import {ensureBinaries} from "../test/cluster/locate.js";
-import {freePort} from "../test/helpers/ports.js";
-import {REPO_ROOT, TINY_MODEL} from "../test/helpers/paths.js";
-import {RedisProcess} from "../test/helpers/redis-process.js";
-import {PrometheusProcess} from "./prometheus.js";
-import {NodeAgent} from "./runtime/node-agent.js";
+import {clusterDown, clusterUp, readState, runningComponents} from "./cluster/cluster.js";
+import {ensureBinaries} from "./cluster/locate.js";
+import {freePort} from "./processes/ports.js";
+import {REPO_ROOT, TINY_MODEL} from "./paths.js";
+import {RedisProcess} from "./processes/redis.js";
+import {stopChild} from "./processes/child.js";
+import {PrometheusProcess} from "./processes/prometheus.js";
+import {NODE_RESOURCES, NodeAgent} from "./runtime/node-agent.js";
 import {ServiceProxy} from "./service-proxy.js";
 
 export interface StackOptions {
@@ -61,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stops.push(() => clusterDown(clusterDir));
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
-    const kube = new KubeClient(kc);
+    const kube = new KubeClient(kc, {resources: NODE_RESOURCES});
     stops.push(() => kube.close());
 
     const kubectl = (args: string[]) => {
@@ -137,13 +138,4 @@ export function localExample(redisUrl: string): {apiVersion: string; kind: strin
   const doc = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice-local.yaml"), "utf8")) as ReturnType<typeof localExample>;
   doc.spec.cache.redis.url = redisUrl;
   return doc;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -1,5 +1,5 @@
 import {mkdirSync} from "node:fs";
-import type {KubeClient} from "../../operator/src/kube/kube-client.js";
+import type {KubeClient, ResourceTable} from "../../operator/src/kube/kube-client.js";
 import {PodRunner, type Pod, type RunnerDeps} from "./pod-runner.js";
 
 export interface NodeAgentOptions {
@@ -15,6 +15,9 @@ export interface NodeAgentOptions {
   /** Told whenever the set of running pods changes (for Prometheus' scrape targets). */
   readonly onPodsChanged?: (pods: ReadonlyArray<{namespace: string; name: string; ip: string; annotations: Record<string, string>}>) => void;
 }
+
+/** Kinds the local node writes beyond the operator's: give them to its KubeClient. */
+export const NODE_RESOURCES: ResourceTable = {"v1/Node": {group: "api/v1", resource: "nodes", namespaced: false}};
 
 /** Loopback addresses handed to pods: 127.42.0.2, 127.42.0.3, ... (all of 127/8 is local on Linux). */
 function* addresses(): Generator<string> {
@@ -50,7 +53,7 @@ export class NodeAgent {
       metadata: {name: this.name, labels: {"kubernetes.io/hostname": this.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "paddock.dev/local-runtime": "true", "nvidia.com/gpu.present": "true"}},
       spec: {}
     };
-    await kube.apply(node as never, "paddock-dev-runtime");
+    await kube.apply(node, "paddock-dev-runtime");
     await this.#heartbeat(capacity);
     this.#timers.push(setInterval(() => void this.#heartbeat(capacity).catch((e: unknown) => this.options.log("node heartbeat failed", {error: String(e)})), 10_000));
     this.#timers.push(setInterval(() => void this.#sync(), 500));
@@ -75,7 +78,7 @@ export class NodeAgent {
     const ready = {type: "Ready", status: "True", reason: "KubeletReady", message: "paddock local runtime is posting ready status", lastHeartbeatTime: now, lastTransitionTime: now};
     await kube.request("PATCH", `/api/v1/nodes/${this.name}/status`, {status: {capacity, allocatable: capacity, conditions: [ready], addresses: [{type: "InternalIP", address: "127.0.0.1"}, {type: "Hostname", address: this.name}]}}, "application/merge-patch+json");
     const lease = {apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: {name: this.name, namespace: "kube-node-lease"}, spec: {holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: now.replace("Z", "000Z")}};
-    await kube.apply(lease as never, "paddock-dev-runtime");
+    await kube.apply(lease, "paddock-dev-runtime");
   }
 
   async #sync(): Promise<void> {

@@ -1,4 +1,5 @@
 import {isAbsolute, resolve} from "node:path";
+import {IMAGE_ENTRY} from "../../contract/index.js";
 
 /**
  * How the local runtime runs one container of a pod as a process: pure translation of the
@@ -53,7 +54,7 @@ export class PlanError extends Error {
 }
 
 /** The inference image's ENTRYPOINT (Dockerfile.inference), run from the checkout. */
-export const INFERENCE_ENTRYPOINT = ["node", "dist/inference-image/src/main.js"];
+export const INFERENCE_ENTRYPOINT = ["node", IMAGE_ENTRY.server];
 /** Images the runtime can run: Paddock's inference image (any registry or tag). */
 export const RUNNABLE_IMAGE = /(^|\/)inference(:|@|$)/;
 

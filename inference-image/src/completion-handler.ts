@@ -5,7 +5,7 @@ import type {ResponseCache} from "./cache/response-cache.js";
 import type {Engine, GenerationResult} from "./engine.js";
 import {ApiError, internalError, modelNotFound} from "./errors.js";
 import {Flight, type FlightRegistry} from "./flight.js";
-import type {Logger} from "./logger.js";
+import type {Logger} from "../../contract/log.js";
 import type {ServerMetrics} from "./metrics.js";
 import type {Endpoint, InferenceRequest} from "./openai-request.js";
 import type {RequestLocals} from "./request-context.js";

@@ -1,8 +1,10 @@
+import {readFileSync} from "node:fs";
 import {basename} from "node:path";
 import {z} from "zod";
-import {DEFAULT_PORT, ENV} from "./contract.js";
+import {DEFAULT_PORT, ENV} from "../../contract/index.js";
+import {parseKeysFile} from "./api-keys.js";
 import {cpuBudget, defaultThreads, readCpuBudgetSources, type CpuBudgetSources} from "./cpu-budget.js";
-import type {LogLevel} from "./logger.js";
+import type {LogLevel} from "../../contract/log.js";
 
 /** Thrown when the environment cannot configure a server; the message names the variable. */
 export class ConfigError extends Error {
@@ -102,15 +104,19 @@ export interface CacheConfig {
 
 /**
  * Parses the server's environment once at start-up. A bad value throws a ConfigError
- * naming the variable, so the process stops before loading anything.
+ * naming the variable, so the process stops before loading anything. Files a variable
+ * names (API_KEYS_FILE) are checked here too: read with `readText`.
  */
 export function loadServerConfig(
   env: NodeJS.ProcessEnv,
-  cpuSources: CpuBudgetSources = readCpuBudgetSources()
+  cpuSources: CpuBudgetSources = readCpuBudgetSources(),
+  readText: (path: string) => string = (path) => readFileSync(path, "utf8")
 ): Readonly<ServerConfig> {
   const result = envSchema.safeParse(stripEmpty(env));
   if (!result.success) throw new ConfigError(describeIssues(result.error));
   const e = result.data;
+  const keysFile = e[ENV.apiKeysFile];
+  if (keysFile !== undefined) checkKeysFile(keysFile, readText);
   const budget = cpuBudget(cpuSources);
   const modelPath = e[ENV.modelPath];
   return Object.freeze({
@@ -142,6 +148,17 @@ export function loadServerConfig(
       redisTimeoutMs: e[ENV.cacheRedisTimeoutMs]
     })
   });
+}
+
+/** The keys file must be readable and hold a key: serving without the auth asked for is worse than not starting. */
+function checkKeysFile(path: string, readText: (path: string) => string): void {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (error) {
+    throw new ConfigError(`${ENV.apiKeysFile}: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (parseKeysFile(text).length === 0) throw new ConfigError(`${ENV.apiKeysFile}: ${path} holds no keys (one per line; '#' starts a comment); unset the variable to run without auth`);
 }
 
 /** An empty variable (`FOO=`) means "unset", as in most servers; it should not fail coercion. */

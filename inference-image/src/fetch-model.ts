@@ -3,6 +3,7 @@ import {createWriteStream, existsSync, renameSync, rmSync, writeFileSync} from "
 import {Readable} from "node:stream";
 import {pipeline} from "node:stream/promises";
 import {fileURLToPath} from "node:url";
+import {EXIT_CONFIG, FETCH_ENV} from "../../contract/index.js";
 import {fileSha256} from "./cache/model-digest.js";
 
 /** A failed download; the message is what `kubectl describe` shows as ModelDownloadFailed. */
@@ -37,13 +38,13 @@ export async function fetchModel(url: string, path: string, sha256: string | und
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const url = process.env["MODEL_URL"];
-  const path = process.env["MODEL_PATH"];
+  const url = process.env[FETCH_ENV.url];
+  const path = process.env[FETCH_ENV.path];
   if (!url || !path) {
-    process.stderr.write("fetch-model: MODEL_URL and MODEL_PATH are required\n");
-    process.exit(2);
+    process.stderr.write(`fetch-model: ${FETCH_ENV.url} and ${FETCH_ENV.path} are required\n`);
+    process.exit(EXIT_CONFIG);
   }
-  fetchModel(url, path, process.env["MODEL_SHA256"]).then(
+  fetchModel(url, path, process.env[FETCH_ENV.sha256]).then(
     (outcome) => process.stdout.write(JSON.stringify({msg: `model ${outcome}`, url, path}) + "\n"),
     (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);

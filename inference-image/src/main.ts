@@ -1,10 +1,11 @@
+import {EXIT_CONFIG} from "../../contract/index.js";
+import {createLogger} from "../../contract/log.js";
 import {Registry} from "prom-client";
 import {ApiKeys} from "./api-keys.js";
 import {createApp} from "./app.js";
 import {createCache} from "./cache/create-cache.js";
 import {ConfigError, loadServerConfig} from "./config.js";
 import {LlamaEngine} from "./engine.js";
-import {createLogger} from "./logger.js";
 import {ServerMetrics} from "./metrics.js";
 import {drainAndClose, type MutableServingState} from "./server.js";
 
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`paddock-inference: invalid configuration: ${error.message}\n`);
-      process.exit(2);
+      process.exit(EXIT_CONFIG);
     }
     throw error;
   }

@@ -1,5 +1,5 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from "prom-client";
-import {METRIC} from "./contract.js";
+import {METRIC} from "../../contract/index.js";
 import type {CacheObserver} from "./cache/response-cache.js";
 import type {TokenObserver} from "./engine.js";
 import type {SlotPoolObserver} from "./slot-pool.js";

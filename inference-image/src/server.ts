@@ -1,6 +1,6 @@
 import type {Server} from "node:http";
 import type {Engine} from "./engine.js";
-import type {Logger} from "./logger.js";
+import type {Logger} from "../../contract/log.js";
 
 /** Mutable serving state the app reads (see `ServingState`). */
 export interface MutableServingState {

@@ -54,3 +54,14 @@ export function loadOperatorConfig(argv: readonly string[], env: NodeJS.ProcessE
     leaderElectionNamespace: parsed.data["leader-election-namespace"] ?? env["POD_NAMESPACE"] ?? "default"
   });
 }
+
+/** `--help`: every flag with its environment variable and default. */
+export function operatorUsage(): string {
+  const defaults = schema.parse({}) as Record<string, unknown>;
+  const lines = Object.entries(schema.shape).map(([key, field]) => {
+    const d = defaults[key];
+    const shown = d === undefined ? "" : ` (default: ${Array.isArray(d) ? d.join(",") || "all" : String(d)})`;
+    return `  --${key}  PADDOCK_${key.toUpperCase().replaceAll("-", "_")}${shown}${field.description ? `\n      ${field.description}` : ""}`;
+  });
+  return `usage: paddock-operator [--flag=value ...]\n\nEach flag can also be set by its environment variable; flags win.\n\n${lines.join("\n")}\n`;
+}

@@ -1,9 +1,11 @@
 import {createServer} from "node:http";
 import {KubeConfig} from "@kubernetes/client-node";
 import {Registry} from "prom-client";
-import {createLogger} from "../../inference-image/src/logger.js";
+import {EXIT_CONFIG} from "../../contract/index.js";
+import {createLogger} from "../../contract/log.js";
 import {Autoscaler} from "./autoscaler/autoscaler.js";
-import {loadOperatorConfig, OperatorConfigError} from "./config.js";
+import {PrometheusClient} from "./autoscaler/prometheus.js";
+import {loadOperatorConfig, OperatorConfigError, operatorUsage} from "./config.js";
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
 import {LeaderElector} from "./controller/leader-election.js";
@@ -16,13 +18,17 @@ import {OperatorMetrics} from "./metrics.js";
  * Only the leader reconciles; every instance serves /healthz, /readyz and /metrics.
  */
 async function main(): Promise<void> {
+  if (process.argv.includes("--help")) {
+    process.stdout.write(operatorUsage());
+    process.exit(0);
+  }
   let config;
   try {
     config = loadOperatorConfig(process.argv.slice(2), process.env);
   } catch (error) {
     if (error instanceof OperatorConfigError) {
       process.stderr.write(`paddock-operator: ${error.message}\n`);
-      process.exit(2);
+      process.exit(EXIT_CONFIG);
     }
     throw error;
   }
@@ -32,7 +38,20 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
 
   const metrics = new OperatorMetrics(new Registry(), (message, error) => logger.warn(message, {error: error instanceof Error ? error.message : String(error)}));
-  const kube = new KubeClient(kc, (verb, code) => metrics.apiRequests.inc({verb, code: String(code)}));
+  const onRequest = (verb: string, code: number) => metrics.apiRequests.inc({verb, code: String(code)});
+  const userAgent = `paddock-operator/${config.identity}`;
+  // Only the leader may write, and only while its lease is surely its own: every write of
+  // the controller and the autoscaler goes through this client, which asks the elector.
+  const elector = config["leader-elect"]
+    ? new LeaderElector(new KubeClient(kc, {onRequest, userAgent}), {
+        namespace: config.leaderElectionNamespace,
+        name: config["leader-election-lease"],
+        identity: config.identity,
+        leaseDurationSeconds: config["lease-duration-seconds"],
+        onAttemptFailed: (error, leading) => logger.warn(leading ? "renewing the leader lease failed" : "acquiring the leader lease failed", {error: error instanceof Error ? error.message : String(error)})
+      })
+    : undefined;
+  const kube = new KubeClient(kc, {onRequest, userAgent, ...(elector ? {mayWrite: () => elector.mayAct()} : {})});
   const events = new KubeEventRecorder(kube, config.identity, (e) => logger.debug("event not recorded", {error: String(e)}));
   const applied: AppliedMemo = new Map();
   const controller: Controller = new Controller({
@@ -49,12 +68,7 @@ async function main(): Promise<void> {
           events,
           deployment: {image: config["default-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]},
-          podsOf: (ns: string, n: string): object[] => controller.podsOf(ns, n),
-          cache: {
-            llmService: (ns: string, n: string): unknown => controller.cache.llmService(ns, n),
-            deployment: (ns: string, n: string) => controller.cache.deployment(ns, n) as never,
-            service: (ns: string, n: string) => controller.cache.service(ns, n)
-          },
+          cache: controller.cache,
           applied,
           onReadiness: (ns, n, ready) => {
             if (ready === undefined) metrics.serviceReady.remove({namespace: ns, name: n});
@@ -66,13 +80,19 @@ async function main(): Promise<void> {
       )
   });
 
+  const prometheusClients = new Map<string, PrometheusClient>();
   const autoscaler = new Autoscaler({
     kube,
     events,
     services: () => controller.services(),
-    podsOf: (ns, n) => controller.podsOf(ns, n),
-    deployment: (ns, n) => controller.cache.deployment(ns, n) as never,
+    podsOf: (ns, n) => controller.cache.pods(ns, n),
+    deployment: (ns, n) => controller.cache.deployment(ns, n),
     defaultPrometheusUrl: config["prometheus-url"],
+    prometheus: (url) => {
+      let client = prometheusClients.get(url);
+      if (!client) prometheusClients.set(url, (client = new PrometheusClient(url)));
+      return client;
+    },
     observer: metrics
   });
 
@@ -105,15 +125,12 @@ async function main(): Promise<void> {
     await controller.start();
     autoscaler.start();
   };
-  const elector = config["leader-elect"]
-    ? new LeaderElector(kube, {namespace: config.leaderElectionNamespace, name: config["leader-election-lease"], identity: config.identity, leaseDurationSeconds: config["lease-duration-seconds"], renewEveryMs: (config["lease-duration-seconds"] * 1000) / 3})
-    : undefined;
   if (elector) {
     elector.run(
       () => void lead().catch((e: unknown) => fatal(e)),
-      () => {
+      (why) => {
         // Another instance may already act: stop at once rather than risk two writers.
-        logger.error("lost the leader lease; exiting");
+        logger.error("lost the leader lease; exiting", {why});
         process.exit(1);
       }
     );

@@ -4,11 +4,11 @@ import {join, resolve} from "node:path";
 import {createInterface} from "node:readline";
 import OpenAI from "openai";
 import {stringify} from "yaml";
-import {ensureBinaries} from "../cluster/locate.js";
+import {ensureBinaries} from "../../dev/cluster/locate.js";
 import {eventually} from "../helpers/cluster.js";
 import {parseMetrics, sample} from "../helpers/metrics-text.js";
-import {REPO_ROOT} from "../helpers/paths.js";
-import {sleep} from "../helpers/server-process.js";
+import {REPO_ROOT} from "../../dev/paths.js";
+import {sleep} from "../../dev/processes/server.js";
 
 /**
  * The whole system as a user runs it: `npm run dev` (here its built entry, as a child

@@ -3,11 +3,11 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import {tmpdir} from "node:os";
 import {join, resolve} from "node:path";
 import {parse, stringify} from "yaml";
-import {clusterUp, readState, runningComponents} from "../cluster/cluster.js";
-import {ensureBinaries} from "../cluster/locate.js";
-import {DEFAULT_NODES} from "../cluster/nodes.js";
-import {REPO_ROOT} from "./paths.js";
-import {sleep} from "./server-process.js";
+import {clusterUp, readState, runningComponents} from "../../dev/cluster/cluster.js";
+import {ensureBinaries} from "../../dev/cluster/locate.js";
+import {DEFAULT_NODES} from "../../dev/cluster/nodes.js";
+import {REPO_ROOT} from "../../dev/paths.js";
+import {sleep} from "../../dev/processes/server.js";
 
 /** The test run's own cluster folder, apart from a developer's `npm run cluster:up` one. */
 export const TEST_CLUSTER_DIR = process.env["PADDOCK_TEST_CLUSTER_DIR"] ?? resolve(REPO_ROOT, ".paddock/test-cluster");
@@ -34,7 +34,7 @@ let current: Promise<TestCluster> | undefined;
 
 /**
  * The real control plane for tests: the one KUBECONFIG names, or one this test run
- * starts on first use (and test/cluster/jest-global-teardown.mjs stops).
+ * starts on first use (and test/jest-global-teardown.mjs stops).
  */
 export function useCluster(): Promise<TestCluster> {
   current ??= start();

@@ -1,7 +1,7 @@
 import {execFile} from "node:child_process";
 import {resolve} from "node:path";
 import {promisify} from "node:util";
-import {REPO_ROOT, TINY_MODEL} from "./paths.js";
+import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
 
 /**
  * Token counts straight from node-llama-cpp's tokenizer, in a separate process (the native

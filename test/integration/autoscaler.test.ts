@@ -1,11 +1,11 @@
 import {resolve} from "node:path";
 import {stringify} from "yaml";
-import {PrometheusProcess} from "../../dev/prometheus.js";
+import {PrometheusProcess} from "../../dev/processes/prometheus.js";
 import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
-import {OperatorProcess} from "../helpers/operator-process.js";
-import {REPO_ROOT, TINY_MODEL} from "../helpers/paths.js";
-import {freePort} from "../helpers/ports.js";
-import {ServerProcess, sleep} from "../helpers/server-process.js";
+import {OperatorProcess} from "../../dev/processes/operator.js";
+import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
+import {freePort} from "../../dev/processes/ports.js";
+import {ServerProcess, sleep} from "../../dev/processes/server.js";
 
 /**
  * The autoscaler end to end, with every part real except the kubelet: the control plane,

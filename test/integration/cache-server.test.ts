@@ -3,9 +3,9 @@ import {tmpdir} from "node:os";
 import {join} from "node:path";
 import OpenAI from "openai";
 import {parseMetrics, sample} from "../helpers/metrics-text.js";
-import {TINY_MODEL_NAME} from "../helpers/paths.js";
-import {RedisProcess} from "../helpers/redis-process.js";
-import {ServerProcess, sleep} from "../helpers/server-process.js";
+import {TINY_MODEL_NAME} from "../../dev/paths.js";
+import {RedisProcess} from "../../dev/processes/redis.js";
+import {ServerProcess, sleep} from "../../dev/processes/server.js";
 
 type Chat = OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
 const greedy = (content: string, extra: Partial<Chat> = {}): Chat => ({
@@ -114,16 +114,44 @@ describe("response cache, in memory (the default)", () => {
     const body = JSON.stringify({...greedy("One leaves", {max_tokens: 600}), stream: true, stream_options: {include_usage: true}});
     const post = (signal?: AbortSignal) =>
       fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body, ...(signal ? {signal} : {})});
+    const generated = await metric(server, 'llm_responses_total{source="generated"}');
+    const coalesced = await metric(server, 'llm_responses_total{source="coalesced"}');
     const leaver = new AbortController();
     const first = await post(leaver.signal);
-    const reader = first.body!.getReader();
-    await reader.read();
-    const stayer = post();
-    await sleep(20);
+    await first.body!.getReader().read();
+    // A follower's stream opens when it attaches to the running generation (its headers are
+    // the proof), so the leaver leaves a generation that is shared by then.
+    const stayer = await post();
+    expect(stayer.status).toBe(200);
     leaver.abort();
-    const text = await (await stayer).text();
+    const text = await stayer.text();
     expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true);
     expect(text).toContain('"completion_tokens":600');
+    expect(await metric(server, 'llm_responses_total{source="coalesced"}')).toBe(coalesced + 1);
+    expect(await metric(server, 'llm_responses_total{source="generated"}')).toBe(generated);
+  });
+
+  it("never joins a generation whose clients all left: identical requests sent right after get a full answer", async () => {
+    // A long prompt (~1,000 tokens, seconds to evaluate here): its evaluation cannot be
+    // interrupted, so the abandoned generation lingers while the retries arrive.
+    const prompt = `${"Once upon a time there was a little dog who liked to run in the park. ".repeat(40)}The end`;
+    const body = {...greedy(prompt, {max_tokens: 16})};
+    const leaver = new AbortController();
+    const abandoned = fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body), signal: leaver.signal}).catch(() => undefined);
+    await sleep(15); // not synchronisation: the client gives up while the prompt is being evaluated
+    leaver.abort();
+    await abandoned;
+    const retries = await Promise.all(
+      Array.from({length: 12}, async (_, i) => {
+        const res = await fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({...body, stream: i % 2 === 1}), signal: AbortSignal.timeout(10_000)});
+        return {status: res.status, text: await res.text(), stream: i % 2 === 1};
+      })
+    );
+    for (const r of retries) {
+      expect(r.status).toBe(200);
+      if (r.stream) expect(r.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+      else expect((JSON.parse(r.text) as {choices: Array<{finish_reason: string}>}).choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
+    }
   });
 });
 
@@ -182,7 +210,7 @@ describe("response cache in Redis", () => {
     await withServers(1, {}, async ([server]) => {
       const res = await chat(clientFor(server!), greedy("Private"), {"cache-control": "no-store"});
       expect(res.cache).toBe("BYPASS");
-      await sleep(100);
+      // Entries are stored before their response ends (read-your-writes), so one would be there now.
       expect(await redis.client.dbsize()).toBe(0);
     });
   });

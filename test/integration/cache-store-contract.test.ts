@@ -1,8 +1,8 @@
 import {MemoryStore} from "../../inference-image/src/cache/memory-store.js";
 import type {CacheStore} from "../../inference-image/src/cache/cache-store.js";
 import {RedisStore} from "../../inference-image/src/cache/redis-store.js";
-import {RedisProcess} from "../helpers/redis-process.js";
-import {sleep} from "../helpers/server-process.js";
+import {RedisProcess} from "../../dev/processes/redis.js";
+import {sleep} from "../../dev/processes/server.js";
 
 /** One contract, every store: the memory LRU and Redis (a real redis-server). */
 describe.each([

@@ -6,8 +6,8 @@ import {parse, parseAllDocuments} from "yaml";
 import {ServerMetrics} from "../../inference-image/src/metrics.js";
 import {OperatorMetrics} from "../../operator/src/metrics.js";
 import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
-import {OperatorProcess} from "../helpers/operator-process.js";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {OperatorProcess} from "../../dev/processes/operator.js";
+import {REPO_ROOT} from "../../dev/paths.js";
 
 const CHART = resolve(REPO_ROOT, "charts/paddock");
 type K8sObject = {apiVersion: string; kind: string; metadata: {name: string; namespace?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>; rules?: unknown[]};

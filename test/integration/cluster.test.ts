@@ -1,14 +1,14 @@
 import {resolve} from "node:path";
-import {ClusterError, clusterUp} from "../cluster/cluster.js";
-import {FAKE_NODE_LABEL} from "../cluster/nodes.js";
+import {ClusterError, clusterUp} from "../../dev/cluster/cluster.js";
+import {FAKE_NODE_LABEL} from "../../dev/cluster/nodes.js";
 import {eventually, TEST_CLUSTER_DIR, TEST_NODES, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {REPO_ROOT} from "../../dev/paths.js";
 
 /**
  * The local control plane: real etcd, kube-apiserver, controller-manager and scheduler;
  * only kubelets are fake (KWOK), since no container runtime runs here.
  */
-const FIXTURES = resolve(REPO_ROOT, "test/cluster/fixtures");
+const FIXTURES = resolve(REPO_ROOT, "test/fixtures");
 
 interface PodList {
   items: Array<{metadata: {name: string}; spec: {nodeName?: string}; status: {phase: string; podIP?: string; conditions?: Array<{type: string; status: string}>}}>;

@@ -4,7 +4,7 @@ import {existsSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {fetchModel, ModelDownloadError} from "../../inference-image/src/fetch-model.js";
-import {TINY_MODEL} from "../helpers/paths.js";
+import {TINY_MODEL} from "../../dev/paths.js";
 
 /** The init container's download, against a real local HTTP server serving the tiny model. */
 describe("fetch-model", () => {

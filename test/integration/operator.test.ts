@@ -2,8 +2,8 @@ import {resolve} from "node:path";
 import {parse, stringify} from "yaml";
 import {readFileSync} from "node:fs";
 import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
-import {OperatorProcess} from "../helpers/operator-process.js";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {OperatorProcess} from "../../dev/processes/operator.js";
+import {REPO_ROOT} from "../../dev/paths.js";
 
 /**
  * The operator as a process against the real control plane (etcd, kube-apiserver,

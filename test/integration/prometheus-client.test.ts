@@ -1,9 +1,9 @@
-import {PrometheusProcess} from "../../dev/prometheus.js";
+import {PrometheusProcess} from "../../dev/processes/prometheus.js";
 import {readLoad, type ServingPod} from "../../operator/src/autoscaler/load.js";
 import {PrometheusClient, PrometheusError} from "../../operator/src/autoscaler/prometheus.js";
 import {eventually} from "../helpers/cluster.js";
-import {freePort} from "../helpers/ports.js";
-import {ServerProcess} from "../helpers/server-process.js";
+import {freePort} from "../../dev/processes/ports.js";
+import {ServerProcess} from "../../dev/processes/server.js";
 
 /** The autoscaler's load reading against Debian's Prometheus scraping a real inference server. */
 describe("autoscaler load reading (real Prometheus)", () => {

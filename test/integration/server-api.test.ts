@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import {parseMetrics, sample} from "../helpers/metrics-text.js";
-import {TINY_MODEL_NAME} from "../helpers/paths.js";
-import {ServerProcess} from "../helpers/server-process.js";
+import {TINY_MODEL_NAME} from "../../dev/paths.js";
+import {ServerProcess} from "../../dev/processes/server.js";
 import {countTokens} from "../helpers/tokenize.js";
 
 /** The real server on the real tiny model; every request here runs alone, so greedy text is comparable. */

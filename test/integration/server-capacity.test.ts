@@ -1,6 +1,6 @@
 import {parseMetrics, sample} from "../helpers/metrics-text.js";
-import {TINY_MODEL_NAME} from "../helpers/paths.js";
-import {ServerProcess, sleep} from "../helpers/server-process.js";
+import {TINY_MODEL_NAME} from "../../dev/paths.js";
+import {ServerProcess, sleep} from "../../dev/processes/server.js";
 
 /**
  * Slot admission on the real server. A 1,500-token generation keeps a slot busy for

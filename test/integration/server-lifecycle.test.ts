@@ -1,5 +1,5 @@
-import {TINY_MODEL_NAME} from "../helpers/paths.js";
-import {runToExit, ServerProcess, sleep} from "../helpers/server-process.js";
+import {TINY_MODEL_NAME} from "../../dev/paths.js";
+import {runToExit, ServerProcess, sleep} from "../../dev/processes/server.js";
 
 describe("server lifecycle", () => {
   it("on SIGTERM turns unready, refuses new work with 503, finishes the running stream, and exits 0", async () => {

@@ -1,4 +1,4 @@
-import {KWOK_NODE_ANNOTATION, nodeManifests} from "../cluster/nodes.js";
+import {KWOK_NODE_ANNOTATION, nodeManifests} from "../../dev/cluster/nodes.js";
 
 interface NodeShape {
   metadata: {name: string; annotations: Record<string, string>; labels: Record<string, string>};

@@ -44,7 +44,8 @@ describe("server config", () => {
         API_KEYS_FILE: "/secrets/keys",
         LOG_PROMPTS: "true"
       },
-      cpu
+      cpu,
+      (path) => (path === "/secrets/keys" ? "sk-one\n" : "")
     );
     expect(c).toMatchObject({
       modelName: "tiny",
@@ -59,6 +60,15 @@ describe("server config", () => {
       apiKeysFile: "/secrets/keys",
       logPrompts: true
     });
+  });
+
+  it("checks the API keys file at start: missing or empty is a configuration error naming the variable", () => {
+    const missing = () => {
+      throw Object.assign(new Error("ENOENT: no such file or directory, open '/secrets/keys'"), {code: "ENOENT"});
+    };
+    expect(() => loadServerConfig({MODEL_PATH: "m.gguf", API_KEYS_FILE: "/secrets/keys"}, cpu, missing)).toThrow(/^API_KEYS_FILE: cannot read \/secrets\/keys: ENOENT/);
+    expect(() => loadServerConfig({MODEL_PATH: "m.gguf", API_KEYS_FILE: "/secrets/keys"}, cpu, () => "# no keys yet\n\n")).toThrow(/^API_KEYS_FILE: \/secrets\/keys holds no keys/);
+    expect(() => loadServerConfig({MODEL_PATH: "m.gguf", API_KEYS_FILE: "/secrets/keys"}, cpu, missing)).toThrow(ConfigError);
   });
 
   it("treats an empty variable as unset", () => {

@@ -1,9 +1,11 @@
-import {existsSync} from "node:fs";
 import {resolve} from "node:path";
 import {readDockerfile} from "../helpers/dockerfile.js";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {REPO_ROOT} from "../../dev/paths.js";
 
-/** No Docker engine on this machine: the image is checked by reading its Dockerfile. */
+/**
+ * No Docker engine on this machine: the image is checked by reading its Dockerfile here,
+ * and by building and starting exactly what it copies in test/integration/images.test.ts.
+ */
 describe("Dockerfile.operator", () => {
   const instructions = readDockerfile(resolve(REPO_ROOT, "Dockerfile.operator"));
   const final = instructions.filter((i) => i.stage === "runtime");
@@ -17,16 +19,8 @@ describe("Dockerfile.operator", () => {
     expect(final.some((i) => i.keyword === "RUN" && /npm (ci|install)/.test(i.args))).toBe(false);
   });
 
-  it("copies every source the operator imports into the build", () => {
-    const copied = build.filter((i) => i.keyword === "COPY").flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    for (const needed of ["operator/", "inference-image/src/contract.ts", "inference-image/src/logger.ts"]) expect(copied).toContain(needed);
-  });
-
-  it("runs as a non-root numeric user and starts the built operator", () => {
+  it("runs as a non-root numeric user", () => {
     const user = final.filter((i) => i.keyword === "USER").at(-1)!.args.split(":")[0]!;
     expect(Number(user)).toBeGreaterThan(0);
-    const entrypoint = JSON.parse(final.find((i) => i.keyword === "ENTRYPOINT")!.args) as string[];
-    expect(entrypoint[0]).toBe("node");
-    expect(existsSync(resolve(REPO_ROOT, entrypoint[1]!))).toBe(true);
   });
 });

@@ -9,22 +9,14 @@ function svc(spec: Record<string, unknown>, status: Record<string, unknown> = {}
   return parseLlmService({metadata: {name: "m", namespace: "ns", uid: "u-1", generation: 3}, spec: {model: {uri: "https://h/x.gguf"}, ...spec}, status});
 }
 
-interface PodSpec {
-  initContainers?: Array<{name: string; env: Array<{name: string; value?: string}>}>;
-  containers: Array<{image: string; env: Array<{name: string; value?: string; valueFrom?: unknown}>; resources: {limits?: Record<string, string>; requests?: Record<string, string>}; volumeMounts: Array<{name: string; mountPath: string; readOnly?: boolean}>}>;
-  volumes: Array<Record<string, unknown> & {name: string}>;
-  nodeSelector?: Record<string, string>;
-  tolerations?: unknown[];
-  terminationGracePeriodSeconds: number;
-}
-const pod = (s: LlmService) => (desiredDeployment(s, {image: "default/img:1"}) as {spec: {template: {spec: PodSpec}}; metadata: Record<string, unknown>}).spec.template.spec;
-const env = (s: LlmService) => Object.fromEntries(pod(s).containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+const pod = (s: LlmService) => desiredDeployment(s, {image: "default/img:1"}).spec!.template.spec!;
+const env = (s: LlmService) => Object.fromEntries(pod(s).containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
 
 describe("desired Deployment", () => {
   it("downloads https models with an init container into a volume the server reads", () => {
     const p = pod(svc({model: {uri: "https://h/models/llama.gguf", sha256: "a".repeat(64)}}));
     expect(p.initContainers?.[0]).toMatchObject({name: "fetch-model"});
-    expect(Object.fromEntries(p.initContainers![0]!.env.map((e) => [e.name, e.value]))).toEqual({MODEL_URL: "https://h/models/llama.gguf", MODEL_PATH: "/models/llama.gguf", MODEL_SHA256: "a".repeat(64)});
+    expect(Object.fromEntries(p.initContainers![0]!.env!.map((e) => [e.name, e.value]))).toEqual({MODEL_URL: "https://h/models/llama.gguf", MODEL_PATH: "/models/llama.gguf", MODEL_SHA256: "a".repeat(64)});
     expect(p.volumes).toContainEqual({name: "model", emptyDir: {}});
     expect(p.containers[0]!.volumeMounts).toContainEqual({name: "model", mountPath: "/models", readOnly: true});
   });
@@ -38,14 +30,14 @@ describe("desired Deployment", () => {
 
   it("uses file:// paths as they are, mounting the folder from the node only with hostPath", () => {
     const baked = svc({model: {uri: "file:///opt/models/x.gguf"}});
-    expect(pod(baked).volumes.map((v) => v.name)).toEqual(["tmp"]);
+    expect(pod(baked).volumes!.map((v) => v.name)).toEqual(["tmp"]);
     expect(env(baked)["MODEL_PATH"]).toBe("/opt/models/x.gguf");
     const host = pod(svc({model: {uri: "file:///data/models/x.gguf", hostPath: true}}));
     expect(host.volumes).toContainEqual({name: "model", hostPath: {path: "/data/models", type: "Directory"}});
   });
 
   it("limits GPUs by the configured resource name, and runs CPU-only services with GPU=off", () => {
-    expect(pod(svc({resources: {gpus: 2, gpuResourceName: "amd.com/gpu"}})).containers[0]!.resources.limits).toEqual({"amd.com/gpu": "2"});
+    expect(pod(svc({resources: {gpus: 2, gpuResourceName: "amd.com/gpu"}})).containers[0]!.resources!.limits).toEqual({"amd.com/gpu": "2"});
     const cpu = svc({resources: {gpus: 0, cpu: "4", memory: "8Gi"}});
     expect(pod(cpu).containers[0]!.resources).toEqual({limits: {memory: "8Gi"}, requests: {memory: "8Gi", cpu: "4"}});
     expect(env(cpu)["GPU"]).toBe("off");
@@ -59,7 +51,7 @@ describe("desired Deployment", () => {
 
   it("wires the cache: managed Redis, an external URL, a Secret-held URL, or off", () => {
     expect(env(svc({}))).toMatchObject({CACHE_NAMESPACE: "ns.m", REDIS_URL: "redis://:$(PADDOCK_REDIS_PASSWORD)@paddock-redis.ns.svc:6379"});
-    const names = pod(svc({})).containers[0]!.env.map((e) => e.name);
+    const names = pod(svc({})).containers[0]!.env!.map((e) => e.name);
     expect(names.indexOf("PADDOCK_REDIS_PASSWORD")).toBeLessThan(names.indexOf("REDIS_URL"));
     expect(env(svc({cache: {redis: {url: "rediss://r:6380"}}}))["REDIS_URL"]).toBe("rediss://r:6380");
     expect(env(svc({cache: {redis: {secretRef: {name: "r", key: "url"}}}}))["REDIS_URL"]).toEqual({secretKeyRef: {name: "r", key: "url"}});
@@ -71,7 +63,7 @@ describe("desired Deployment", () => {
     const s = svc({engine: {shutdownGraceSeconds: 45}});
     expect(pod(s).terminationGracePeriodSeconds).toBeGreaterThan(45 + 5);
     expect(env(s)["SHUTDOWN_GRACE_SECONDS"]).toBe("45");
-    expect((desiredDeployment(s, {image: "i"}) as {spec: Record<string, unknown>}).spec["replicas"]).toBeUndefined();
+    expect(desiredDeployment(s, {image: "i"}).spec!.replicas).toBeUndefined();
   });
 
   it("passes scheduling constraints through", () => {
@@ -99,10 +91,10 @@ describe("Service, PDB, Redis and replicas", () => {
   });
 
   it("gives the shared Redis a non-controller owner reference and a NetworkPolicy for cache clients only", () => {
-    const objects = desiredRedis(svc({}), {image: "redis:7", maxMemory: "64mb"}) as Array<{kind: string; metadata: {ownerReferences: Array<{controller: boolean}>}; spec: Record<string, unknown>}>;
+    const objects = desiredRedis(svc({}), {image: "redis:7", maxMemory: "64mb"});
     expect(objects.map((o) => o.kind)).toEqual(["Deployment", "Service", "NetworkPolicy"]);
-    expect(objects.every((o) => o.metadata.ownerReferences[0]!.controller === false)).toBe(true);
-    expect(objects[2]!.spec["ingress"]).toEqual([{from: [{podSelector: {matchLabels: {"llm.paddock.dev/cache-client": "true"}}}], ports: [{port: 6379, protocol: "TCP"}]}]);
+    expect(objects.every((o) => o.metadata!.ownerReferences![0]!.controller === false)).toBe(true);
+    expect(objects[2].spec.ingress).toEqual([{from: [{podSelector: {matchLabels: {"llm.paddock.dev/cache-client": "true"}}}], ports: [{port: 6379, protocol: "TCP"}]}]);
   });
 
   it("wants spec.replicas.desired (else min) without autoscaling, clamped to [min, max]", () => {

@@ -4,7 +4,7 @@ import {loadOperatorConfig, OperatorConfigError} from "../../operator/src/config
 import {renderCrd} from "../../operator/src/api/generate-crd.js";
 import {nextConditions, transitions} from "../../operator/src/status/conditions.js";
 import {podProblems, type Observation} from "../../operator/src/status/observe.js";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {REPO_ROOT} from "../../dev/paths.js";
 
 const base: Observation = {
   generation: 2,
@@ -53,12 +53,13 @@ describe("conditions", () => {
 });
 
 describe("pod problems", () => {
+  const container = {image: "i", imageID: "", ready: false, restartCount: 1};
   it("recognizes unschedulable GPU pods, failed downloads and crash loops", () => {
     const problems = podProblems(
       [
         {status: {conditions: [{type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}},
-        {status: {initContainerStatuses: [{name: "fetch-model", lastState: {terminated: {exitCode: 1, message: "HTTP 404"}}}]}},
-        {status: {containerStatuses: [{name: "server", state: {waiting: {reason: "CrashLoopBackOff"}}, lastState: {terminated: {exitCode: 1, message: "out of memory"}}}]}},
+        {status: {initContainerStatuses: [{...container, name: "fetch-model", lastState: {terminated: {exitCode: 1, message: "HTTP 404"}}}]}},
+        {status: {containerStatuses: [{...container, name: "server", state: {waiting: {reason: "CrashLoopBackOff"}}, lastState: {terminated: {exitCode: 1, message: "out of memory"}}}]}},
         {status: {conditions: [{type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/3 nodes are available: 3 Insufficient memory."}]}}
       ],
       "nvidia.com/gpu"

@@ -48,9 +48,10 @@ app.kubernetes.io/component: operator
   resources: ["secrets"]
   resourceNames: ["paddock-redis"]
   verbs: ["get", "patch"]
+# list/watch: the operator decides the PDB from what exists (its watch cache), not from memory.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "create", "patch"]

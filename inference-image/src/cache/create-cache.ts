@@ -1,6 +1,6 @@
 import type {CacheConfig} from "../config.js";
 import type {HandlerCache} from "../completion-handler.js";
-import type {Logger} from "../logger.js";
+import type {Logger} from "../../../contract/log.js";
 import type {ServerMetrics} from "../metrics.js";
 import type {ModelIdentity} from "./cache-key.js";
 import {fileSha256} from "./model-digest.js";

@@ -1,4 +1,5 @@
 import {z} from "zod";
+import {affinitySchema, tolerationSchema} from "./scheduling.js";
 
 /**
  * The LlmService API, declared once. The TypeScript types, the CRD's openAPIV3Schema
@@ -18,8 +19,6 @@ const secretKeyRef = z.strictObject({
   name: z.string().min(1).max(253).describe("Secret in the LlmService's namespace."),
   key: z.string().min(1).max(253).describe("Key in the Secret.")
 });
-/** Opaque Kubernetes structures (tolerations, affinity) validated by the API server's own types downstream. */
-const opaque = z.looseObject({}).meta({"x-kubernetes-preserve-unknown-fields": true});
 
 export const modelSchema = z
   .strictObject({
@@ -30,7 +29,7 @@ export const modelSchema = z
       .describe("https://.../x.gguf (downloaded by an init container), pvc://claim/path/x.gguf, or file:///path/x.gguf (in the image, or on the node with hostPath: true)."),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits").optional().describe("Expected sha256 of the file; downloads are verified against it."),
     name: z.string().min(1).max(128).optional().describe("Model id served in /v1/models and accepted in `model`. Defaults to metadata.name. Immutable."),
-    hostPath: z.boolean().default(false).describe("For file:// URIs: mount the file's folder from the node (hostPath, read-only).")
+    hostPath: z.boolean().default(false).describe("For file:// URIs: mount the file's folder from the node (hostPath, read-only). Defaults to false.")
   })
   .meta(
     cel(
@@ -91,7 +90,7 @@ export const autoscalingSchema = z.strictObject({
 
 export const cacheSchema = z.strictObject({
   enabled: z.boolean().default(true).describe("Share responses across replicas through Redis. Defaults to true."),
-  mode: z.enum(["deterministic", "all"]).default("deterministic").describe("deterministic caches temperature-0 and seeded requests only; all caches everything."),
+  mode: z.enum(["deterministic", "all"]).default("deterministic").describe("deterministic caches temperature-0 and seeded requests only; all caches everything. Defaults to deterministic."),
   ttlSeconds: z.number().int().min(1).max(31_536_000).default(3600).describe("Entry lifetime. Defaults to 3600."),
   redis: z
     .strictObject({
@@ -109,30 +108,33 @@ export const cacheSchema = z.strictObject({
 });
 
 export const specSchema = z.strictObject({
-  model: modelSchema,
+  model: modelSchema.describe("The GGUF model to serve and where it comes from."),
   image: z.string().min(1).max(1024).optional().describe("Inference image. Defaults to the operator's --default-image."),
-  resources: resourcesSchema.default(resourcesSchema.parse({})),
-  engine: engineSchema.default(engineSchema.parse({})),
-  replicas: replicasSchema.default(replicasSchema.parse({})),
-  autoscaling: autoscalingSchema.default(autoscalingSchema.parse({})),
-  cache: cacheSchema.default(cacheSchema.parse({})),
+  resources: resourcesSchema.default(resourcesSchema.parse({})).describe("GPUs, memory and CPU of each replica. Defaults to 1 GPU."),
+  engine: engineSchema.default(engineSchema.parse({})).describe("Inference server settings of each replica (slots, context, queue, offload, timeouts); each field's default applies."),
+  replicas: replicasSchema.default(replicasSchema.parse({})).describe("Replica bounds, and the fixed count when autoscaling is off. Defaults to 1."),
+  autoscaling: autoscalingSchema.default(autoscalingSchema.parse({})).describe("Sizing replicas from their in-flight requests. Defaults to off."),
+  cache: cacheSchema.default(cacheSchema.parse({})).describe("The shared response cache. Defaults to on, deterministic requests only, in the namespace's managed Redis."),
   auth: z
     .strictObject({apiKeySecretRef: secretKeyRef.optional().describe("Secret key holding accepted API keys, one per line. Omitted: no authentication.")})
-    .default({}),
+    .default({})
+    .describe("Who may call the service. Defaults to anyone who can reach it."),
   scheduling: z
     .strictObject({
-      nodeSelector: z.record(z.string(), z.string()).optional(),
-      tolerations: z.array(opaque).optional(),
-      affinity: opaque.optional(),
-      priorityClassName: z.string().max(253).optional()
+      nodeSelector: z.record(z.string(), z.string()).optional().describe("Node labels the pods require (pod spec.nodeSelector). Defaults to none."),
+      tolerations: z.array(tolerationSchema).max(64).optional().describe("Taints the pods tolerate (pod spec.tolerations), e.g. a GPU node pool's. Defaults to none."),
+      affinity: affinitySchema.optional().describe("Node and pod (anti-)affinity of the pods (pod spec.affinity). Defaults to none."),
+      priorityClassName: z.string().max(253).optional().describe("PriorityClass of the pods. Defaults to the cluster's default priority.")
     })
-    .default({}),
+    .default({})
+    .describe("Where the model pods may run. Defaults to anywhere with free GPUs."),
   service: z
     .strictObject({
-      type: z.enum(["ClusterIP", "NodePort", "LoadBalancer"]).default("ClusterIP"),
-      port: z.number().int().min(1).max(65_535).default(80)
+      type: z.enum(["ClusterIP", "NodePort", "LoadBalancer"]).default("ClusterIP").describe("Type of the Service callers use. Defaults to ClusterIP."),
+      port: z.number().int().min(1).max(65_535).default(80).describe("Port of that Service; it forwards to the servers' port 8000. Defaults to 80.")
     })
     .default({type: "ClusterIP", port: 80})
+    .describe("The Service in front of the replicas, named like the LlmService. Defaults to a ClusterIP Service on port 80.")
 });
 
 export const conditionSchema = z.strictObject({
@@ -152,20 +154,20 @@ export const scalingDecisionSchema = z.strictObject({
 });
 
 export const statusSchema = z.strictObject({
-  observedGeneration: z.number().int().optional(),
+  observedGeneration: z.number().int().optional().describe("The spec generation this status describes."),
   replicas: z.number().int().optional().describe("Pods of the current Deployment."),
-  readyReplicas: z.number().int().optional(),
+  readyReplicas: z.number().int().optional().describe("Pods that pass their readiness probe."),
   desiredReplicas: z.number().int().optional().describe("Replicas the operator is driving towards."),
   selector: z.string().optional().describe("Label selector of the pods (for the scale subresource)."),
   endpoint: z.string().optional().describe("In-cluster URL of the OpenAI-compatible API."),
-  lastScaleTime: z.string().optional(),
+  lastScaleTime: z.string().optional().describe("When the autoscaler last changed the replica count."),
   scalingDecisions: z.array(scalingDecisionSchema).optional().describe("The last few autoscaling decisions, newest last."),
   scaleDownWindow: z
     .array(z.strictObject({replicas: z.number().int(), time: z.string()}))
     .optional()
     .describe("Autoscaler recommendations still inside scaleDownDelaySeconds (highest first): kept here so a restart never scales down early."),
   // A map keyed by type: under server-side apply, each writer owns only its own conditions.
-  conditions: z.array(conditionSchema).optional().meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+  conditions: z.array(conditionSchema).optional().describe("Ready, Progressing, Degraded and ScalingActive, as Kubernetes API conventions define conditions.").meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 });
 
 export type LlmServiceSpec = z.output<typeof specSchema>;

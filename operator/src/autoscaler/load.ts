@@ -1,4 +1,4 @@
-import {METRIC} from "../../../inference-image/src/contract.js";
+import {METRIC} from "../../../contract/index.js";
 import type {Load} from "./recommender.js";
 import {PrometheusError, type Sample} from "./prometheus.js";
 

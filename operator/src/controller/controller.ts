@@ -1,8 +1,8 @@
-import {ListWatch, Watch, type KubeConfig, type KubernetesObject} from "@kubernetes/client-node";
+import {ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1Deployment, type V1Pod, type V1PodDisruptionBudget, type V1Service} from "@kubernetes/client-node";
 import {GROUP, KIND, PLURAL, VERSION} from "../api/llmservice.js";
 import {MANAGED_BY, SERVICE_LABEL} from "../desired/meta.js";
 import type {KubeClient} from "../kube/kube-client.js";
-import type {ReconcileResult} from "./reconciler.js";
+import type {ReconcileResult, WatchCache} from "./reconciler.js";
 import {WorkQueue} from "./work-queue.js";
 
 export interface ControllerObserver {
@@ -51,6 +51,7 @@ export class Controller {
   readonly #pods: Array<ListWatch<Obj>> = [];
   readonly #deployments: Array<ListWatch<Obj>> = [];
   readonly #k8sServices: Array<ListWatch<Obj>> = [];
+  readonly #pdbs: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
   /** Ready replicas of each namespace's shared Redis, last seen. */
@@ -92,6 +93,7 @@ export class Controller {
       const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
       this.#deployments.push(this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners));
       this.#k8sServices.push(this.#watch(`/api/v1${scope}/services`, managed, byLabel));
+      this.#pdbs.push(this.#watch(`/apis/policy/v1${scope}/poddisruptionbudgets`, managed, byLabel));
       this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
     }
     await Promise.all([...this.#informers].map((i) => i.start()));
@@ -110,21 +112,21 @@ export class Controller {
     await Promise.all(this.#workers);
   }
 
-  /** Objects from the watch caches, for the reconciler (undefined = not cached: ask the API). */
-  readonly cache = {
-    llmService: (namespace: string, name: string) => first(this.#services, namespace, name),
-    deployment: (namespace: string, name: string) => first(this.#deployments, namespace, name),
-    service: (namespace: string, name: string) => first(this.#k8sServices, namespace, name)
+  /**
+   * Objects from the watch caches, for the reconciler and the autoscaler. The caches hold
+   * what the API server sent: JSON shaped as the client's model types.
+   */
+  readonly cache: WatchCache = {
+    llmService: (namespace, name) => first(this.#services, namespace, name),
+    deployment: (namespace, name) => first(this.#deployments, namespace, name) as V1Deployment | undefined,
+    service: (namespace, name) => first(this.#k8sServices, namespace, name) as V1Service | undefined,
+    pdb: (namespace, name) => first(this.#pdbs, namespace, name) as V1PodDisruptionBudget | undefined,
+    pods: (namespace, name) => this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name)) as V1Pod[]
   };
 
   /** Every LlmService in the watch cache. */
   services(): Obj[] {
     return this.#services.flatMap((i) => i.list());
-  }
-
-  /** A service's pods from the watch cache (what the reconciler reads instead of a LIST). */
-  podsOf(namespace: string, name: string): Obj[] {
-    return this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name));
   }
 
   #enqueueAll(): void {
@@ -133,7 +135,7 @@ export class Controller {
 
   #watch(path: string, labelSelector: string | undefined, keys: (o: Obj, verb: "add" | "update" | "delete") => string[]): ListWatch<Obj> {
     const {kube, kc, observer} = this.options;
-    const informer = new ListWatch<Obj>(path, new Watch(kc), () => kube.list<Obj>(path, labelSelector) as never, false, labelSelector);
+    const informer = new ListWatch<Obj>(path, new Watch(kc), () => kube.list<Obj>(path, labelSelector), false, labelSelector);
     const enqueue = (verb: "add" | "update" | "delete") => (o: Obj) => {
       for (const k of keys(o, verb)) this.queue.add(k);
     };

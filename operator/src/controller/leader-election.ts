@@ -5,32 +5,49 @@ export interface LeaderElectionOptions {
   readonly name: string;
   /** This instance (pod name); unique among replicas. */
   readonly identity: string;
-  /** How long a lease is valid without renewal. Defaults to 15 (s). */
+  /** How long a lease is valid without renewal; followers wait this long. Defaults to 15 (s). */
   readonly leaseDurationSeconds?: number;
-  /** How often the leader renews. Defaults to 5_000 (ms). */
-  readonly renewEveryMs?: number;
-  /** How often a follower tries to take over. Defaults to 2_000 (ms). */
-  readonly retryEveryMs?: number;
+  /**
+   * How long the leader keeps acting without a successful renewal. Shorter than the lease,
+   * so it stops before any follower can take over. Defaults to 2/3 of the lease (10 s of 15).
+   */
+  readonly renewDeadlineMs?: number;
+  /** How often the leader renews and a follower tries to take over. Defaults to 2_000 (ms). */
+  readonly retryPeriodMs?: number;
+  /** Wall clock. Defaults to `() => new Date()`. */
   readonly now?: () => Date;
+  /** Told why a renewal or takeover attempt failed. */
+  readonly onAttemptFailed?: (error: unknown, leading: boolean) => void;
 }
 
+/** A coordination.k8s.io/v1 Lease as it is on the wire (the client's model types MicroTime as Date). */
 interface Lease {
   apiVersion: "coordination.k8s.io/v1";
   kind: "Lease";
   metadata: {name: string; namespace: string; resourceVersion?: string};
-  spec: {holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number};
+  spec: LeaseSpec;
+}
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
 }
 
 /** Lease timestamps are MicroTime: RFC 3339 with microseconds. */
 const microTime = (d: Date) => d.toISOString().replace("Z", "000Z");
 
 /**
- * Leader election on a coordination.k8s.io Lease, with optimistic concurrency: the API
- * server's resourceVersion check guarantees at most one holder. A follower takes over only
- * after the holder's lease expired, so two operators never both act.
+ * Leader election on a coordination.k8s.io Lease, with client-go's timing: the leader
+ * renews every retry period and stops acting once it has gone a renew deadline without a
+ * successful renewal, which is before the lease expires and a follower may take over. The
+ * API server's resourceVersion check guarantees at most one holder; `mayAct()` makes every
+ * writer of this process stop on time (the operator's KubeClient checks it before each write).
  */
 export class LeaderElector {
   #leader = false;
+  #lastRenewMs = 0;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -39,36 +56,53 @@ export class LeaderElector {
     private readonly options: LeaderElectionOptions
   ) {}
 
+  get #leaseMs(): number {
+    return (this.options.leaseDurationSeconds ?? 15) * 1000;
+  }
+
+  get #renewDeadlineMs(): number {
+    return this.options.renewDeadlineMs ?? Math.round((this.#leaseMs * 2) / 3);
+  }
+
+  #nowMs(): number {
+    return (this.options.now ?? (() => new Date()))().getTime();
+  }
+
+  /** Whether this instance holds the lease and renewed it within the renew deadline. */
+  mayAct(): boolean {
+    return this.#leader && this.#nowMs() - this.#lastRenewMs < this.#renewDeadlineMs;
+  }
+
   /**
-   * Campaigns until leading, then keeps renewing. `onLost` runs when renewal fails for a
-   * whole lease duration: the caller must stop acting at once (the operator exits).
+   * Campaigns until leading, then keeps renewing. `onLost` runs when the lease went to
+   * someone else or could not be renewed within the renew deadline: the caller must stop
+   * acting at once (the operator exits).
    */
-  run(onElected: () => void, onLost: () => void): void {
-    const duration = (this.options.leaseDurationSeconds ?? 15) * 1000;
-    let lastRenew = 0;
+  run(onElected: () => void, onLost: (why: string) => void): void {
     const tick = async () => {
       if (this.#stopped) return;
+      const started = this.#nowMs();
+      let why: string | undefined;
       try {
-        const held = await this.tryAcquireOrRenew();
-        if (held) {
-          lastRenew = Date.now();
+        if (await this.tryAcquireOrRenew()) {
+          this.#lastRenewMs = started;
           if (!this.#leader) {
             this.#leader = true;
             onElected();
           }
-        } else if (this.#leader) {
-          this.#leader = false;
-          onLost();
-          return;
-        }
-      } catch {
-        if (this.#leader && Date.now() - lastRenew > duration) {
-          this.#leader = false;
-          onLost();
-          return;
-        }
+        } else if (this.#leader) why = "another instance holds the lease";
+      } catch (error) {
+        this.options.onAttemptFailed?.(error, this.#leader);
       }
-      this.#timer = setTimeout(() => void tick(), this.#leader ? (this.options.renewEveryMs ?? 5_000) : (this.options.retryEveryMs ?? 2_000));
+      if (this.#leader && why === undefined && this.#nowMs() - this.#lastRenewMs >= this.#renewDeadlineMs) {
+        why = `no successful renewal for ${this.#nowMs() - this.#lastRenewMs} ms (renew deadline ${this.#renewDeadlineMs} ms)`;
+      }
+      if (why !== undefined) {
+        this.#leader = false;
+        onLost(why);
+        return;
+      }
+      this.#timer = setTimeout(() => void tick(), this.options.retryPeriodMs ?? 2_000);
     };
     void tick();
   }
@@ -76,26 +110,24 @@ export class LeaderElector {
   /** One attempt: create the lease, renew ours, or take over an expired one. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const {namespace, name, identity} = this.options;
-    const now = (this.options.now ?? (() => new Date()))();
-    const leaseDurationSeconds = this.options.leaseDurationSeconds ?? 15;
+    const now = new Date(this.#nowMs());
+    const leaseDurationSeconds = this.#leaseMs / 1000;
     const current = await this.kube.get<Lease>(resourcePath("coordination.k8s.io/v1", "Lease", namespace, name));
-    const fresh: Lease["spec"] = {holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0};
+    const fresh: LeaseSpec = {holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0};
     try {
       if (!current) {
-        await this.kube.create({apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: {name, namespace}, spec: fresh} as never);
+        await this.kube.create({apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: {name, namespace}, spec: fresh});
         return true;
       }
       const spec = current.spec;
       const expires = spec.renewTime ? Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 : 0;
       const ours = spec.holderIdentity === identity;
       if (!ours && spec.holderIdentity && expires > now.getTime()) return false;
-      const next: Lease = {
+      const next = {
         ...current,
-        spec: ours
-          ? {...spec, renewTime: microTime(now), leaseDurationSeconds}
-          : {...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1}
+        spec: ours ? {...spec, renewTime: microTime(now), leaseDurationSeconds} : {...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1}
       };
-      await this.kube.replace(next as never);
+      await this.kube.replace(next);
       return true;
     } catch (e) {
       if (isConflict(e)) return false; // someone else wrote the lease first
@@ -112,6 +144,6 @@ export class LeaderElector {
     const {namespace, name, identity} = this.options;
     const current = await this.kube.get<Lease>(resourcePath("coordination.k8s.io/v1", "Lease", namespace, name));
     if (current?.spec.holderIdentity !== identity) return;
-    await this.kube.replace({...current, spec: {...current.spec, holderIdentity: "", renewTime: microTime(new Date(0))}} as never).catch(() => {});
+    await this.kube.replace({...current, spec: {...current.spec, holderIdentity: "", renewTime: microTime(new Date(0))}}).catch(() => {});
   }
 }

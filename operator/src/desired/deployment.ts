@@ -1,4 +1,5 @@
-import {DEFAULT_PORT, ENV, PATHS} from "../../../inference-image/src/contract.js";
+import {CONTAINER, DEFAULT_PORT, ENV, FETCH_ENV, HTTP_PORT_NAME, IMAGE_ENTRY, PATHS} from "../../../contract/index.js";
+import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
 import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
@@ -18,19 +19,17 @@ const PRESTOP_SECONDS = 5;
 /** Startup budget: a 70B model from network storage can take many minutes to load. */
 const STARTUP_BUDGET_SECONDS = 30 * 60;
 
-type Env = {name: string; value?: string; valueFrom?: object};
-
 /**
  * The Deployment that runs an LlmService's inference servers. Pure: the same service
  * always yields the same object. `spec.replicas` is deliberately absent: replica counts
- * go through the scale subresource (see scaler.ts), so applying this never resets them.
+ * go through the scale subresource (see controller/plan.ts), so applying this never resets them.
  */
-export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults): object {
+export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults): V1Deployment {
   const {spec} = svc;
   const source = modelSource(svc);
-  const volumes: object[] = [{name: "tmp", emptyDir: {}}];
-  const mounts: object[] = [{name: "tmp", mountPath: "/tmp"}];
-  const initContainers: object[] = [];
+  const volumes: V1Volume[] = [{name: "tmp", emptyDir: {}}];
+  const mounts: V1VolumeMount[] = [{name: "tmp", mountPath: "/tmp"}];
+  const initContainers: V1Container[] = [];
   const image = spec.image ?? defaults.image;
   const pullPolicy = defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {};
 
@@ -38,14 +37,14 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     volumes.push({name: "model", emptyDir: {}});
     mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
     initContainers.push({
-      name: "fetch-model",
+      name: CONTAINER.fetchModel,
       image,
       ...pullPolicy,
-      command: ["node", "dist/inference-image/src/fetch-model.js"],
+      command: ["node", IMAGE_ENTRY.fetchModel],
       env: [
-        {name: "MODEL_URL", value: source.url},
-        {name: ENV.modelPath, value: modelPathInPod(source)},
-        ...(spec.model.sha256 ? [{name: ENV.modelSha256, value: spec.model.sha256}] : [])
+        {name: FETCH_ENV.url, value: source.url},
+        {name: FETCH_ENV.path, value: modelPathInPod(source)},
+        ...(spec.model.sha256 ? [{name: FETCH_ENV.sha256, value: spec.model.sha256}] : [])
       ],
       volumeMounts: [{name: "model", mountPath: MODEL_DIR}, {name: "tmp", mountPath: "/tmp"}],
       securityContext: containerSecurity
@@ -59,7 +58,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     mounts.push({name: "model", mountPath: dir, readOnly: true});
   }
 
-  const env: Env[] = [
+  const env: V1EnvVar[] = [
     {name: ENV.modelPath, value: modelPathInPod(source)},
     {name: ENV.modelName, value: modelName(svc)},
     {name: ENV.port, value: String(DEFAULT_PORT)},
@@ -87,8 +86,8 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   if (spec.resources.memory) limits["memory"] = requests["memory"] = spec.resources.memory;
   if (spec.resources.cpu) requests["cpu"] = spec.resources.cpu;
 
-  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: {path, port: "http"},
+  const probe = (path: string, periodSeconds: number, failureThreshold: number): V1Probe => ({
+    httpGet: {path, port: HTTP_PORT_NAME},
     periodSeconds,
     failureThreshold,
     timeoutSeconds: 5
@@ -125,10 +124,10 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
           ...(initContainers.length > 0 ? {initContainers} : {}),
           containers: [
             {
-              name: "server",
+              name: CONTAINER.server,
               image,
               ...pullPolicy,
-              ports: [{name: "http", containerPort: DEFAULT_PORT, protocol: "TCP"}],
+              ports: [{name: HTTP_PORT_NAME, containerPort: DEFAULT_PORT, protocol: "TCP"}],
               env,
               resources: {...(Object.keys(limits).length ? {limits} : {}), ...(Object.keys(requests).length ? {requests} : {})},
               startupProbe: probe(PATHS.readyz, 10, STARTUP_BUDGET_SECONDS / 10),
@@ -142,8 +141,9 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
           ],
           volumes,
           ...(scheduling.nodeSelector ? {nodeSelector: scheduling.nodeSelector} : {}),
-          ...(scheduling.tolerations ? {tolerations: scheduling.tolerations} : {}),
-          ...(scheduling.affinity ? {affinity: scheduling.affinity} : {}),
+          // The CRD validates both against the Kubernetes schemas (see api/scheduling.ts).
+          ...(scheduling.tolerations ? {tolerations: scheduling.tolerations as V1Toleration[]} : {}),
+          ...(scheduling.affinity ? {affinity: scheduling.affinity as V1Affinity} : {}),
           ...(scheduling.priorityClassName ? {priorityClassName: scheduling.priorityClassName} : {})
         }
       }
@@ -151,7 +151,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   };
 }
 
-const containerSecurity = {
+const containerSecurity: V1SecurityContext = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
@@ -159,10 +159,10 @@ const containerSecurity = {
 };
 
 /** The cache part of the environment contract (see the cache issue's variables). */
-function cacheEnv(svc: LlmService): Env[] {
+function cacheEnv(svc: LlmService): V1EnvVar[] {
   const cache = svc.spec.cache;
   if (!cache.enabled) return [{name: ENV.cacheMode, value: "off"}];
-  const env: Env[] = [
+  const env: V1EnvVar[] = [
     {name: ENV.cacheMode, value: cache.mode},
     {name: ENV.cacheTtlSeconds, value: String(cache.ttlSeconds)},
     // One namespace per service: two services never read each other's entries.

@@ -1,3 +1,4 @@
+import type {V1Deployment, V1NetworkPolicy, V1NetworkPolicyIngressRule, V1NetworkPolicyPeer, V1NetworkPolicySpec, V1Secret, V1Service} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
 import {CACHE_CLIENT_LABEL, MANAGED_BY, ownerReference} from "./meta.js";
 
@@ -15,6 +16,14 @@ export const usesManagedRedis = (svc: LlmService): boolean => svc.spec.cache.ena
 /** URL the inference pods use; the password comes from an earlier env var. */
 export const managedRedisUrl = (namespace: string): string => `redis://:$(${REDIS_PASSWORD_ENV})@${REDIS_NAME}.${namespace}.svc:${REDIS_PORT}`;
 
+/**
+ * A NetworkPolicy as sent on the wire. The client's model calls the ingress rule's `from`
+ * `_from` (its serializer renames it); this client sends plain JSON, so it must say `from`.
+ */
+export type WireNetworkPolicy = Omit<V1NetworkPolicy, "spec"> & {
+  spec: Omit<V1NetworkPolicySpec, "ingress"> & {ingress: Array<Omit<V1NetworkPolicyIngressRule, "_from"> & {from: V1NetworkPolicyPeer[]}>};
+};
+
 export interface RedisDefaults {
   readonly image: string;
   /** Memory bound; Redis evicts least recently used entries past it. */
@@ -27,7 +36,7 @@ export interface RedisDefaults {
  * owner reference, so the Redis is garbage-collected only when the last one is deleted.
  * The password Secret is not here: it is created once (see secret below), never applied.
  */
-export function desiredRedis(svc: LlmService, defaults: RedisDefaults): object[] {
+export function desiredRedis(svc: LlmService, defaults: RedisDefaults): [V1Deployment, V1Service, WireNetworkPolicy] {
   const meta = {name: REDIS_NAME, namespace: svc.metadata.namespace, labels: REDIS_LABELS, ownerReferences: [ownerReference(svc, false)]};
   return [
     {
@@ -85,7 +94,7 @@ export function desiredRedis(svc: LlmService, defaults: RedisDefaults): object[]
 }
 
 /** The password Secret, created once per namespace (applying it would rotate the password). */
-export function redisSecret(svc: LlmService, password: string): object {
+export function redisSecret(svc: LlmService, password: string): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",

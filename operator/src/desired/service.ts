@@ -1,9 +1,10 @@
-import {DEFAULT_PORT} from "../../../inference-image/src/contract.js";
+import type {V1PodDisruptionBudget, V1Service} from "@kubernetes/client-node";
+import {DEFAULT_PORT, HTTP_PORT_NAME} from "../../../contract/index.js";
 import type {LlmService} from "../api/llmservice.js";
 import {commonLabels, ownerReference, selectorLabels} from "./meta.js";
 
 /** The Service callers use: spec.service.port forwards to the servers' port 8000. */
-export function desiredService(svc: LlmService): object {
+export function desiredService(svc: LlmService): V1Service {
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -11,7 +12,7 @@ export function desiredService(svc: LlmService): object {
     spec: {
       type: svc.spec.service.type,
       selector: selectorLabels(svc),
-      ports: [{name: "http", port: svc.spec.service.port, targetPort: DEFAULT_PORT, protocol: "TCP", appProtocol: "http"}]
+      ports: [{name: HTTP_PORT_NAME, port: svc.spec.service.port, targetPort: DEFAULT_PORT, protocol: "TCP", appProtocol: "http"}]
     }
   };
 }
@@ -20,7 +21,7 @@ export function desiredService(svc: LlmService): object {
  * A PodDisruptionBudget when more than one replica is wanted: voluntary evictions (node
  * drains) then take one replica at a time. With one replica a PDB would block drains forever.
  */
-export function desiredPdb(svc: LlmService, replicas: number): object | undefined {
+export function desiredPdb(svc: LlmService, replicas: number): V1PodDisruptionBudget | undefined {
   if (replicas <= 1) return undefined;
   return {
     apiVersion: "policy/v1",

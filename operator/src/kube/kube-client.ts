@@ -1,6 +1,6 @@
 import {Agent as HttpAgent, request as httpRequest} from "node:http";
 import {Agent as HttpsAgent, request as httpsRequest, type RequestOptions} from "node:https";
-import type {KubeConfig} from "@kubernetes/client-node";
+import type {KubeConfig, V1ObjectMeta} from "@kubernetes/client-node";
 
 /** A failed API call, with the API server's status code, reason and message. */
 export class KubeApiError extends Error {
@@ -17,8 +17,16 @@ export class KubeApiError extends Error {
 export const isNotFound = (e: unknown) => e instanceof KubeApiError && e.status === 404;
 export const isConflict = (e: unknown) => e instanceof KubeApiError && e.status === 409;
 
-/** What each object kind the operator touches maps to in the REST API. */
-const RESOURCES: Record<string, {group: string; resource: string; namespaced: boolean}> = {
+/** Where a kind lives in the REST API. */
+export interface ResourceInfo {
+  readonly group: string;
+  readonly resource: string;
+  readonly namespaced: boolean;
+}
+export type ResourceTable = Readonly<Record<string, ResourceInfo>>;
+
+/** What each object kind the operator touches maps to in the REST API (`<apiVersion>/<kind>`). */
+export const OPERATOR_RESOURCES: ResourceTable = {
   "apps/v1/Deployment": {group: "apis/apps/v1", resource: "deployments", namespaced: true},
   "v1/Service": {group: "api/v1", resource: "services", namespaced: true},
   "v1/Secret": {group: "api/v1", resource: "secrets", namespaced: true},
@@ -27,24 +35,48 @@ const RESOURCES: Record<string, {group: string; resource: string; namespaced: bo
   "networking.k8s.io/v1/NetworkPolicy": {group: "apis/networking.k8s.io/v1", resource: "networkpolicies", namespaced: true},
   "llm.paddock.dev/v1alpha1/LlmService": {group: "apis/llm.paddock.dev/v1alpha1", resource: "llmservices", namespaced: true},
   "coordination.k8s.io/v1/Lease": {group: "apis/coordination.k8s.io/v1", resource: "leases", namespaced: true},
-  "events.k8s.io/v1/Event": {group: "apis/events.k8s.io/v1", resource: "events", namespaced: true},
-  // Only the local development runtime (dev/) registers a Node.
-  "v1/Node": {group: "api/v1", resource: "nodes", namespaced: false}
+  "events.k8s.io/v1/Event": {group: "apis/events.k8s.io/v1", resource: "events", namespaced: true}
 };
 
-export interface ObjectRef {
-  apiVersion: string;
-  kind: string;
-  metadata: {name: string; namespace?: string};
+/**
+ * Any Kubernetes object, typed as @kubernetes/client-node's models are (every field
+ * optional); a write checks at run time that apiVersion, kind and metadata.name are there.
+ */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
 }
 
 /** REST path of a collection, or of one object when `name` is given. */
-export function resourcePath(apiVersion: string, kind: string, namespace?: string, name?: string, subresource?: string): string {
-  const r = RESOURCES[`${apiVersion}/${kind}`];
+export function resourcePath(apiVersion: string, kind: string, namespace?: string, name?: string, subresource?: string, table: ResourceTable = OPERATOR_RESOURCES): string {
+  const r = table[`${apiVersion}/${kind}`];
   if (!r) throw new Error(`unknown kind ${apiVersion}/${kind}`);
   const ns = r.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
   return `/${r.group}${ns}/${r.resource}${name ? `/${encodeURIComponent(name)}` : ""}${subresource ? `/${subresource}` : ""}`;
 }
+
+/** Thrown instead of sending a write that the client's guard forbids (e.g. after losing the leader lease). */
+export class WriteForbiddenError extends Error {
+  override name = "WriteForbiddenError";
+}
+
+export interface KubeClientOptions {
+  /** Told each request's verb and HTTP status. */
+  readonly onRequest?: (verb: string, status: number) => void;
+  /** Kinds beyond the operator's own (OPERATOR_RESOURCES), e.g. the local stack's Node. */
+  readonly resources?: ResourceTable;
+  /**
+   * Checked before every write (POST, PUT, PATCH, DELETE); a write it refuses throws
+   * WriteForbiddenError without reaching the API server. The operator passes its leader
+   * elector here, so a leader that can no longer be sure of its lease writes nothing.
+   */
+  readonly mayWrite?: () => boolean;
+  /** Sent as User-Agent, so audit logs tell instances apart. Defaults to "paddock". */
+  readonly userAgent?: string;
+}
+
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
  * A thin Kubernetes REST client: server-side apply (also on subresources), get, list,
@@ -55,11 +87,13 @@ export class KubeClient {
   readonly #server: string;
   // Keep-alive: one TLS handshake per connection, not per request.
   readonly #agent: HttpAgent;
+  readonly #resources: ResourceTable;
 
   constructor(
     private readonly kc: KubeConfig,
-    private readonly onRequest: (verb: string, status: number) => void = () => {}
+    private readonly options: KubeClientOptions = {}
   ) {
+    this.#resources = {...OPERATOR_RESOURCES, ...options.resources};
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
     this.#server = cluster.server.replace(/\/$/, "");
@@ -83,18 +117,25 @@ export class KubeClient {
     return this.request("GET", labelSelector ? `${path}?labelSelector=${encodeURIComponent(labelSelector)}` : path);
   }
 
-  create<T>(obj: ObjectRef): Promise<T> {
-    return this.request("POST", resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace), obj);
+  /** REST path of an object (or of its collection), from its apiVersion, kind and metadata. */
+  pathOf(obj: KubeObject, options: {collection?: boolean; subresource?: string} = {}): string {
+    const {apiVersion, kind, metadata} = obj;
+    if (!apiVersion || !kind || !metadata?.name) throw new Error(`object needs apiVersion, kind and metadata.name: ${JSON.stringify(obj).slice(0, 200)}`);
+    return resourcePath(apiVersion, kind, metadata.namespace, options.collection ? undefined : metadata.name, options.subresource, this.#resources);
+  }
+
+  create<T = unknown, O extends KubeObject = KubeObject>(obj: O): Promise<T> {
+    return this.request("POST", this.pathOf(obj, {collection: true}), obj);
   }
 
   /** PUT with the object's resourceVersion: fails with 409 if someone else changed it first. */
-  replace<T>(obj: ObjectRef): Promise<T> {
-    return this.request("PUT", resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), obj);
+  replace<T = unknown, O extends KubeObject = KubeObject>(obj: O): Promise<T> {
+    return this.request("PUT", this.pathOf(obj), obj);
   }
 
-  async delete(obj: ObjectRef): Promise<void> {
+  async delete(obj: KubeObject): Promise<void> {
     try {
-      await this.request("DELETE", resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name), {
+      await this.request("DELETE", this.pathOf(obj), {
         kind: "DeleteOptions",
         apiVersion: "v1",
         propagationPolicy: "Background"
@@ -109,8 +150,8 @@ export class KubeClient {
    * stops stating are released. `force` takes over fields another manager set (the
    * operator is authoritative for what it declares).
    */
-  apply<T>(obj: ObjectRef, fieldManager: string, options: {subresource?: string; force?: boolean} = {}): Promise<T> {
-    const path = resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name, options.subresource);
+  apply<T = unknown, O extends KubeObject = KubeObject>(obj: O, fieldManager: string, options: {subresource?: string; force?: boolean} = {}): Promise<T> {
+    const path = this.pathOf(obj, options.subresource ? {subresource: options.subresource} : {});
     const query = `?fieldManager=${encodeURIComponent(fieldManager)}&force=${options.force ?? true}`;
     return this.request("PATCH", path + query, obj, "application/apply-patch+yaml");
   }
@@ -122,8 +163,9 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+    if (WRITES.has(method) && this.options.mayWrite && !this.options.mayWrite()) throw new WriteForbiddenError(`${method} ${path}: refused, this instance may not write now (not the leader)`);
     const url = new URL(this.#server + path);
-    const options: RequestOptions = {method, headers: {Accept: "application/json"}, timeout: 30_000, agent: this.#agent};
+    const options: RequestOptions = {method, headers: {Accept: "application/json", "User-Agent": this.options.userAgent ?? "paddock"}, timeout: 30_000, agent: this.#agent};
     await this.kc.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) Object.assign(options.headers!, {"Content-Type": contentType, "Content-Length": Buffer.byteLength(payload)});
@@ -139,7 +181,7 @@ export class KubeClient {
       req.on("error", reject);
       req.end(payload);
     });
-    this.onRequest(method, status);
+    this.options.onRequest?.(method, status);
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
     let reason = "Unknown";
     let message = text;

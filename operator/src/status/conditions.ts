@@ -21,6 +21,7 @@ export function nextConditions(observed: Observation, previous: readonly Conditi
 
 /** Why the service is not as wanted, most actionable first; undefined when nothing is wrong. */
 function problem(o: Observation): {reason: string; message: string} | undefined {
+  if (o.applyFailed !== undefined) return {reason: "ApplyFailed", message: o.applyFailed};
   if (o.pods.modelDownloadFailed) return {reason: "ModelDownloadFailed", message: o.pods.modelDownloadFailed};
   if (o.pods.insufficientGpu > 0) {
     return {

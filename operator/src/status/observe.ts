@@ -1,3 +1,5 @@
+import type {V1Pod} from "@kubernetes/client-node";
+import {CONTAINER} from "../../../contract/index.js";
 /** What the reconciler saw, reduced to the facts conditions depend on. Pure data. */
 export interface Observation {
   readonly generation: number;
@@ -13,6 +15,8 @@ export interface Observation {
   readonly pods: PodProblems;
   /** Undefined when the service does not use the managed Redis. */
   readonly managedRedisReady?: boolean;
+  /** The API server refused an object the operator applied: its message. */
+  readonly applyFailed?: string;
 }
 
 export interface PodProblems {
@@ -25,22 +29,8 @@ export interface PodProblems {
   readonly crashLooping?: string;
 }
 
-interface PodLike {
-  status?: {
-    conditions?: Array<{type: string; status: string; reason?: string; message?: string}>;
-    initContainerStatuses?: ContainerStatus[];
-    containerStatuses?: ContainerStatus[];
-  };
-}
-interface ContainerStatus {
-  name: string;
-  restartCount?: number;
-  state?: {waiting?: {reason?: string; message?: string}; terminated?: {exitCode: number; reason?: string; message?: string}};
-  lastState?: {terminated?: {exitCode: number; reason?: string; message?: string}};
-}
-
 /** Reads scheduling and container failures from the service's pods. */
-export function podProblems(pods: readonly PodLike[], gpuResourceName: string): PodProblems {
+export function podProblems(pods: readonly V1Pod[], gpuResourceName: string): PodProblems {
   let insufficientGpu = 0;
   let insufficientGpuMessage: string | undefined;
   let modelDownloadFailed: string | undefined;
@@ -53,7 +43,7 @@ export function podProblems(pods: readonly PodLike[], gpuResourceName: string): 
     }
     for (const c of pod.status?.initContainerStatuses ?? []) {
       const failed = c.state?.terminated && c.state.terminated.exitCode !== 0 ? c.state.terminated : c.lastState?.terminated && c.lastState.terminated.exitCode !== 0 ? c.lastState.terminated : undefined;
-      if (c.name === "fetch-model" && failed) modelDownloadFailed ??= failed.message?.trim() || `fetch-model exited with code ${failed.exitCode}`;
+      if (c.name === CONTAINER.fetchModel && failed) modelDownloadFailed ??= failed.message?.trim() || `${CONTAINER.fetchModel} exited with code ${failed.exitCode}`;
     }
     for (const c of pod.status?.containerStatuses ?? []) {
       if (c.state?.waiting?.reason === "CrashLoopBackOff") crashLooping ??= c.lastState?.terminated?.message?.trim() || c.state.waiting.message || "the server keeps crashing";

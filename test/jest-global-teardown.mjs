@@ -7,9 +7,9 @@ import {fileURLToPath} from "node:url";
 
 export default async function globalTeardown() {
   if (process.env.KUBECONFIG || process.env.PADDOCK_KEEP_TEST_CLUSTER === "1") return;
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
   const dir = process.env.PADDOCK_TEST_CLUSTER_DIR ?? join(root, ".paddock/test-cluster");
   if (!existsSync(join(dir, "started-by-tests"))) return;
-  const {clusterDown} = await import(join(root, "dist/test/cluster/cluster.js"));
+  const {clusterDown} = await import(join(root, "dist/dev/cluster/cluster.js"));
   await clusterDown(dir);
 }

@@ -1,8 +1,13 @@
 /**
- * The inference image's contract with the operator: environment variable names,
- * the HTTP port and the metric names the autoscaler and dashboards read.
- * Both wings import this module; it holds nothing else, so importing it pulls in
- * no code of either side.
+ * The contract between Paddock's programs: the operator (control plane), the inference
+ * server (every model pod) and, later, the router. Whatever two of them must agree on
+ * lives here and nowhere else: environment variable names, ports, paths, container names,
+ * the programs' entry points inside the image, and metric names.
+ *
+ * This module imports nothing, and the programs import nothing of each other: a test
+ * (test/unit/contract.test.ts) feeds the environment the operator writes through the
+ * server's own config parser, and an ESLint rule (eslint.config.js) keeps the imports
+ * honest.
  */
 
 /** Environment variables the inference server reads (all optional except MODEL_PATH). */
@@ -33,8 +38,35 @@ export const ENV = {
   modelSha256: "MODEL_SHA256"
 } as const;
 
-/** Port the server listens on unless PORT says otherwise. */
+/** Environment of the model download program (the `fetch-model` init container). */
+export const FETCH_ENV = {
+  /** https:// URL of the model file. */
+  url: "MODEL_URL",
+  /** Where the verified file goes (the server's MODEL_PATH). */
+  path: ENV.modelPath,
+  /** Expected sha256; optional. */
+  sha256: ENV.modelSha256
+} as const;
+
+/** Port the server listens on unless PORT says otherwise; the pod's container port. */
 export const DEFAULT_PORT = 8000;
+/** Name of that container port, used by probes and Services. */
+export const HTTP_PORT_NAME = "http";
+
+/** Container names in a model pod; the operator reads pod status by them. */
+export const CONTAINER = {
+  server: "server",
+  fetchModel: "fetch-model"
+} as const;
+
+/** Entry points inside the inference image (its working directory is /app). */
+export const IMAGE_ENTRY = {
+  server: "dist/inference-image/src/main.js",
+  fetchModel: "dist/inference-image/src/fetch-model.js"
+} as const;
+
+/** Exit code of every program for a bad configuration (a flag, a variable, a file it names). */
+export const EXIT_CONFIG = 2;
 
 /** Metric names that other components query; keep in step with dashboards and the autoscaler. */
 export const METRIC = {
@@ -57,7 +89,7 @@ export const METRIC = {
   responsesBySource: "llm_responses_total"
 } as const;
 
-/** Health endpoints used by the Deployment's probes. */
+/** Health endpoints used by the Deployment's probes, and the metrics path Prometheus scrapes. */
 export const PATHS = {
   healthz: "/healthz",
   readyz: "/readyz",

@@ -1,6 +1,6 @@
 import {spawnSync} from "node:child_process";
 import {resolve} from "node:path";
-import {REPO_ROOT} from "../helpers/paths.js";
+import {REPO_ROOT} from "../paths.js";
 import {ClusterError} from "./cluster.js";
 
 /** Where the local cluster keeps its state: PADDOCK_CLUSTER_DIR or .paddock/cluster in the checkout. */
@@ -10,7 +10,7 @@ export function clusterDir(): string {
 
 /** Builds the control-plane binaries if the cache lacks them; returns their folder. */
 export function ensureBinaries(): string {
-  const result = spawnSync("bash", [resolve(REPO_ROOT, "test/cluster/build.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (result.status !== 0) throw new ClusterError("test/cluster/build.sh failed (see above)");
+  const result = spawnSync("bash", [resolve(REPO_ROOT, "dev/cluster/build.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+  if (result.status !== 0) throw new ClusterError("dev/cluster/build.sh failed (see above)");
   return result.stdout.trim().split("\n").at(-1)!;
 }

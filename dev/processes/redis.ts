@@ -1,7 +1,7 @@
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {Redis} from "ioredis";
 import {freePort} from "./ports.js";
-import {sleep} from "./server-process.js";
+import {sleep} from "./child.js";
 
 /**
  * A real redis-server (Debian's, installed by .ci/run) on a free loopback port, with no

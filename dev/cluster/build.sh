@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test control plane once into a cache outside the clone and prints its bin
 # folder. Reused while the pinned versions and the wrapper module are unchanged.
-#   test/cluster/build.sh            -> prints e.g. ~/.cache/paddock/k8s-v1.35.4-<hash>/bin
+#   dev/cluster/build.sh            -> prints e.g. ~/.cache/paddock/k8s-v1.35.4-<hash>/bin
 # Binaries: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd
-# (from test/cluster/go), kwok and helm (go install at pinned versions).
+# (from dev/cluster/go), kwok and helm (go install at pinned versions).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env

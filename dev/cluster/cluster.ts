@@ -3,7 +3,7 @@ import {closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, 
 import {request} from "node:https";
 import {join} from "node:path";
 import {stringify} from "yaml";
-import {freePort} from "../helpers/ports.js";
+import {freePort} from "../processes/ports.js";
 import {KWOK_NODE_ANNOTATION, nodeManifests, type NodePlan} from "./nodes.js";
 import {createPki, type CertFiles, type Pki} from "./pki.js";
 
@@ -23,7 +23,7 @@ export interface ClusterState {
 export interface UpOptions {
   /** Where certificates, data, logs and the state file live. */
   readonly dir: string;
-  /** Folder with the built binaries (test/cluster/build.sh). */
+  /** Folder with the built binaries (dev/cluster/build.sh). */
   readonly binDir: string;
   readonly nodes: NodePlan;
   readonly log?: (message: string) => void;
@@ -80,7 +80,7 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
     );
   }
   for (const c of COMPONENTS) {
-    if (!existsSync(join(binDir, c))) throw new ClusterError(`missing ${join(binDir, c)}: run test/cluster/build.sh`);
+    if (!existsSync(join(binDir, c))) throw new ClusterError(`missing ${join(binDir, c)}: run dev/cluster/build.sh`);
   }
   rmSync(dir, {recursive: true, force: true});
   mkdirSync(join(dir, "logs"), {recursive: true});

@@ -1,12 +1,8 @@
 import {spawn, type ChildProcess} from "node:child_process";
-import {createInterface} from "node:readline";
-import {requireBuilt, SERVER_ENTRY, TINY_MODEL} from "./paths.js";
+import {requireBuilt, SERVER_ENTRY, TINY_MODEL} from "../paths.js";
+import {collectOutput, sleep, type LogLine} from "./child.js";
 
-export interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
+export {collectOutput, sleep, type LogLine} from "./child.js";
 
 /**
  * The real inference server as a child process on a free loopback port (PORT=0; the port
@@ -95,20 +91,6 @@ export class ServerProcess {
     clearTimeout(timer);
   }
 }
-
-/** Collects a child's JSON log lines from stdout (non-JSON lines kept as `raw`) and its stderr. */
-export function collectOutput(child: ChildProcess, logs: LogLine[], onStderr: (text: string) => void): void {
-  child.stderr!.on("data", (d: Buffer) => onStderr(d.toString()));
-  createInterface({input: child.stdout!}).on("line", (line) => {
-    try {
-      logs.push(JSON.parse(line) as LogLine);
-    } catch {
-      logs.push({level: "raw", msg: line});
-    }
-  });
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the server with a bad environment and returns how it exited. */
 export function runToExit(env: Record<string, string>): Promise<{code: number | null; stderr: string}> {

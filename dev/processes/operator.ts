@@ -1,9 +1,8 @@
 import {spawn, type ChildProcess} from "node:child_process";
-import {resolve} from "node:path";
-import {REPO_ROOT} from "./paths.js";
-import {collectOutput, sleep, type LogLine} from "./server-process.js";
+import {OPERATOR_ENTRY} from "../paths.js";
+import {collectOutput, sleep, type LogLine} from "./child.js";
 
-export const OPERATOR_ENTRY = resolve(REPO_ROOT, "dist/operator/src/main.js");
+export {OPERATOR_ENTRY} from "../paths.js";
 
 /** The operator as a real process (what `npm run operator` runs), against a test cluster. */
 export class OperatorProcess {

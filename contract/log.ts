@@ -1,3 +1,8 @@
+/**
+ * The log format every Paddock program writes: one JSON object per line on stdout
+ * (time, level, msg, fields), which log collectors parse without configuration. It sits
+ * beside the contract because the programs agree on it; it imports nothing.
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const rank: Record<LogLevel, number> = {debug: 10, info: 20, warn: 30, error: 40};

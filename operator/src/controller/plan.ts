@@ -1,0 +1,224 @@
+import {createHash} from "node:crypto";
+import type {V1Deployment, V1ObjectMeta, V1Pod, V1PodDisruptionBudget, V1Service} from "@kubernetes/client-node";
+import {API_VERSION, KIND, type Condition, type LlmService, type LlmServiceStatus} from "../api/llmservice.js";
+import {desiredDeployment, type DeploymentDefaults} from "../desired/deployment.js";
+import {endpoint, selectorLabels} from "../desired/meta.js";
+import {desiredRedis, usesManagedRedis, type RedisDefaults} from "../desired/redis.js";
+import {desiredPdb, desiredService} from "../desired/service.js";
+import type {KubeObject} from "../kube/kube-client.js";
+import {nextConditions, transitions} from "../status/conditions.js";
+import {podProblems, type Observation} from "../status/observe.js";
+import {replicasWanted} from "../status/replicas.js";
+import type {EventSpec} from "./events.js";
+
+/** Field managers: one for what reconcile declares, one for replica counts. */
+export const FIELD_MANAGER = "paddock-operator";
+export const SCALER_FIELD_MANAGER = "paddock-scaler";
+/** Each service applies the shared Redis under its own manager, owning only its ownerReference. */
+export const redisFieldManager = (svc: LlmService) => `paddock-redis-${svc.metadata.uid}`;
+
+/**
+ * What this process last applied per object: the desired object's hash and the fingerprint
+ * of the object the API server answered with. An apply is skipped only while the watch
+ * cache still shows an object with that fingerprint, so an edit by anyone to what the
+ * operator declares (spec, labels, annotations, owner references) is applied over again.
+ */
+export type AppliedMemo = Map<string, AppliedRecord>;
+export interface AppliedRecord {
+  readonly hash: string;
+  readonly fingerprint: string;
+}
+
+/** Everything a reconcile of one service reads, from the watch caches and this process' memo. */
+export interface ReconcileObservation {
+  readonly svc: LlmService;
+  readonly deployment: V1Deployment | undefined;
+  readonly service: V1Service | undefined;
+  readonly pdb: V1PodDisruptionBudget | undefined;
+  /** The namespace's managed Redis Deployment, when the service uses it. */
+  readonly redis: V1Deployment | undefined;
+  readonly pods: readonly V1Pod[];
+  readonly applied: ReadonlyMap<string, AppliedRecord>;
+  /** Set when applying an object failed: the API server's message (reason ApplyFailed). */
+  readonly applyFailed?: string;
+}
+
+/** One server-side apply, with what to remember of it afterwards. */
+export interface PlannedApply {
+  /** Key in the AppliedMemo. */
+  readonly key: string;
+  readonly object: KubeObject;
+  readonly fieldManager: string;
+  readonly hash: string;
+}
+
+export interface ReconcilePlan {
+  /** Applies that would change something; they are independent and may run together. */
+  readonly applies: readonly PlannedApply[];
+  /** Make sure the managed Redis password Secret exists and this service owns it too. */
+  readonly ensureRedisSecret: boolean;
+  /** Replicas to set through the scale subresource, when they differ. */
+  readonly scale: number | undefined;
+  readonly pdb: {readonly action: "apply"; readonly object: V1PodDisruptionBudget} | {readonly action: "delete"} | {readonly action: "none"};
+  /** The status to write (by SSA on the status subresource); undefined when nothing changed. */
+  readonly status: LlmServiceStatus | undefined;
+  readonly events: readonly EventSpec[];
+  /** Whether the service is Ready (serving at least one replica). */
+  readonly ready: boolean;
+  /** Look again after this many ms without a watch event (while converging). */
+  readonly requeueAfterMs: number | undefined;
+}
+
+export interface PlanDefaults {
+  readonly deployment: DeploymentDefaults;
+  readonly redis: RedisDefaults;
+}
+
+/** Look again this soon while a service converges; watches bring most changes earlier. */
+export const CONVERGING_REQUEUE_MS = 5_000;
+
+/**
+ * The whole reconcile of one LlmService as data: which objects to apply (skipping those
+ * whose last apply is still what the cache holds), the replica count, the PDB, the status
+ * and the events. Pure: the same observation and time give the same plan.
+ */
+export function planReconcile(observed: ReconcileObservation, defaults: PlanDefaults, now: Date): ReconcilePlan {
+  const {svc} = observed;
+  const {namespace, name} = svc.metadata;
+  const applies: PlannedApply[] = [];
+  if (observed.applyFailed === undefined) {
+    const want = (key: string, object: KubeObject, fieldManager: string, current: KubeObject | undefined) => {
+      const hash = hashOf(object);
+      const memo = observed.applied.get(key);
+      if (!current || !memo || memo.hash !== hash || memo.fingerprint !== fingerprint(current)) applies.push({key, object, fieldManager, hash});
+    };
+    want(`deployment/${namespace}/${name}`, desiredDeployment(svc, defaults.deployment), FIELD_MANAGER, observed.deployment);
+    want(`service/${namespace}/${name}`, desiredService(svc), FIELD_MANAGER, observed.service);
+    if (usesManagedRedis(svc)) {
+      // The Redis objects go together under one key: this service's owner reference on the
+      // Deployment stands for all three (the GC removes them with their last owner).
+      const objects = desiredRedis(svc, defaults.redis);
+      const hash = hashOf(objects);
+      const memo = observed.applied.get(redisKey(svc));
+      const owned = observed.redis?.metadata?.ownerReferences?.some((r) => r.uid === svc.metadata.uid) ?? false;
+      if (!observed.redis || !owned || !memo || memo.hash !== hash || memo.fingerprint !== fingerprint(observed.redis)) {
+        objects.forEach((object, i) => applies.push({key: i === 0 ? redisKey(svc) : `${redisKey(svc)}/${i}`, object, fieldManager: redisFieldManager(svc), hash: i === 0 ? hash : hashOf(object)}));
+      }
+    }
+  }
+
+  const current = observed.deployment?.spec?.replicas;
+  const wanted = replicasWanted(svc, current);
+  const pdbObject = desiredPdb(svc, wanted);
+  // Decided from what exists, not from what an earlier reconcile wanted: a PDB left by a
+  // crash between two writes, or created by hand under this name, still goes.
+  const pdb: ReconcilePlan["pdb"] = pdbObject
+    ? samePdb(observed.pdb, pdbObject)
+      ? {action: "none"}
+      : {action: "apply", object: pdbObject}
+    : observed.pdb
+      ? {action: "delete"}
+      : {action: "none"};
+
+  const d = observed.deployment;
+  const observation: Observation = {
+    generation: svc.metadata.generation ?? 0,
+    desiredReplicas: wanted,
+    ...(d
+      ? {
+          deployment: {
+            generation: d.metadata?.generation ?? 0,
+            observedGeneration: d.status?.observedGeneration ?? 0,
+            replicas: d.status?.replicas ?? 0,
+            readyReplicas: d.status?.readyReplicas ?? 0,
+            updatedReplicas: d.status?.updatedReplicas ?? 0,
+            conditions: (d.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, ...(c.reason ? {reason: c.reason} : {}), ...(c.message ? {message: c.message} : {})}))
+          }
+        }
+      : {}),
+    pods: podProblems(observed.pods, svc.spec.resources.gpuResourceName),
+    ...(usesManagedRedis(svc) ? {managedRedisReady: (observed.redis?.status?.readyReplicas ?? 0) > 0} : {}),
+    ...(observed.applyFailed !== undefined ? {applyFailed: observed.applyFailed} : {})
+  };
+  const previous = svc.status?.conditions ?? [];
+  const conditions = nextConditions(observation, previous, now);
+  const status: LlmServiceStatus = {
+    observedGeneration: observation.generation,
+    replicas: observation.deployment?.replicas ?? 0,
+    readyReplicas: observation.deployment?.readyReplicas ?? 0,
+    desiredReplicas: wanted,
+    selector: Object.entries(selectorLabels(svc)).map(([k, v]) => `${k}=${v}`).join(","),
+    endpoint: endpoint(svc),
+    conditions
+  };
+  const events = transitions(previous, conditions).flatMap((c) => {
+    const e = eventFor(c, !previous.some((p) => p.type === c.type));
+    return e ? [e] : [];
+  });
+  const settled = conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : c.type === "Degraded" ? c.reason !== "ApplyFailed" : true));
+  return {
+    applies,
+    ensureRedisSecret: usesManagedRedis(svc) && observed.applyFailed === undefined,
+    scale: observed.applyFailed === undefined && current !== wanted ? wanted : undefined,
+    pdb: observed.applyFailed === undefined ? pdb : {action: "none"},
+    status: statusChanged(svc.status ?? {}, status) ? status : undefined,
+    events,
+    ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
+    // An apply failure is retried with the work queue's back-off instead.
+    requeueAfterMs: settled || observed.applyFailed !== undefined ? undefined : CONVERGING_REQUEUE_MS
+  };
+}
+
+/** The status object as written: the LlmService's status subresource, applied under FIELD_MANAGER. */
+export function statusObject(svc: LlmService, status: LlmServiceStatus): KubeObject & {status: LlmServiceStatus} {
+  return {apiVersion: API_VERSION, kind: KIND, metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace}, status};
+}
+
+export const redisKey = (svc: LlmService) => `redis/${svc.metadata.namespace}/${svc.metadata.uid}`;
+
+export const hashOf = (o: unknown) => createHash("sha256").update(JSON.stringify(o)).digest("hex");
+
+/**
+ * What the operator declares of an object as stored: its generation (spec changes) or,
+ * for kinds without one, its resourceVersion, plus labels, annotations and owner
+ * references (which change no generation). Status-only updates leave it unchanged.
+ */
+export function fingerprint(object: KubeObject): string {
+  const m = (object.metadata ?? {}) as V1ObjectMeta;
+  const version = m.generation !== undefined ? `g${m.generation}` : `r${m.resourceVersion ?? ""}`;
+  return hashOf([version, m.labels ?? {}, m.annotations ?? {}, (m.ownerReferences ?? []).map((r) => r.uid)]);
+}
+
+function samePdb(current: V1PodDisruptionBudget | undefined, desired: V1PodDisruptionBudget): boolean {
+  if (!current) return false;
+  const labels = desired.metadata?.labels ?? {};
+  return (
+    current.spec?.maxUnavailable === desired.spec?.maxUnavailable &&
+    JSON.stringify(current.spec?.selector?.matchLabels ?? {}) === JSON.stringify(desired.spec?.selector?.matchLabels ?? {}) &&
+    Object.entries(labels).every(([k, v]) => current.metadata?.labels?.[k] === v) &&
+    (current.metadata?.ownerReferences ?? []).some((r) => desired.metadata?.ownerReferences?.some((o) => o.uid === r.uid))
+  );
+}
+
+/** Whether any field this reconciler owns differs from what is stored (others' fields are ignored). */
+export function statusChanged(current: LlmServiceStatus, next: LlmServiceStatus): boolean {
+  return (Object.entries(next) as Array<[keyof LlmServiceStatus, unknown]>).some(([k, v]) => {
+    if (k !== "conditions") return current[k] !== v;
+    const stored = current.conditions ?? [];
+    return (v as Condition[]).some((c) => {
+      const old = stored.find((s) => s.type === c.type);
+      return !old || old.status !== c.status || old.reason !== c.reason || old.message !== c.message || old.observedGeneration !== c.observedGeneration;
+    });
+  });
+}
+
+/**
+ * The Event a condition transition becomes, if any. A new service starting out healthy is
+ * not news, and rollouts are covered by the Deployment's own events.
+ */
+export function eventFor(c: Condition, isFirst: boolean): EventSpec | undefined {
+  if (isFirst && ((c.type === "Degraded" && c.status === "False") || c.reason === "Creating" || c.reason === "Starting")) return undefined;
+  if (c.type === "Progressing" && c.status === "True") return undefined;
+  const warning = (c.type === "Degraded" && c.status === "True") || (c.type === "Ready" && c.status === "False" && c.reason !== "Starting" && c.reason !== "Creating");
+  return {type: warning ? "Warning" : "Normal", reason: c.reason, action: `${c.type}=${c.status}`, note: c.message};
+}

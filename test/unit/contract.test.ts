@@ -1,0 +1,82 @@
+import {CONTAINER, DEFAULT_PORT, ENV, FETCH_ENV, IMAGE_ENTRY} from "../../contract/index.js";
+import {planContainer, type ContainerSpec} from "../../dev/runtime/pod-plan.js";
+import {loadServerConfig} from "../../inference-image/src/config.js";
+import {parseLlmService, type LlmService} from "../../operator/src/api/llmservice.js";
+import {desiredDeployment} from "../../operator/src/desired/deployment.js";
+
+/**
+ * The operator and the inference server share no code but contract/. This feeds the
+ * environment the operator writes into a pod, resolved as the kubelet resolves it
+ * ($(VAR), Secret keys; dev/runtime/pod-plan.ts), through the server's own config parser,
+ * so a renamed or reshaped variable on either side fails here.
+ */
+const cpu = {cgroupV2CpuMax: "400000 100000", affinityCpus: 8};
+const svc = (spec: Record<string, unknown>): LlmService =>
+  parseLlmService({metadata: {name: "chat", namespace: "team-a", uid: "u-1", generation: 1}, spec: {model: {uri: "https://models.example/llama-3b.Q4.gguf"}, ...spec}});
+
+function serverEnv(s: LlmService): {env: Record<string, string>; init: ContainerSpec | undefined} {
+  const pod = desiredDeployment(s, {image: "registry.example/paddock/inference:1"}).spec!.template.spec!;
+  const server = pod.containers.find((c) => c.name === CONTAINER.server) as ContainerSpec;
+  const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, `/vol/${v.name}`]));
+  const plan = planContainer(server, {
+    namespace: "team-a",
+    podName: "chat-0",
+    podIP: "10.0.0.7",
+    listenIP: "10.0.0.7",
+    volumes,
+    appRoot: "/app",
+    secret: (name, key) => (key === "url" ? `rediss://:pw@${name}.example:6380` : `${name}-${key}`),
+    configMap: () => undefined
+  });
+  return {env: plan.env, init: pod.initContainers?.find((c) => c.name === CONTAINER.fetchModel) as ContainerSpec | undefined};
+}
+
+describe("the operator's pod environment, parsed by the server", () => {
+  it("configures every engine setting the spec names", () => {
+    const {env} = serverEnv(svc({model: {uri: "https://models.example/llama-3b.Q4.gguf", sha256: "ab".repeat(32), name: "llama"}, engine: {parallelSlots: 8, contextSize: 4096, maxQueue: 10, threads: 3, requestTimeoutSeconds: 30, shutdownGraceSeconds: 12, gpuLayers: 20}, resources: {gpus: 2}}));
+    const config = loadServerConfig(env, cpu);
+    expect(config).toMatchObject({
+      modelPath: "/vol/model/llama-3b.Q4.gguf",
+      modelName: "llama",
+      port: DEFAULT_PORT,
+      parallelSlots: 8,
+      contextSize: 4096,
+      maxQueue: 10,
+      threads: 3,
+      requestTimeoutMs: 30_000,
+      shutdownGraceMs: 12_000,
+      gpuLayers: 20,
+      modelSha256: "ab".repeat(32)
+    });
+    expect(config.gpu).not.toBe("off");
+  });
+
+  it("runs CPU-only services with the GPU off", () => {
+    expect(loadServerConfig(serverEnv(svc({resources: {gpus: 0}})).env, cpu).gpu).toBe("off");
+  });
+
+  it("wires the managed Redis with its password, in a cache namespace of the service's own", () => {
+    const config = loadServerConfig(serverEnv(svc({})).env, cpu);
+    expect(config.cache).toMatchObject({mode: "deterministic", namespace: "team-a.chat", redisUrl: "redis://:paddock-redis-password@paddock-redis.team-a.svc:6379"});
+  });
+
+  it("passes an external Redis URL from a Secret, and turns the cache off", () => {
+    expect(loadServerConfig(serverEnv(svc({cache: {redis: {secretRef: {name: "r", key: "url"}}}})).env, cpu).cache.redisUrl).toBe("rediss://:pw@r.example:6380");
+    expect(loadServerConfig(serverEnv(svc({cache: {enabled: false}})).env, cpu).cache.mode).toBe("off");
+  });
+
+  it("points API_KEYS_FILE at the mounted Secret, which the server reads at start", () => {
+    const {env} = serverEnv(svc({auth: {apiKeySecretRef: {name: "keys", key: "tokens"}}}));
+    const read: string[] = [];
+    const config = loadServerConfig(env, cpu, (path) => (read.push(path), "sk-1\n"));
+    expect(config.apiKeysFile).toBe("/vol/api-keys/keys");
+    expect(read).toEqual(["/vol/api-keys/keys"]);
+  });
+
+  it("gives the download program the variables it reads, and runs it by its entry point", () => {
+    const {init} = serverEnv(svc({model: {uri: "https://models.example/x.gguf", sha256: "cd".repeat(32)}}));
+    expect(init?.command).toEqual(["node", IMAGE_ENTRY.fetchModel]);
+    expect(Object.fromEntries((init?.env ?? []).map((e) => [e.name, e.value]))).toEqual({[FETCH_ENV.url]: "https://models.example/x.gguf", [FETCH_ENV.path]: "/models/x.gguf", [FETCH_ENV.sha256]: "cd".repeat(32)});
+    expect(FETCH_ENV.path).toBe(ENV.modelPath);
+  });
+});
