@@ -9,6 +9,8 @@ export class OperatorProcess {
   readonly logs: LogLine[] = [];
   stderr = "";
   readonly exited: Promise<number | null>;
+  /** When it was started (ms since the epoch). */
+  readonly startedAt = Date.now();
 
   private constructor(readonly child: ChildProcess) {
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));

@@ -43,12 +43,13 @@ async function main(): Promise<void> {
   // Only the leader may write, and only while its lease is surely its own: every write of
   // the controller and the autoscaler goes through this client, which asks the elector.
   const elector = config["leader-elect"]
-    ? new LeaderElector(new KubeClient(kc, {onRequest, userAgent}), {
+    ? new LeaderElector(new KubeClient(kc, {onRequest, userAgent: `${userAgent} (leader-election)`}), {
         namespace: config.leaderElectionNamespace,
         name: config["leader-election-lease"],
         identity: config.identity,
         leaseDurationSeconds: config["lease-duration-seconds"],
-        onAttemptFailed: (error, leading) => logger.warn(leading ? "renewing the leader lease failed" : "acquiring the leader lease failed", {error: error instanceof Error ? error.message : String(error)})
+        onAttemptFailed: (error, leading) => logger.warn(leading ? "renewing the leader lease failed" : "acquiring the leader lease failed", {error: error instanceof Error ? error.message : String(error)}),
+        onFollowing: (holder) => logger.info("following: another instance holds the leader lease", {holder})
       })
     : undefined;
   const kube = new KubeClient(kc, {onRequest, userAgent, ...(elector ? {mayWrite: () => elector.mayAct()} : {})});

@@ -3,7 +3,7 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import {tmpdir} from "node:os";
 import {join, resolve} from "node:path";
 import {parse, stringify} from "yaml";
-import {clusterUp, readState, runningComponents} from "../../dev/cluster/cluster.js";
+import {auditLogPath, clusterUp, readState, runningComponents} from "../../dev/cluster/cluster.js";
 import {ensureBinaries} from "../../dev/cluster/locate.js";
 import {DEFAULT_NODES} from "../../dev/cluster/nodes.js";
 import {REPO_ROOT} from "../../dev/paths.js";
@@ -22,6 +22,8 @@ export const STARTED_BY_TESTS = "started-by-tests";
 export interface TestCluster {
   readonly kubeconfig: string;
   readonly binDir: string;
+  /** The API server's audit log (writes only, see dev/cluster/cluster.ts); undefined for a cluster given by KUBECONFIG. */
+  readonly auditLog: string | undefined;
   /** Runs the cluster's kubectl; throws with stderr on a non-zero exit. */
   kubectl(args: string[], input?: string): string;
   /** Runs kubectl and returns its exit status and output, for asserting failures. */
@@ -44,7 +46,7 @@ export function useCluster(): Promise<TestCluster> {
 async function start(): Promise<TestCluster> {
   const binDir = ensureBinaries();
   const given = process.env["KUBECONFIG"];
-  if (given) return handle(given, binDir);
+  if (given) return handle(given, binDir, undefined);
   const lock = `${TEST_CLUSTER_DIR}.lock`;
   mkdirSync(resolve(TEST_CLUSTER_DIR, ".."), {recursive: true});
   // Parallel jest workers must not start two clusters: a directory is an atomic lock.
@@ -58,16 +60,16 @@ async function start(): Promise<TestCluster> {
   }
   try {
     const state = readState(TEST_CLUSTER_DIR);
-    if (state && runningComponents(state).length === 5) return handle(state.kubeconfig, binDir);
+    if (state && runningComponents(state).length === 5) return handle(state.kubeconfig, binDir, auditLogPath(TEST_CLUSTER_DIR));
     const fresh = await clusterUp({dir: TEST_CLUSTER_DIR, binDir, nodes: TEST_NODES});
     writeFileSync(join(TEST_CLUSTER_DIR, STARTED_BY_TESTS), String(process.pid));
-    return handle(fresh.kubeconfig, binDir);
+    return handle(fresh.kubeconfig, binDir, auditLogPath(TEST_CLUSTER_DIR));
   } finally {
     rmSync(lock, {recursive: true, force: true});
   }
 }
 
-function handle(kubeconfig: string, binDir: string): TestCluster {
+function handle(kubeconfig: string, binDir: string, auditLog: string | undefined): TestCluster {
   if (!existsSync(kubeconfig)) throw new Error(`kubeconfig ${kubeconfig} does not exist`);
   const run = (binary: string, args: string[], input?: string) => {
     const r = spawnSync(join(binDir, binary), args, {input, encoding: "utf8", env: {...process.env, KUBECONFIG: kubeconfig}});
@@ -76,6 +78,7 @@ function handle(kubeconfig: string, binDir: string): TestCluster {
   return {
     kubeconfig,
     binDir,
+    auditLog: auditLog && existsSync(auditLog) ? auditLog : undefined,
     kubectlResult: (args, input) => run("kubectl", args, input),
     kubectl: (args, input) => {
       const r = run("kubectl", args, input);

@@ -1,7 +1,7 @@
 import {resolve} from "node:path";
 import {parse, stringify} from "yaml";
 import {readFileSync} from "node:fs";
-import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
 import {OperatorProcess} from "../../dev/processes/operator.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 
@@ -10,7 +10,7 @@ import {REPO_ROOT} from "../../dev/paths.js";
  * controller-manager, scheduler; KWOK plays kubelets, since no container runtime runs here).
  */
 interface Obj {
-  metadata: {name: string; uid: string; generation?: number; ownerReferences?: Array<{kind: string; name: string; uid: string; controller?: boolean}>};
+  metadata: {name: string; uid: string; generation?: number; labels?: Record<string, string>; ownerReferences?: Array<{kind: string; name: string; uid: string; controller?: boolean}>};
   spec?: Record<string, unknown>;
   status?: Record<string, unknown>;
 }
@@ -173,6 +173,49 @@ describe("operator", () => {
     }, 30_000, "reverted");
   });
 
+  it("restores a removed label or owner reference, edits that change no generation", async () => {
+    const n = namespace();
+    apply(n, "relabelled", example.spec);
+    await waitReady(n, "relabelled");
+    const before = get<Deployment>("deployment", "relabelled", n);
+    k.kubectl(["label", "deployment/relabelled", "llm.paddock.dev/service-", "-n", n]);
+    k.kubectl(["patch", "deployment/relabelled", "-n", n, "--type=json", "-p", JSON.stringify([{op: "remove", path: "/metadata/ownerReferences"}])]);
+    expect(get<Deployment>("deployment", "relabelled", n).metadata.generation).toBe(before.metadata.generation);
+    await eventually(() => {
+      const d = get<Deployment>("deployment", "relabelled", n);
+      return d.metadata.labels?.["llm.paddock.dev/service"] === "relabelled" && d.metadata.ownerReferences?.some((r) => r.kind === "LlmService" && r.controller === true);
+    }, 30_000, "label and owner reference restored");
+  });
+
+  it("rejects malformed tolerations and affinity at kubectl apply, with the field named", () => {
+    const bad = apply("default", "badsched", {...example.spec, scheduling: {tolerations: [{key: "gpu", operator: "Maybe"}]}});
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain("spec.scheduling.tolerations[0].operator");
+    const affinity = apply("default", "badsched", {...example.spec, scheduling: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: "pool", operator: "Near"}]}]}}}}});
+    expect(affinity.status).not.toBe(0);
+    expect(affinity.stderr).toContain("operator");
+    const missing = apply("default", "badsched", {...example.spec, scheduling: {affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {a: "b"}}}]}}}});
+    expect(missing.stderr).toContain("topologyKey");
+  });
+
+  it("reports an object the API server refuses as ApplyFailed, with its message and an Event", async () => {
+    const n = namespace();
+    // A nodeSelector key the CRD accepts (any string) but the Deployment's validation does not.
+    expect(apply(n, "refused", {...example.spec, scheduling: {nodeSelector: {"not a label key!": "x"}}}).status).toBe(0);
+    const degraded = await eventually(() => {
+      const c = condition(n, "refused", "Degraded");
+      return c?.reason === "ApplyFailed" ? c : undefined;
+    }, 30_000, "ApplyFailed");
+    expect(degraded.status).toBe("True");
+    expect(degraded.message).toMatch(/nodeSelector/);
+    expect(condition(n, "refused", "Ready")).toMatchObject({status: "False", reason: "ApplyFailed"});
+    await eventually(() => k.kubectl(["get", "events", "-n", n, "--field-selector", "involvedObject.kind=LlmService,reason=ApplyFailed", "-o", "name"]).trim() !== "", 15_000, "ApplyFailed event");
+    // Fixing the spec clears it.
+    apply(n, "refused", example.spec);
+    await waitReady(n, "refused");
+    expect(condition(n, "refused", "Degraded")).toMatchObject({status: "False", reason: "AsExpected"});
+  });
+
   it("scales through the LlmService's scale subresource and adds a PodDisruptionBudget", async () => {
     const n = namespace();
     apply(n, "scaled", example.spec);
@@ -189,9 +232,11 @@ describe("operator", () => {
     await operator.kill();
     for (let i = 0; i < 6; i++) apply(n, `s${i}`, example.spec);
     const crashing = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
-    await crashing.waitFor("leading: starting controllers");
-    await new Promise((r) => setTimeout(r, 300));
+    // Killed once it has begun writing and before it has finished: mid-reconcile.
+    const deploymentsIn = () => (JSON.parse(k.kubectl(["get", "deployments", "-n", n, "-o", "json"])) as {items: unknown[]}).items.length;
+    await eventually(() => deploymentsIn() > 0, 30_000, "the first Deployment written");
     await crashing.kill();
+    expect(deploymentsIn()).toBeLessThan(7);
     operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
     for (let i = 0; i < 6; i++) await waitReady(n, `s${i}`);
     const deployments = JSON.parse(k.kubectl(["get", "deployments", "-n", n, "-o", "json"])) as {items: Obj[]};
@@ -208,7 +253,7 @@ describe("operator", () => {
     const first = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "op-a"});
     await first.waitFor("leading: starting controllers");
     const second = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "op-b"});
-    await new Promise((r) => setTimeout(r, 2_000));
+    await second.waitFor("following: another instance holds the leader lease");
     expect(second.isLeader).toBe(false);
     expect(get<{spec: {holderIdentity: string}}>("lease", "paddock-test-leader", "default").spec.holderIdentity).toBe("op-a");
 
@@ -221,4 +266,101 @@ describe("operator", () => {
     expect(await second.stop()).toBe(0);
     operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
   });
+
+  type AuditEvent = {userAgent?: string; verb: string; requestURI: string; requestReceivedTimestamp: string; responseStatus?: {code: number}};
+  /** Writes by one operator instance (its pod name) in the audit log, and whether each was leader election's. */
+  const writesBy = (who: string) =>
+    readFileSync(k.auditLog!, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.userAgent?.startsWith(`paddock-operator/${who}`))
+      .map((e) => ({...e, at: Date.parse(e.requestReceivedTimestamp), election: e.userAgent!.includes("(leader-election)")}));
+
+  it("stops writing before its lease can expire when it cannot renew, so two leaders never write at once", async () => {
+    if (!k.auditLog) throw new Error("this test reads the API server's audit log: run it on the test run's own cluster, not a KUBECONFIG one");
+    await operator.stop();
+    const n = namespace();
+    // Two operators on their own ServiceAccounts. Each may do its work in n; the lease is a
+    // separate grant, so one can lose it (renewals refused) while its other writes still pass.
+    const rbac = (kind: string, name: string, rules: object) => ({apiVersion: "rbac.authorization.k8s.io/v1", kind, metadata: {name, namespace: n}, ...rules});
+    const binding = (name: string, role: string, sa: string) => rbac("RoleBinding", name, {roleRef: {apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role}, subjects: [{kind: "ServiceAccount", name: sa, namespace: n}]});
+    const objects = [
+      {apiVersion: "v1", kind: "ServiceAccount", metadata: {name: "op-a", namespace: n}},
+      {apiVersion: "v1", kind: "ServiceAccount", metadata: {name: "op-b", namespace: n}},
+      rbac("Role", "work", {rules: [{apiGroups: ["", "apps", "policy", "networking.k8s.io", "events.k8s.io", "llm.paddock.dev"], resources: ["*"], verbs: ["*"]}]}),
+      rbac("Role", "lease", {rules: [{apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["*"]}]}),
+      binding("work-a", "work", "op-a"),
+      binding("work-b", "work", "op-b"),
+      binding("lease-a", "lease", "op-a"),
+      binding("lease-b", "lease", "op-b")
+    ];
+    k.kubectl(["apply", "-f", "-"], stringify({apiVersion: "v1", kind: "List", items: objects}));
+    const lease = ["--leader-elect=true", "--leader-election-lease=paddock-renew-leader", "--lease-duration-seconds=6", `--watch-namespaces=${n}`];
+    const a = OperatorProcess.start(tokenKubeconfig(k, n, "op-a"), lease, {POD_NAME: "renew-a", POD_NAMESPACE: n});
+    await a.waitFor("leading: starting controllers");
+    const b = OperatorProcess.start(tokenKubeconfig(k, n, "op-b"), lease, {POD_NAME: "renew-b", POD_NAMESPACE: n});
+    await b.waitFor("following: another instance holds the leader lease");
+    apply(n, "contended", example.spec);
+    await waitReady(n, "contended");
+
+    k.kubectl(["delete", "rolebinding", "lease-a", "-n", n]);
+    // Keep giving the leader, whoever it is, something to write: a replica count to revert.
+    let writes = 0;
+    while (!b.isLeader || writes < 10) {
+      k.kubectlResult(["scale", "deployment/contended", "--replicas=3", "-n", n]);
+      writes += b.isLeader ? 1 : 0;
+      await new Promise((r) => setTimeout(r, 150));
+      if (writes === 0 && Date.now() - a.startedAt > 60_000) throw new Error("B never took over");
+    }
+    expect(await a.exited).toBe(1);
+    expect(a.logs.filter((l) => l.msg === "renewing the leader lease failed").length).toBeGreaterThan(0);
+    expect(String(a.logs.find((l) => l.msg === "lost the leader lease; exiting")?.["why"])).toMatch(/no successful renewal/);
+
+    const bStarted = Math.min(...writesBy("renew-b").filter((e) => !e.election).map((e) => e.at));
+    expect(Number.isFinite(bStarted)).toBe(true);
+    const aWrites = writesBy("renew-a").filter((e) => !e.election);
+    expect(aWrites.length).toBeGreaterThan(0); // the audit log does see A's writes
+    expect(aWrites.filter((e) => e.at >= bStarted).map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
+    expect(await b.stop()).toBe(0);
+    operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
+  }, 120_000);
+
+  it("never has two leaders writing: a leader cut off (SIGSTOP) writes nothing once resumed, and exits", async () => {
+    if (!k.auditLog) throw new Error("this test reads the API server's audit log: run it on the test run's own cluster, not a KUBECONFIG one");
+    await operator.stop();
+    const n = namespace();
+    const lease = ["--leader-elect=true", "--leader-election-lease=paddock-partition-leader", "--lease-duration-seconds=6", `--watch-namespaces=${n}`];
+    const a = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "partition-a"});
+    await a.waitFor("leading: starting controllers");
+    const b = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "partition-b"});
+    await b.waitFor("following: another instance holds the leader lease");
+    apply(n, "before", example.spec);
+    await waitReady(n, "before");
+
+    a.child.kill("SIGSTOP"); // cut off: it neither renews nor knows it should stop
+    try {
+      await b.waitFor("leading: starting controllers", 30_000);
+      apply(n, "during", example.spec);
+      await waitReady(n, "during");
+      // While A is frozen, change what A would fix on its next reconcile.
+      k.kubectl(["scale", "deployment/before", "--replicas=3", "-n", n]);
+      await eventually(() => get<Deployment>("deployment", "before", n).spec.replicas === 1, 30_000, "B reverted the scale");
+    } finally {
+      a.child.kill("SIGCONT");
+    }
+    expect(await a.exited).toBe(1);
+    expect(a.logs.find((l) => l.msg === "lost the leader lease; exiting")?.["why"]).toBeDefined();
+
+    const bStarted = Math.min(...writesBy("partition-b").filter((e) => !e.election).map((e) => e.at));
+    expect(Number.isFinite(bStarted)).toBe(true);
+    const aAfter = writesBy("partition-a").filter((e) => e.at >= bStarted);
+    // A may still try its lease (and be refused by the resourceVersion check); nothing else.
+    expect(aAfter.filter((e) => !e.election).map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
+    expect(aAfter.filter((e) => (e.responseStatus?.code ?? 0) < 300)).toEqual([]);
+    expect(writesBy("partition-a").length).toBeGreaterThan(0); // the audit log does see A's writes
+
+    expect(await b.stop()).toBe(0);
+    operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
+  }, 120_000);
 });

@@ -1,8 +1,21 @@
+import {mkdtempSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {join} from "node:path";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {runToExit, ServerProcess, sleep} from "../../dev/processes/server.js";
+import {parseMetrics, sample} from "../helpers/metrics-text.js";
+
+/** Waits until the server's metrics show `n` busy slots: a request is generating. */
+async function busySlots(server: ServerProcess, n: number): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (sample(parseMetrics(await server.metrics()), "llm_busy_slots") === n) return;
+    await sleep(5);
+  }
+  throw new Error(`llm_busy_slots never reached ${n}`);
+}
 
 describe("server lifecycle", () => {
-  it("on SIGTERM turns unready, refuses new work with 503, finishes the running stream, and exits 0", async () => {
+  it("on SIGTERM stops taking work (new connections refused), finishes the running stream, and exits 0", async () => {
     const server = await ServerProcess.start({PARALLEL_SLOTS: "2", SHUTDOWN_GRACE_SECONDS: "30"});
     const res = await fetch(`${server.url}/v1/completions`, {
       method: "POST",
@@ -14,15 +27,14 @@ describe("server lifecycle", () => {
 
     server.child.kill("SIGTERM");
     await server.waitForLog((l) => l.msg === "draining");
-    const ready = await fetch(`${server.url}/readyz`, {headers: {connection: "close"}}).catch(() => undefined);
-    // The listener may already be closed to new connections; either way no new work is taken.
-    if (ready) expect(ready.status).toBe(503);
-    const late = await fetch(`${server.url}/v1/completions`, {
-      method: "POST",
-      headers: {"content-type": "application/json"},
-      body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "x", max_tokens: 2})
-    }).catch(() => undefined);
-    if (late) expect(late.status).toBe(503);
+    // The listener closes as draining starts: probes and new clients are refused at once
+    // (connections already open get 503 until they fall idle and are closed).
+    const refused = (url: string, init?: RequestInit) => fetch(url, init).then(
+      (r) => `answered ${r.status}`,
+      (e: Error & {cause?: {code?: string}}) => e.cause?.code
+    );
+    expect(await refused(`${server.url}/readyz`)).toBe("ECONNREFUSED");
+    expect(await refused(`${server.url}/v1/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "x", max_tokens: 2})})).toBe("ECONNREFUSED");
 
     let text = "";
     for (;;) {
@@ -46,21 +58,27 @@ describe("server lifecycle", () => {
       (r) => `answered ${r.status}`,
       (e: Error) => e.message
     );
-    await sleep(200);
+    await busySlots(server, 1);
     server.child.kill("SIGTERM");
     expect(await server.exited()).toEqual({code: 0, signal: null});
     expect(await pending).toBe("fetch failed");
   });
 
-  it("answers /healthz while the model loads and reports loading on /readyz", async () => {
-    // Loading takes ~0.5 s; poll from the first moment the port is open.
+  it("answers /healthz while the model loads and reports loading on /readyz until it is ready", async () => {
+    // The port opens before the model loads (~0.5 s here): poll from the first moment it is open.
     const server = await ServerProcess.start({}, {waitReady: false});
-    const health = await fetch(`${server.url}/healthz`);
-    expect(health.status).toBe(200);
-    const first = await fetch(`${server.url}/readyz`);
-    expect([200, 503]).toContain(first.status);
-    if (first.status === 503) expect(await first.json()).toEqual({status: "loading"});
-    await server.waitReady();
+    const seen: Array<{ready: number; body: unknown; health: number}> = [];
+    for (;;) {
+      const [ready, health] = await Promise.all([fetch(`${server.url}/readyz`), fetch(`${server.url}/healthz`)]);
+      seen.push({ready: ready.status, body: await ready.json(), health: health.status});
+      if (ready.status === 200) break;
+    }
+    expect(seen[0]).toEqual({ready: 503, body: {status: "loading"}, health: 200});
+    expect(seen.every((s) => s.health === 200)).toBe(true);
+    expect(seen.at(-1)!.ready).toBe(200);
+    // Readiness flips once, when the server logs that it is ready.
+    expect(seen.findIndex((s) => s.ready === 200)).toBe(seen.length - 1);
+    expect(server.logs.some((l) => l.msg === "ready")).toBe(true);
     await server.stop();
   });
 
@@ -83,6 +101,18 @@ describe("server lifecycle", () => {
     const {code, stderr} = await runToExit({MODEL_PATH: "/nonexistent.gguf", ...env});
     expect(code).toBe(2);
     expect(stderr).toContain(`invalid configuration: ${variable}`);
+  });
+
+  it.each([
+    ["a missing file", "/nonexistent/keys", /API_KEYS_FILE: cannot read \/nonexistent\/keys/],
+    ["a file with no key", "EMPTY", /API_KEYS_FILE: .* holds no keys/]
+  ])("refuses to start with API_KEYS_FILE naming %s: exit 2, the variable named, no stack trace", async (_what, file, message) => {
+    const path = file === "EMPTY" ? `${mkdtempSync(join(tmpdir(), "keys-"))}/keys` : file;
+    if (file === "EMPTY") writeFileSync(path, "# rotated out\n\n");
+    const {code, stderr} = await runToExit({MODEL_PATH: "/nonexistent.gguf", API_KEYS_FILE: path});
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 
   it("exits non-zero with the reason when the model file cannot be loaded", async () => {

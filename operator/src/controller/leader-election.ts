@@ -1,5 +1,8 @@
 import {isConflict, resourcePath, type KubeClient} from "../kube/kube-client.js";
 
+/** What leader election needs of the API: the Lease's get, create and replace. */
+export type LeaseClient = Pick<KubeClient, "get" | "create" | "replace">;
+
 export interface LeaderElectionOptions {
   readonly namespace: string;
   readonly name: string;
@@ -12,12 +15,18 @@ export interface LeaderElectionOptions {
    * so it stops before any follower can take over. Defaults to 2/3 of the lease (10 s of 15).
    */
   readonly renewDeadlineMs?: number;
-  /** How often the leader renews and a follower tries to take over. Defaults to 2_000 (ms). */
+  /**
+   * How often the leader renews and a follower tries to take over. Defaults to 2_000 (ms),
+   * or a sixth of the lease when that is shorter, so the leader gets several tries within
+   * its renew deadline.
+   */
   readonly retryPeriodMs?: number;
   /** Wall clock. Defaults to `() => new Date()`. */
   readonly now?: () => Date;
   /** Told why a renewal or takeover attempt failed. */
   readonly onAttemptFailed?: (error: unknown, leading: boolean) => void;
+  /** Told when another instance is seen holding the lease (once per holder). */
+  readonly onFollowing?: (holder: string) => void;
 }
 
 /** A coordination.k8s.io/v1 Lease as it is on the wire (the client's model types MicroTime as Date). */
@@ -50,9 +59,10 @@ export class LeaderElector {
   #lastRenewMs = 0;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
+  #holder: string | undefined;
 
   constructor(
-    private readonly kube: KubeClient,
+    private readonly kube: LeaseClient,
     private readonly options: LeaderElectionOptions
   ) {}
 
@@ -102,7 +112,7 @@ export class LeaderElector {
         onLost(why);
         return;
       }
-      this.#timer = setTimeout(() => void tick(), this.options.retryPeriodMs ?? 2_000);
+      this.#timer = setTimeout(() => void tick(), this.options.retryPeriodMs ?? Math.min(2_000, this.#leaseMs / 6));
     };
     void tick();
   }
@@ -122,7 +132,11 @@ export class LeaderElector {
       const spec = current.spec;
       const expires = spec.renewTime ? Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 : 0;
       const ours = spec.holderIdentity === identity;
-      if (!ours && spec.holderIdentity && expires > now.getTime()) return false;
+      if (!ours && spec.holderIdentity && expires > now.getTime()) {
+        if (this.#holder !== spec.holderIdentity) this.options.onFollowing?.(spec.holderIdentity);
+        this.#holder = spec.holderIdentity;
+        return false;
+      }
       const next = {
         ...current,
         spec: ours ? {...spec, renewTime: microTime(now), leaseDurationSeconds} : {...fresh, leaseTransitions: (spec.leaseTransitions ?? 0) + 1}
