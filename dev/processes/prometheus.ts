@@ -18,6 +18,15 @@ export interface ScrapeTarget {
  * notices within a second. Development and tests only: in a cluster, the chart's
  * PodMonitor or the pods' prometheus.io annotations do this.
  */
+export interface PrometheusOptions {
+  /** Scrape and rule evaluation interval. Defaults to 5 (s). */
+  readonly scrapeIntervalSeconds?: number;
+  /** More scrape_configs entries, as in prometheus.yml (e.g. one translated from a ServiceMonitor). */
+  readonly scrapeConfigs?: readonly object[];
+  /** Rule groups (`groups:` of a rule file or a PrometheusRule's spec) to evaluate. */
+  readonly ruleGroups?: readonly object[];
+}
+
 export class PrometheusProcess {
   readonly #dir: string;
   readonly #targetsFile: string;
@@ -26,18 +35,19 @@ export class PrometheusProcess {
 
   private constructor(
     readonly port: number,
-    private readonly scrapeIntervalSeconds: number
+    private readonly scrapeIntervalSeconds: number,
+    private readonly options: PrometheusOptions = {}
   ) {
     this.#dir = mkdtempSync(join(tmpdir(), "paddock-prometheus-"));
     this.#targetsFile = join(this.#dir, "targets.json");
   }
 
   /** Starts Prometheus and waits until it is ready. `scrapeIntervalSeconds` defaults to 5. */
-  static async start(port: number, scrapeIntervalSeconds = 5): Promise<PrometheusProcess> {
+  static async start(port: number, scrapeIntervalSeconds = 5, options: Omit<PrometheusOptions, "scrapeIntervalSeconds"> = {}): Promise<PrometheusProcess> {
     if (spawnSync("prometheus", ["--version"]).status !== 0) {
       throw new Error("prometheus is not installed: run `bash .ci/run` once, or `apt-get install prometheus`");
     }
-    const p = new PrometheusProcess(port, scrapeIntervalSeconds);
+    const p = new PrometheusProcess(port, scrapeIntervalSeconds, options);
     p.setTargets([]);
     await p.restart();
     return p;
@@ -67,9 +77,12 @@ export class PrometheusProcess {
   /** (Re)starts on the same port with the same data, and waits for /-/ready. */
   async restart(): Promise<void> {
     const interval = `${this.scrapeIntervalSeconds}s`;
+    const rules = join(this.#dir, "rules.yml");
+    if (this.options.ruleGroups) writeFileSync(rules, stringify({groups: this.options.ruleGroups}));
     const config = {
       global: {scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval},
-      scrape_configs: [{job_name: "llm-pods", file_sd_configs: [{files: [this.#targetsFile], refresh_interval: "1s"}]}]
+      ...(this.options.ruleGroups ? {rule_files: [rules]} : {}),
+      scrape_configs: [{job_name: "llm-pods", file_sd_configs: [{files: [this.#targetsFile], refresh_interval: "1s"}]}, ...(this.options.scrapeConfigs ?? [])]
     };
     writeFileSync(join(this.#dir, "prometheus.yml"), stringify(config));
     this.#child = spawn(

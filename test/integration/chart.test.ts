@@ -7,6 +7,8 @@ import {ServerMetrics} from "../../inference-image/src/metrics.js";
 import {OperatorMetrics} from "../../operator/src/metrics.js";
 import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
 import {OperatorProcess} from "../../dev/processes/operator.js";
+import {freePort} from "../../dev/processes/ports.js";
+import {PrometheusProcess} from "../../dev/processes/prometheus.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 
 const CHART = resolve(REPO_ROOT, "charts/paddock");
@@ -28,7 +30,7 @@ describe("helm chart", () => {
   const kinds = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
 
   afterAll(() => {
-    for (const ns of ["chart-app", "scoped-system", "team-a", "team-b", "paddock-system"]) k.kubectlResult(["delete", "namespace", ns, "--wait=false"]);
+    for (const ns of ["chart-app", "scoped-system", "team-a", "team-b", "paddock-system", "alerts-app"]) k.kubectlResult(["delete", "namespace", ns, "--wait=false"]);
   });
 
   it("passes helm lint with default and non-default values", () => {
@@ -91,6 +93,49 @@ describe("helm chart", () => {
     const referenced = new Set(texts.flatMap((t) => t.match(/\b(?:llm|paddock)_[a-z_]+\b/g) ?? []));
     expect(referenced.size).toBeGreaterThan(10);
     expect([...referenced].filter((m) => !exported.has(m))).toEqual([]);
+  });
+
+  it("alerts name the LlmService's namespace, scraped as the chart's ServiceMonitor and rules say", async () => {
+    // No Prometheus Operator here: its translation of the rendered ServiceMonitor is written
+    // out by hand (target labels namespace/service/pod/endpoint/job, honor_labels from the
+    // endpoint) for a real Prometheus, which loads the rendered PrometheusRule's groups.
+    const rendered = template(["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"]);
+    const monitor = rendered.find((o) => o.kind === "ServiceMonitor")!;
+    const endpoint = (monitor.spec!["endpoints"] as Array<{port: string; honorLabels?: boolean}>)[0]!;
+    const groups = (rendered.find((o) => o.kind === "PrometheusRule")!.spec!["groups"] as object[]);
+    const port = await freePort();
+    const n = "alerts-app";
+    k.kubectlResult(["create", "namespace", n]);
+    const operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false", `--health-port=${port}`, `--watch-namespaces=${n}`, "--prometheus-url=http://127.0.0.1:1"]);
+    const prometheus = await PrometheusProcess.start(await freePort(), 1, {
+      ruleGroups: groups,
+      scrapeConfigs: [
+        {
+          job_name: `serviceMonitor/paddock-system/${monitor.metadata.name}/0`,
+          honor_labels: endpoint.honorLabels ?? false,
+          static_configs: [{targets: [`127.0.0.1:${port}`], labels: {namespace: "paddock-system", service: "paddock-metrics", pod: "paddock-7d9f-abcde", endpoint: endpoint.port, job: "paddock-metrics"}}]
+        }
+      ]
+    });
+    try {
+      await operator.waitFor("leading: starting controllers");
+      // Never Ready (no node has 9 GPUs), and an autoscaled one whose load cannot be read.
+      expect(k.kubectlResult(["apply", "-n", n, "-f", "-"], JSON.stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "stuck"}, spec: {model: {uri: "file:///m.gguf"}, resources: {gpus: 9}, cache: {enabled: false}}})).status).toBe(0);
+      expect(k.kubectlResult(["apply", "-n", n, "-f", "-"], JSON.stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "blind"}, spec: {model: {uri: "file:///m.gguf"}, cache: {enabled: false}, autoscaling: {enabled: true, intervalSeconds: 1}}})).status).toBe(0);
+      type Alert = {labels: Record<string, string>; state: string};
+      const alerts = await eventually(async () => {
+        const body = (await (await fetch(`${prometheus.url}/api/v1/alerts`)).json()) as {data: {alerts: Alert[]}};
+        const named = (a: string) => body.data.alerts.find((x) => x.labels["alertname"] === a);
+        return named("PaddockLlmServiceNotReady") && named("PaddockAutoscalerBlind") ? body.data.alerts : undefined;
+      }, 60_000, "both alerts pending");
+      for (const [alert, name] of [["PaddockLlmServiceNotReady", "stuck"], ["PaddockAutoscalerBlind", "blind"]] as const) {
+        expect(alerts.find((a) => a.labels["alertname"] === alert && a.labels["name"] === name)?.labels).toMatchObject({namespace: n, name});
+      }
+      expect(alerts.filter((a) => a.labels["namespace"] === "paddock-system")).toEqual([]);
+    } finally {
+      await prometheus.stop();
+      await operator.stop();
+    }
   });
 
   it("passes the API server's dry-run validation", () => {
