@@ -143,7 +143,11 @@ export class LlamaEngine implements Engine {
     const sequence = await this.pool.acquire(options.signal);
     const slotAt = performance.now();
     const completion = new LlamaCompletion({contextSequence: sequence});
-    let completionTokens = 0;
+    // Usage counts every sampled token, whatever text it yields: the sequence's meter counts
+    // each position whose logits were computed, i.e. each sample. LlamaCompletion's onToken
+    // misses tokens it holds back (a trailing incomplete UTF-8 sequence at max_tokens).
+    const sampledBefore = sequence.tokenMeter.usedOutputTokens;
+    let streamedTokens = 0;
     let lastTokenAt = slotAt;
     let text = "";
     const stops = new StopDetector(request.params.stop);
@@ -182,9 +186,9 @@ export class LlamaEngine implements Engine {
         customStopTriggers: stopTriggers,
         onToken: (generated) => {
           const now = performance.now();
-          if (completionTokens > 0) this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
+          if (streamedTokens > 0) this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
           lastTokenAt = now;
-          completionTokens += generated.length;
+          streamedTokens += generated.length;
         },
         onTextChunk: (chunk) => {
           text += emit(stops.push(chunk));
@@ -193,6 +197,7 @@ export class LlamaEngine implements Engine {
       });
       if (!stops.stopped) text += emit(stops.flush());
       const stopCause = stops.stopped ? "stop_sequence" : toStopCause(result.metadata.stopReason, options);
+      const completionTokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
       return {
         text,
         finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
