@@ -20,6 +20,7 @@ export const ENV = {
   contextSize: "CONTEXT_SIZE",
   maxQueue: "MAX_QUEUE",
   gpu: "GPU",
+  gpuRequired: "GPU_REQUIRED",
   gpuLayers: "GPU_LAYERS",
   threads: "THREADS",
   requestTimeoutSeconds: "REQUEST_TIMEOUT_SECONDS",
@@ -67,6 +68,11 @@ export const IMAGE_ENTRY = {
 
 /** Exit code of every program for a bad configuration (a flag, a variable, a file it names). */
 export const EXIT_CONFIG = 2;
+/**
+ * Exit code of the server when GPU_REQUIRED is set and no GPU can be used; its message is
+ * the container's termination message, which the operator shows as GPUUnavailable.
+ */
+export const EXIT_GPU_UNAVAILABLE = 3;
 
 /** Metric names that other components query; keep in step with dashboards and the autoscaler. */
 export const METRIC = {

@@ -1,5 +1,5 @@
 import {isAbsolute, resolve} from "node:path";
-import {IMAGE_ENTRY} from "../../contract/index.js";
+import {ENV, IMAGE_ENTRY} from "../../contract/index.js";
 
 /**
  * How the local runtime runs one container of a pod as a process: pure translation of the
@@ -34,6 +34,12 @@ export interface PlanContext {
   readonly configMap: (name: string, key: string) => string | undefined;
   /** The checkout whose dist/ the image's /app would hold. */
   readonly appRoot: string;
+  /**
+   * The node's GPUs are fake (the local node advertises some; this machine has none): the
+   * server then serves from the CPU as the stand-in it is, instead of exiting as a real
+   * GPU pod without a GPU must (GPU_REQUIRED).
+   */
+  readonly fakeGpus?: boolean;
 }
 
 export interface ProcessPlan {
@@ -96,7 +102,8 @@ export function planContainer(container: ContainerSpec, ctx: PlanContext): Proce
     if (value !== undefined) env[e.name] = value.startsWith("/") ? localPath(value, mounts) : value;
   }
   // Every pod keeps its container port: each listens on its own loopback address.
-  env["HOST"] = ctx.listenIP;
+  env[ENV.host] = ctx.listenIP;
+  if (ctx.fakeGpus && env[ENV.gpuRequired] !== undefined) env[ENV.gpuRequired] = "false";
   const argv = [...(container.command ?? INFERENCE_ENTRYPOINT), ...(container.args ?? [])].map((a) => {
     const expanded = expand(a, env);
     return expanded.startsWith("/") ? localPath(expanded, mounts) : expanded;

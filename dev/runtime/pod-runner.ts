@@ -143,6 +143,7 @@ export class PodRunner {
       listenIP: this.listenIP,
       volumes: this.#volumes,
       appRoot: this.deps.appRoot,
+      fakeGpus: true,
       secret: (n, k) => {
         const v = secrets.get(n)?.[k];
         return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");

@@ -31,6 +31,7 @@ const envSchema = z.object({
   [ENV.contextSize]: positiveInt(1_048_576).default(2048),
   [ENV.maxQueue]: z.coerce.number().int().min(0).max(100_000).default(64),
   [ENV.gpu]: z.enum(["auto", "cuda", "vulkan", "off"]).default("auto"),
+  [ENV.gpuRequired]: boolFlag.default(false),
   [ENV.gpuLayers]: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0)]).default("auto"),
   [ENV.threads]: positiveInt(1024).optional(),
   [ENV.requestTimeoutSeconds]: z.coerce.number().positive().max(86_400).default(600),
@@ -65,6 +66,8 @@ export interface ServerConfig {
   /** Requests allowed to wait for a slot before 429. Defaults to 64. */
   readonly maxQueue: number;
   readonly gpu: GpuMode;
+  /** Refuse to serve from the CPU: exit if no GPU backend loads or no layer is offloaded. Defaults to false. */
+  readonly gpuRequired: boolean;
   readonly gpuLayers: number | "auto" | "max";
   /** llama.cpp threads. Defaults to the CPU budget (cgroup quota / affinity) minus one core. */
   readonly threads: number;
@@ -115,6 +118,7 @@ export function loadServerConfig(
   const result = envSchema.safeParse(stripEmpty(env));
   if (!result.success) throw new ConfigError(describeIssues(result.error));
   const e = result.data;
+  if (e[ENV.gpuRequired] && e[ENV.gpu] === "off") throw new ConfigError(`${ENV.gpuRequired}: cannot be true with ${ENV.gpu}=off`);
   const keysFile = e[ENV.apiKeysFile];
   if (keysFile !== undefined) checkKeysFile(keysFile, readText);
   const budget = cpuBudget(cpuSources);
@@ -128,6 +132,7 @@ export function loadServerConfig(
     contextSize: e[ENV.contextSize],
     maxQueue: e[ENV.maxQueue],
     gpu: e[ENV.gpu],
+    gpuRequired: e[ENV.gpuRequired],
     gpuLayers: e[ENV.gpuLayers],
     threads: e[ENV.threads] ?? defaultThreads(budget),
     cpuBudgetCores: budget,

@@ -1,5 +1,6 @@
 import {
   getLlama,
+  getLlamaGpuTypes,
   LlamaCompletion,
   LlamaLogLevel,
   LlamaText,
@@ -63,10 +64,15 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** GPU_REQUIRED is set and the model would run on the CPU; the message says what to check. */
+export class GpuUnavailableError extends Error {
+  override name = "GpuUnavailableError";
+}
+
 export interface LlamaEngineOptions {
   readonly config: Pick<
     ServerConfig,
-    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuLayers" | "threads" | "chatWrapper"
+    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuRequired" | "gpuLayers" | "threads" | "chatWrapper"
   >;
   readonly poolObserver?: SlotPoolObserver;
   readonly tokenObserver?: TokenObserver;
@@ -104,7 +110,25 @@ export class LlamaEngine implements Engine {
         log?.(level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : "warn", text);
       }
     });
+    // A GPU that was asked for and is not used would serve ~50x slower; refuse rather than
+    // let it pass for a healthy replica.
+    if (config.gpuRequired && llama.gpu === false) {
+      await llama.dispose();
+      throw new GpuUnavailableError(
+        `GPU_REQUIRED: no GPU backend could be loaded (GPU=${config.gpu}; node-llama-cpp: ${describeGpuSupport(await getLlamaGpuTypes("supported"))}): ` +
+          "check that the pod gets the GPU (nvidia-smi in the container, the NVIDIA container runtime, the node's driver), or set spec.resources.gpus: 0 to run on the CPU"
+      );
+    }
     const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers});
+    if (config.gpuRequired && model.gpuLayers === 0 && config.gpuLayers !== 0) {
+      const vram = await llama.getVramState();
+      await model.dispose();
+      await llama.dispose();
+      throw new GpuUnavailableError(
+        `GPU_REQUIRED: no layer of the model fits the GPU (${llama.gpu}, ${Math.round(vram.free / 2 ** 20)} MiB free of ${Math.round(vram.total / 2 ** 20)} MiB): ` +
+          "use a smaller quantization, more GPUs, or a smaller contextSize / parallelSlots"
+      );
+    }
     const context = await model.createContext({
       sequences: config.parallelSlots,
       contextSize: config.contextSize,
@@ -131,6 +155,11 @@ export class LlamaEngine implements Engine {
   /** The GPU backend in use, or `false` for CPU. */
   get gpu(): string | false {
     return this.llama.gpu;
+  }
+
+  /** Layers offloaded to the GPU, and the model's total. */
+  get gpuLayers(): {offloaded: number; total: number} {
+    return {offloaded: this.model.gpuLayers, total: this.model.fileInsights.totalLayers};
   }
 
   async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
@@ -252,6 +281,11 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+function describeGpuSupport(types: ReadonlyArray<string | false>): string {
+  const gpus = types.filter((t): t is string => t !== false);
+  return gpus.length > 0 ? `backends for ${gpus.join(", ")}, none of which loaded` : "no usable GPU on this machine: no driver or device visible";
 }
 
 function toStopCause(reason: string, options: GenerateOptions): StopCause {

@@ -1,11 +1,12 @@
-import {EXIT_CONFIG} from "../../contract/index.js";
+import {writeFileSync} from "node:fs";
+import {EXIT_CONFIG, EXIT_GPU_UNAVAILABLE} from "../../contract/index.js";
 import {createLogger} from "../../contract/log.js";
 import {Registry} from "prom-client";
 import {ApiKeys} from "./api-keys.js";
 import {createApp} from "./app.js";
 import {createCache} from "./cache/create-cache.js";
 import {ConfigError, loadServerConfig} from "./config.js";
-import {LlamaEngine} from "./engine.js";
+import {GpuUnavailableError, LlamaEngine} from "./engine.js";
 import {ServerMetrics} from "./metrics.js";
 import {drainAndClose, type MutableServingState} from "./server.js";
 
@@ -79,18 +80,32 @@ async function main(): Promise<void> {
     gpu: config.gpu
   });
   const started = performance.now();
-  const engine = await LlamaEngine.load({
-    config,
-    poolObserver: metrics,
-    tokenObserver: metrics,
-    log: (level, message) => logger[level](message)
-  });
+  let engine: LlamaEngine;
+  try {
+    engine = await LlamaEngine.load({
+      config,
+      poolObserver: metrics,
+      tokenObserver: metrics,
+      log: (level, message) => logger[level](message)
+    });
+  } catch (error) {
+    if (!(error instanceof GpuUnavailableError)) throw error;
+    logger.error("GPU required but unavailable", {error: error.message});
+    process.stderr.write(`paddock-inference: ${error.message}\n`);
+    // Kubernetes shows this file's content as the container's termination message.
+    try {
+      writeFileSync("/dev/termination-log", error.message);
+    } catch {
+      // not in a pod
+    }
+    process.exit(EXIT_GPU_UNAVAILABLE);
+  }
   if (state.draining) {
     await engine.close();
     return;
   }
   state.engine = engine;
-  logger.info("ready", {model: config.modelName, gpu: engine.gpu, load_ms: Math.round(performance.now() - started)});
+  logger.info("ready", {model: config.modelName, gpu: engine.gpu, gpu_layers: engine.gpuLayers, load_ms: Math.round(performance.now() - started)});
 }
 
 main().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 import {mkdtempSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {TINY_MODEL_NAME} from "../../dev/paths.js";
+import {TINY_MODEL, TINY_MODEL_NAME} from "../../dev/paths.js";
 import {runToExit, ServerProcess, sleep} from "../../dev/processes/server.js";
 import {parseMetrics, sample} from "../helpers/metrics-text.js";
 
@@ -113,6 +113,12 @@ describe("server lifecycle", () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("refuses to serve from the CPU when GPU_REQUIRED is set and no GPU is usable (this machine has none)", async () => {
+    const {code, stderr} = await runToExit({MODEL_PATH: TINY_MODEL, GPU_REQUIRED: "true", PORT: "0", HOST: "127.0.0.1", THREADS: "1"});
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/GPU_REQUIRED: no GPU backend could be loaded .*spec\.resources\.gpus: 0/);
   });
 
   it("exits non-zero with the reason when the model file cannot be loaded", async () => {

@@ -49,10 +49,11 @@ describe("the operator's pod environment, parsed by the server", () => {
       modelSha256: "ab".repeat(32)
     });
     expect(config.gpu).not.toBe("off");
+    expect(config.gpuRequired).toBe(true);
   });
 
-  it("runs CPU-only services with the GPU off", () => {
-    expect(loadServerConfig(serverEnv(svc({resources: {gpus: 0}})).env, cpu).gpu).toBe("off");
+  it("runs CPU-only services with the GPU off, and nothing required", () => {
+    expect(loadServerConfig(serverEnv(svc({resources: {gpus: 0}})).env, cpu)).toMatchObject({gpu: "off", gpuRequired: false});
   });
 
   it("wires the managed Redis with its password, in a cache namespace of the service's own", () => {

@@ -52,6 +52,12 @@ describe("local runtime: pod plan", () => {
     expect(plan.env).toEqual({MODEL_PATH: "/home/me/models/stories260K.gguf", PW: "s3cret", REDIS_URL: "redis://:s3cret@127.0.0.1:6379", POD: "chat-abc", IP: "10.42.0.7", HOST: "127.42.0.7"});
   });
 
+  it("serves GPU pods from the CPU on a node whose GPUs are fake, and only there", () => {
+    const server = {name: "server", image: "paddock/inference:1", env: [{name: "GPU", value: "auto"}, {name: "GPU_REQUIRED", value: "true"}]};
+    expect(planContainer(server, {...ctx, fakeGpus: true}).env).toMatchObject({GPU: "auto", GPU_REQUIRED: "false"});
+    expect(planContainer(server, ctx).env).toMatchObject({GPU_REQUIRED: "true"});
+  });
+
   it("refuses what it cannot run, with the reason kubectl describe shows", () => {
     const fail = (f: () => unknown) => {
       try {

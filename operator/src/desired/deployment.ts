@@ -66,6 +66,8 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     {name: ENV.contextSize, value: String(spec.engine.contextSize)},
     {name: ENV.maxQueue, value: String(spec.engine.maxQueue)},
     {name: ENV.gpu, value: spec.resources.gpus > 0 ? "auto" : "off"},
+    // GPUs asked for must be used: the server exits (GPUUnavailable) rather than run ~50x slower on the CPU.
+    ...(spec.resources.gpus > 0 ? [{name: ENV.gpuRequired, value: "true"}] : []),
     {name: ENV.gpuLayers, value: String(spec.engine.gpuLayers)},
     ...(spec.engine.threads ? [{name: ENV.threads, value: String(spec.engine.threads)}] : []),
     {name: ENV.requestTimeoutSeconds, value: String(spec.engine.requestTimeoutSeconds)},
@@ -135,6 +137,8 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
               livenessProbe: probe(PATHS.healthz, 10, 3),
               // Endpoints drop a terminating pod asynchronously; wait before the server stops accepting.
               lifecycle: {preStop: {sleep: {seconds: PRESTOP_SECONDS}}},
+              // Why it stopped (e.g. GPUUnavailable), for the operator's conditions.
+              terminationMessagePolicy: "FallbackToLogsOnError",
               securityContext: containerSecurity,
               volumeMounts: mounts
             }

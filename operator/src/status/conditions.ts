@@ -29,6 +29,7 @@ function problem(o: Observation): {reason: string; message: string} | undefined 
       message: `${o.pods.insufficientGpu} pod(s) cannot be scheduled: ${o.pods.insufficientGpuMessage ?? "not enough GPUs"}`
     };
   }
+  if (o.pods.gpuUnavailable) return {reason: "GPUUnavailable", message: o.pods.gpuUnavailable};
   if (o.pods.crashLooping) return {reason: "ServerCrashLooping", message: o.pods.crashLooping};
   const stuck = o.deployment?.conditions.find((c) => c.type === "Progressing" && c.reason === "ProgressDeadlineExceeded");
   if (stuck) return {reason: "ProgressDeadlineExceeded", message: stuck.message ?? "the rollout made no progress"};

@@ -1,5 +1,5 @@
 import type {V1Pod} from "@kubernetes/client-node";
-import {CONTAINER} from "../../../contract/index.js";
+import {CONTAINER, EXIT_GPU_UNAVAILABLE} from "../../../contract/index.js";
 /** What the reconciler saw, reduced to the facts conditions depend on. Pure data. */
 export interface Observation {
   readonly generation: number;
@@ -27,6 +27,8 @@ export interface PodProblems {
   readonly modelDownloadFailed?: string;
   /** The server container keeps crashing; its last message. */
   readonly crashLooping?: string;
+  /** The server found no usable GPU although the pod requests one; its message. */
+  readonly gpuUnavailable?: string;
 }
 
 /** Reads scheduling and container failures from the service's pods. */
@@ -35,6 +37,7 @@ export function podProblems(pods: readonly V1Pod[], gpuResourceName: string): Po
   let insufficientGpuMessage: string | undefined;
   let modelDownloadFailed: string | undefined;
   let crashLooping: string | undefined;
+  let gpuUnavailable: string | undefined;
   for (const pod of pods) {
     const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
     if (scheduled?.status === "False" && scheduled.reason === "Unschedulable" && scheduled.message?.includes(`Insufficient ${gpuResourceName}`)) {
@@ -46,6 +49,8 @@ export function podProblems(pods: readonly V1Pod[], gpuResourceName: string): Po
       if (c.name === CONTAINER.fetchModel && failed) modelDownloadFailed ??= failed.message?.trim() || `${CONTAINER.fetchModel} exited with code ${failed.exitCode}`;
     }
     for (const c of pod.status?.containerStatuses ?? []) {
+      const exit = c.state?.terminated ?? c.lastState?.terminated;
+      if (c.name === CONTAINER.server && exit?.exitCode === EXIT_GPU_UNAVAILABLE) gpuUnavailable ??= exit.message?.trim() || "the server found no usable GPU";
       if (c.state?.waiting?.reason === "CrashLoopBackOff") crashLooping ??= c.lastState?.terminated?.message?.trim() || c.state.waiting.message || "the server keeps crashing";
     }
   }
@@ -53,6 +58,7 @@ export function podProblems(pods: readonly V1Pod[], gpuResourceName: string): Po
     insufficientGpu,
     ...(insufficientGpuMessage ? {insufficientGpuMessage} : {}),
     ...(modelDownloadFailed ? {modelDownloadFailed} : {}),
-    ...(crashLooping ? {crashLooping} : {})
+    ...(crashLooping ? {crashLooping} : {}),
+    ...(gpuUnavailable ? {gpuUnavailable} : {})
   };
 }
