@@ -16,6 +16,11 @@ import {sleep} from "../../dev/processes/server.js";
  * plane, the operator process, inference processes on the tiny model, Redis and Prometheus.
  * Only the kubelet and container runtime are stood in for, by the local node in dev/runtime
  * (no container runtime here): it runs each pod's server as a local process.
+ *
+ * One ordered scenario, as a user's session is: each numbered step builds on what the
+ * previous ones left (the running stack, the example, the `e2e` LlmService and its pods).
+ * Starting the stack once is what keeps this file near a minute. A step after a failed one
+ * fails at once, naming the step that broke the scenario, instead of failing confusingly.
  */
 interface Pod {
   metadata: {name: string; deletionTimestamp?: string; labels: Record<string, string>};
@@ -35,7 +40,25 @@ const listening = (address: string) =>
     socket.on("error", () => done(false));
   });
 
-describe("local stack (npm run dev)", () => {
+describe("local stack (npm run dev), one ordered scenario", () => {
+  let broken: string | undefined;
+  let stepNumber = 0;
+  const step = (name: string, fn: () => Promise<void>, timeoutMs?: number) => {
+    const title = `step ${++stepNumber}: ${name}`;
+    it(
+      title,
+      async () => {
+        if (broken) throw new Error(`not run: "${broken}" failed, and this step needs the state it leaves`);
+        try {
+          await fn();
+        } catch (error) {
+          broken = title;
+          throw error;
+        }
+      },
+      timeoutMs
+    );
+  };
   let dev: ChildProcess;
   let exited: Promise<number | null>;
   const lines: string[] = [];
@@ -117,7 +140,7 @@ describe("local stack (npm run dev)", () => {
     }
   }, 60_000);
 
-  it("prints a Service URL that answers through the openai client, and how long the example took", async () => {
+  step("prints a Service URL that answers through the openai client, and how long the example took", async () => {
     const took = lines.find((l) => /answered [\d.]+ s after apply/.test(l));
     expect(took).toBeDefined();
     process.stdout.write(`e2e: ${took}\n`);
@@ -127,7 +150,7 @@ describe("local stack (npm run dev)", () => {
     expect(completion.usage!.completion_tokens).toBeGreaterThan(0);
   });
 
-  it("serves a kubectl-applied LlmService, and a repeated greedy request is a cache HIT on the other replica", async () => {
+  step("serves a kubectl-applied LlmService, and a repeated greedy request is a cache HIT on the other replica", async () => {
     const applied = Date.now();
     const spec = {model: {uri: "file:///models/stories260K.gguf", hostPath: true, name: "tiny"}, replicas: {min: 2, max: 2}, engine: {shutdownGraceSeconds: 10}, cache: {redis: {url: redisUrl}}};
     kubectl(["apply", "-f", "-"], stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "e2e"}, spec}));
@@ -178,7 +201,7 @@ describe("local stack (npm run dev)", () => {
     return load.stop();
   };
 
-  it("replaces a deleted pod while traffic keeps flowing, with no failed request", async () => {
+  step("replaces a deleted pod while traffic keeps flowing, with no failed request", async () => {
     const counts = await trafficAround(24, async () => {
       const victim = live("e2e")[0]!.metadata.name;
       kubectl(["delete", "pod", victim, "--wait=false"]);
@@ -188,7 +211,7 @@ describe("local stack (npm run dev)", () => {
     expect(counts).toMatchObject({failed: 0});
   }, 180_000);
 
-  it("rolls out a spec change, draining old pods without failing in-flight requests", async () => {
+  step("rolls out a spec change, draining old pods without failing in-flight requests", async () => {
     const before = live("e2e").map((p) => p.metadata.name);
     const counts = await trafficAround(48, async () => {
       kubectl(["patch", "llms", "e2e", "--type=merge", "-p", JSON.stringify({spec: {engine: {parallelSlots: 2}}})]);
@@ -201,7 +224,7 @@ describe("local stack (npm run dev)", () => {
     expect(counts).toMatchObject({failed: 0});
   }, 240_000);
 
-  it("raises replicas under sustained load through the autoscaler, and new pods receive traffic", async () => {
+  step("raises replicas under sustained load through the autoscaler, and new pods receive traffic", async () => {
     // The example: min 2, max 4, 4 in-flight requests per replica, 5 s scrapes, 10 s evaluations.
     const initial = live("tiny").map((p) => p.metadata.name);
     expect(initial).toHaveLength(2);
@@ -223,7 +246,7 @@ describe("local stack (npm run dev)", () => {
     expect(decision.reason).toMatch(/^scaling up to \d: load [\d.]+ active requests \(Prometheus, \d\/\d pods\), target 4 per replica/);
   }, 300_000);
 
-  it("deleting the LlmServices stops every process they started", async () => {
+  step("deleting the LlmServices stops every process they started", async () => {
     for (const s of ["e2e", "tiny"]) pods(s);
     kubectl(["delete", "llms", "e2e", "tiny"]);
     await eventually(() => pods("e2e").length === 0 && pods("tiny").length === 0, 120_000, "pods gone");
@@ -239,7 +262,7 @@ describe("local stack (npm run dev)", () => {
     expect(answering.filter(Boolean)).toEqual([]);
   }, 180_000);
 
-  it("Ctrl-C stops everything it started", async () => {
+  step("Ctrl-C stops everything it started", async () => {
     const prometheus = await line("PROMETHEUS_URL=", 1_000);
     dev.kill("SIGINT");
     expect(await exited).toBe(0);
