@@ -86,6 +86,7 @@ export const METRIC = {
   timeToFirstToken: "llm_time_to_first_token_seconds",
   interTokenLatency: "llm_inter_token_latency_seconds",
   promptTokens: "llm_prompt_tokens_total",
+  promptCachedTokens: "llm_prompt_cached_tokens_total",
   completionTokens: "llm_completion_tokens_total",
   rejectedRequests: "llm_rejected_requests_total",
   cacheLookups: "llm_cache_lookups_total",

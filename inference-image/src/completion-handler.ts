@@ -42,6 +42,7 @@ const toRecord = (chunks: readonly string[], r: GenerationResult): CompletionRec
   chunks: [...chunks],
   finishReason: r.finishReason,
   promptTokens: r.promptTokens,
+  cachedTokens: r.cachedTokens,
   completionTokens: r.completionTokens
 });
 
@@ -81,14 +82,16 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     locals.log.cache = plan.status;
     if (plan.hit) {
       metrics.responses.inc({source: "cache"});
+      // Served without the model: every prompt token counts as cached.
+      const hit = {...plan.hit, cachedTokens: plan.hit.promptTokens};
       Object.assign(locals.log, {prompt_tokens: plan.hit.promptTokens, completion_tokens: plan.hit.completionTokens, finish_reason: plan.hit.finishReason});
       if (request.stream) {
         const sse = new SseStream(res);
         sse.start({"X-Request-Id": locals.requestId});
-        for (const chunk of formatter.allChunks(plan.hit)) sse.send(chunk);
+        for (const chunk of formatter.allChunks(hit)) sse.send(chunk);
         sse.end();
       } else {
-        res.json(formatter.body(plan.hit));
+        res.json(formatter.body(hit));
       }
       return;
     }
@@ -96,6 +99,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     const start = () =>
       new Flight(engine, request, deps.requestTimeoutMs, async (result, chunks) => {
         metrics.promptTokens.inc(result.promptTokens);
+        metrics.promptCachedTokens.inc(result.cachedTokens);
         metrics.completionTokens.inc(result.completionTokens);
         // Stored before any response ends (ResponseCache.save never throws).
         if (plan.key && plan.store && isComplete(result)) await deps.cache?.cache.save(plan.key, toRecord(chunks, result));

@@ -16,7 +16,7 @@ import {
 import type {ServerConfig} from "./config.js";
 import {contextLengthExceeded, invalidRequest} from "./errors.js";
 import type {ChatMessage, InferenceRequest, Prompt} from "./openai-request.js";
-import {SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import {chooseSlot, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
 import {StopDetector} from "./stop-detector.js";
 
 export type FinishReason = "stop" | "length";
@@ -32,6 +32,8 @@ export interface GenerationResult {
   readonly finishReason: FinishReason;
   readonly stopCause: StopCause;
   readonly promptTokens: number;
+  /** Prompt tokens whose KV the slot already held (not evaluated again). */
+  readonly cachedTokens: number;
   readonly completionTokens: number;
   /** Milliseconds spent waiting for a free slot. */
   readonly queueMs: number;
@@ -163,19 +165,22 @@ export class LlamaEngine implements Engine {
   }
 
   async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
-    const {tokens, promptTokens, stopTriggers} = this.render(request.prompt);
+    const {tokens, evaluated, promptTokens, stopTriggers} = this.render(request.prompt);
     const contextSize = this.context.contextSize;
     // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
     if (promptTokens >= contextSize) throw contextLengthExceeded(contextSize, promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
 
     const queuedAt = performance.now();
-    const sequence = await this.pool.acquire(options.signal);
+    // Among free slots, the one whose KV cache already holds the longest prefix of this prompt.
+    const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => commonPrefix(s.contextTokens, evaluated)), evaluated.length));
     const slotAt = performance.now();
     const completion = new LlamaCompletion({contextSequence: sequence});
     // Usage counts every sampled token, whatever text it yields: the sequence's meter counts
     // each position whose logits were computed, i.e. each sample. LlamaCompletion's onToken
     // misses tokens it holds back (a trailing incomplete UTF-8 sequence at max_tokens).
     const sampledBefore = sequence.tokenMeter.usedOutputTokens;
+    // The prompt tokens node-llama-cpp evaluates count as input, except the last (an output).
+    const inputBefore = sequence.tokenMeter.usedInputTokens;
     let streamedTokens = 0;
     let lastTokenAt = slotAt;
     let text = "";
@@ -227,11 +232,15 @@ export class LlamaEngine implements Engine {
       if (!stops.stopped) text += emit(stops.flush());
       const stopCause = stops.stopped ? "stop_sequence" : toStopCause(result.metadata.stopReason, options);
       const completionTokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
+      // Each decode counts its tokens as input except the one whose logits are sampled: the
+      // prompt's evaluation adds (evaluated - 1), each generated token fed back adds 0.
+      const evaluatedPrompt = Math.min(promptTokens, sequence.tokenMeter.usedInputTokens - inputBefore + 1);
       return {
         text,
         finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
         stopCause,
         promptTokens,
+        cachedTokens: Math.max(0, promptTokens - evaluatedPrompt),
         completionTokens,
         queueMs: slotAt - queuedAt
       };
@@ -246,18 +255,23 @@ export class LlamaEngine implements Engine {
    * template (or node-llama-cpp's best match when the GGUF has none); its end-of-turn
    * markers become stop triggers. `promptTokens` counts the BOS token llama.cpp prepends.
    */
-  private render(prompt: Prompt): {tokens: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
+  private render(prompt: Prompt): {tokens: Token[]; evaluated: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
     const bos = this.model.tokens.bos;
     const prependsBos = this.model.tokens.shouldPrependBosToken && bos !== null;
+    let tokens: Token[];
+    let stopTriggers: LlamaText[] = [];
     if (prompt.kind === "text") {
-      const tokens = this.model.tokenize(prompt.text);
-      return {tokens, promptTokens: tokens.length + (prependsBos ? 1 : 0), stopTriggers: []};
+      tokens = this.model.tokenize(prompt.text);
+    } else {
+      const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages)});
+      tokens = state.contextText.tokenize(this.model.tokenizer);
+      stopTriggers = state.stopGenerationTriggers;
+      // The template already starts with BOS; LlamaCompletion adds its own, so drop the template's.
+      if (prependsBos && tokens[0] === bos) tokens = tokens.slice(1);
     }
-    const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages)});
-    let tokens = state.contextText.tokenize(this.model.tokenizer);
-    // The template already starts with BOS; LlamaCompletion adds its own, so drop the template's.
-    if (prependsBos && tokens[0] === bos) tokens = tokens.slice(1);
-    return {tokens, promptTokens: tokens.length + (prependsBos ? 1 : 0), stopTriggers: state.stopGenerationTriggers};
+    // What the sequence will hold: LlamaCompletion's BOS, then the prompt.
+    const evaluated = prependsBos ? [bos, ...tokens] : tokens;
+    return {tokens, evaluated, promptTokens: evaluated.length, stopTriggers};
   }
 
   stopAccepting(): void {
@@ -281,6 +295,14 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/** How many leading tokens two sequences share. */
+export function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }
 
 function describeGpuSupport(types: ReadonlyArray<string | false>): string {

@@ -29,6 +29,7 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
   readonly ttft: Histogram<"endpoint">;
   readonly interToken: Histogram;
   readonly promptTokens: Counter;
+  readonly promptCachedTokens: Counter;
   readonly completionTokens: Counter;
   readonly rejected: Counter<"reason">;
   readonly cacheLookups: Counter<"result">;
@@ -80,7 +81,8 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
       buckets: TOKEN_GAP_BUCKETS,
       registers
     });
-    this.promptTokens = new Counter({name: METRIC.promptTokens, help: "Prompt tokens evaluated.", registers});
+    this.promptTokens = new Counter({name: METRIC.promptTokens, help: "Prompt tokens of generated completions.", registers});
+    this.promptCachedTokens = new Counter({name: METRIC.promptCachedTokens, help: "Prompt tokens reused from a slot's KV cache instead of evaluated (prefix-aware slots).", registers});
     this.completionTokens = new Counter({name: METRIC.completionTokens, help: "Completion tokens generated.", registers});
     this.rejected = new Counter({
       name: METRIC.rejectedRequests,

@@ -7,6 +7,8 @@ export interface CompletionRecord {
   readonly chunks: readonly string[];
   readonly finishReason: FinishReason;
   readonly promptTokens: number;
+  /** Prompt tokens not evaluated again: reused from the slot's KV cache, or all of them for a response-cache hit. */
+  readonly cachedTokens?: number;
   readonly completionTokens: number;
 }
 
@@ -14,12 +16,15 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** As OpenAI reports prompt caching. */
+  prompt_tokens_details: {cached_tokens: number};
 }
 
-export const usageOf = (r: Pick<CompletionRecord, "promptTokens" | "completionTokens">): Usage => ({
+export const usageOf = (r: Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">): Usage => ({
   prompt_tokens: r.promptTokens,
   completion_tokens: r.completionTokens,
-  total_tokens: r.promptTokens + r.completionTokens
+  total_tokens: r.promptTokens + r.completionTokens,
+  prompt_tokens_details: {cached_tokens: r.cachedTokens ?? 0}
 });
 
 /**
@@ -68,7 +73,7 @@ export class ResponseFormatter {
   }
 
   /** The chunk that carries `finish_reason`, and the usage chunk when the client asked for it. */
-  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens">): Record<string, unknown>[] {
+  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown>[] {
     const last = this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason);
     if (!this.includeUsage) return [last];
     return [last, {...this.envelope(), choices: [], usage: usageOf(record)}];

@@ -11,6 +11,20 @@ interface Waiter<T> {
 }
 
 /**
+ * Which free slot a prompt takes. `prefixLengths[i]` is how many of the prompt's tokens the
+ * i-th free slot already holds (its KV cache), free slots ordered least recently used first.
+ * The slot with the longest common prefix wins when that prefix covers at least `minShare`
+ * of the prompt (llama-server's slot prompt similarity, 0.5), the older one on a tie;
+ * otherwise the least recently used slot, so a prompt that merely shares the chat
+ * template's first tokens does not evict a hot prefix. Pure.
+ */
+export function chooseSlot(prefixLengths: readonly number[], promptLength: number, minShare = 0.5): number {
+  let best = 0;
+  for (let i = 1; i < prefixLengths.length; i++) if (prefixLengths[i]! > prefixLengths[best]!) best = i;
+  return promptLength > 0 && prefixLengths[best]! >= minShare * promptLength ? best : 0;
+}
+
+/**
  * Hands each request a free slot (a context sequence) or queues it in a bounded FIFO.
  *
  * A full queue rejects at once with 429 so clients back off instead of piling up; an
@@ -50,12 +64,16 @@ export class SlotPool<T> {
   /**
    * Resolves with a slot. Rejects with 429 when the queue is full, with 503 once the pool
    * is closed, and with the signal's reason (or a queue timeout) when `signal` aborts first.
+   * `pick` chooses among the free slots (least recently used first; see chooseSlot) and
+   * defaults to the least recently used. A queued request takes whichever slot frees first:
+   * waiting longer for "its" slot is not worth the queueing by default.
    */
-  acquire(signal?: AbortSignal): Promise<T> {
+  acquire(signal?: AbortSignal, pick?: (free: readonly T[]) => number): Promise<T> {
     if (this.#closed) return Promise.reject(unavailable("The server is shutting down."));
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    const slot = this.#free.pop();
-    if (slot !== undefined) {
+    if (this.#free.length > 0) {
+      const index = pick ? pick(this.#free) : 0;
+      const [slot] = this.#free.splice(index >= 0 && index < this.#free.length ? index : 0, 1) as [T];
       this.#report();
       return Promise.resolve(slot);
     }
@@ -83,7 +101,7 @@ export class SlotPool<T> {
     });
   }
 
-  /** Returns a slot: the oldest waiter gets it directly, so FIFO order holds. */
+  /** Returns a slot: the oldest waiter gets it directly, so FIFO order holds; else it is the most recently used free slot. */
   release(slot: T): void {
     const next = this.#waiters.shift();
     if (next) next.resolve(slot);

@@ -38,7 +38,26 @@ describe("inference server API", () => {
     const prompt = "The little dog ran to the park";
     const res = await client.completions.create({model: TINY_MODEL_NAME, prompt, max_tokens: 17, temperature: 0});
     const [promptTokens] = await countTokens([prompt]);
-    expect(res.usage).toEqual({prompt_tokens: promptTokens! + 1, completion_tokens: 17, total_tokens: promptTokens! + 18});
+    expect(res.usage).toMatchObject({prompt_tokens: promptTokens! + 1, completion_tokens: 17, total_tokens: promptTokens! + 18});
+  });
+
+  it("reuses a shared system prompt from the slot that holds it, and reports it as cached_tokens", async () => {
+    // Each request runs alone, with the response cache out of the way (no-store): this is the
+    // slots' KV cache. Between the two that share a system prompt, another takes a slot (this
+    // server has 2): it must take the other one.
+    const system = "You are a teller of short stories for small children. ".repeat(25);
+    const ask = (sys: string, user: string) =>
+      client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "system", content: sys}, {role: "user", content: user}], max_tokens: 4, temperature: 0}, {headers: {"cache-control": "no-store"}});
+    const before = sample(parseMetrics(await (await fetch(`${server.url}/metrics`)).text()), "llm_prompt_cached_tokens_total");
+    const first = await ask(system, "A dog");
+    await ask("Be brief.", "Hello");
+    const again = await ask(system, "A cat");
+    expect(first.usage!.prompt_tokens_details?.cached_tokens).toBeLessThan(first.usage!.prompt_tokens / 10);
+    const cached = again.usage!.prompt_tokens_details!.cached_tokens!;
+    expect(cached).toBeGreaterThan(again.usage!.prompt_tokens * 0.9);
+    expect(cached).toBeLessThan(again.usage!.prompt_tokens);
+    const after = sample(parseMetrics(await (await fetch(`${server.url}/metrics`)).text()), "llm_prompt_cached_tokens_total");
+    expect(after - before).toBeGreaterThanOrEqual(cached);
   });
 
   it("streams chat chunks that concatenate to the non-streaming text, with usage last", async () => {
@@ -62,7 +81,9 @@ describe("inference server API", () => {
     expect(pieces.join("")).toBe(whole.choices[0]!.message.content);
     expect(pieces.filter((p) => p !== "").length).toBeGreaterThan(1);
     expect(finishReasons.at(-1)).toBe(whole.choices[0]!.finish_reason);
-    expect(usage).toEqual(whole.usage);
+    // The stream is a response-cache hit (same greedy request): same counts, all of the prompt cached.
+    expect(usage).toMatchObject({prompt_tokens: whole.usage!.prompt_tokens, completion_tokens: whole.usage!.completion_tokens, total_tokens: whole.usage!.total_tokens});
+    expect(usage!.prompt_tokens_details?.cached_tokens).toBe(whole.usage!.prompt_tokens);
   });
 
   it("streams legacy completions ending with data: [DONE]", async () => {

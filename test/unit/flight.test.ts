@@ -23,7 +23,7 @@ class HeldEngine implements Engine {
   close = async () => {};
 }
 
-const result = (stopCause: GenerationResult["stopCause"], text = ""): GenerationResult => ({text, finishReason: stopCause === "eos" ? "stop" : "length", stopCause, promptTokens: 3, completionTokens: text.length, queueMs: 0});
+const result = (stopCause: GenerationResult["stopCause"], text = ""): GenerationResult => ({text, finishReason: stopCause === "eos" ? "stop" : "length", stopCause, promptTokens: 3, cachedTokens: 0, completionTokens: text.length, queueMs: 0});
 const request = {} as InferenceRequest;
 const listener = () => {
   const heard: string[] = [];

@@ -11,7 +11,7 @@ describe("ResponseFormatter", () => {
       created: 1700000000,
       model: "tiny",
       choices: [{index: 0, message: {role: "assistant", content: "Once upon", refusal: null}, logprobs: null, finish_reason: "length"}],
-      usage: {prompt_tokens: 3, completion_tokens: 2, total_tokens: 5}
+      usage: {prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, prompt_tokens_details: {cached_tokens: 0}}
     });
   });
 
