@@ -6,7 +6,7 @@ import OpenAI from "openai";
 import {stringify} from "yaml";
 import {ensureBinaries} from "../../dev/cluster/locate.js";
 import {eventually} from "../helpers/cluster.js";
-import {parseMetrics, sample} from "../helpers/metrics-text.js";
+import {parseMetrics, sample} from "../../dev/metrics-text.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 import {sleep} from "../../dev/processes/server.js";
 

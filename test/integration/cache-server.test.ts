@@ -2,7 +2,7 @@ import {mkdtempSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import OpenAI from "openai";
-import {parseMetrics, sample} from "../helpers/metrics-text.js";
+import {parseMetrics, sample} from "../../dev/metrics-text.js";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {RedisProcess} from "../../dev/processes/redis.js";
 import {ServerProcess, sleep} from "../../dev/processes/server.js";

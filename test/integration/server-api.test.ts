@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import {parseMetrics, sample} from "../helpers/metrics-text.js";
+import {parseMetrics, sample} from "../../dev/metrics-text.js";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {ServerProcess} from "../../dev/processes/server.js";
 import {countTokens} from "../helpers/tokenize.js";

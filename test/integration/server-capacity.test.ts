@@ -1,4 +1,4 @@
-import {parseMetrics, sample} from "../helpers/metrics-text.js";
+import {parseMetrics, sample} from "../../dev/metrics-text.js";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {ServerProcess, sleep} from "../../dev/processes/server.js";
 

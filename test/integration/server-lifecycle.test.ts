@@ -3,7 +3,7 @@ import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {TINY_MODEL, TINY_MODEL_NAME} from "../../dev/paths.js";
 import {runToExit, ServerProcess, sleep} from "../../dev/processes/server.js";
-import {parseMetrics, sample} from "../helpers/metrics-text.js";
+import {parseMetrics, sample} from "../../dev/metrics-text.js";
 
 /** Waits until the server's metrics show `n` busy slots: a request is generating. */
 async function busySlots(server: ServerProcess, n: number): Promise<void> {

@@ -1,0 +1,263 @@
+/**
+ * The data plane side by side, in one run: Paddock's server over HTTP, node-llama-cpp driven
+ * in-process (no HTTP, the floor of what the server can do), and llama.cpp's llama-server
+ * (the peer, bench/peers/build-llama-server.sh), on the same model file with the same slots,
+ * threads and context. Models: the tiny one and synthetic ones of real shapes
+ * (dev/models/synthetic.ts). Then a shared-prefix workload: one long system prompt with
+ * varied user turns, against distinct prompts of the same length.
+ *
+ *   npm run bench:data-plane
+ *   BENCH_MODELS=tiny,20m,110m BENCH_CONCURRENCY=1,8,32 BENCH_PER_CLIENT=4 BENCH_MAX_TOKENS=16
+ *   BENCH_PEER=0 skips llama-server.
+ *
+ * Servers run pinned to the last core (taskset), the load generator on the others. Each
+ * cell runs the three targets back to back; medians of BENCH_ROUNDS interleaved rounds.
+ */
+import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import {existsSync, mkdirSync} from "node:fs";
+import {cpus} from "node:os";
+import {join, resolve} from "node:path";
+import {getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
+import {REPO_ROOT, TINY_MODEL} from "../dev/paths.js";
+import {SHAPES, writeSyntheticModel} from "../dev/models/synthetic.js";
+import {freePort} from "../dev/processes/ports.js";
+import {ServerProcess} from "../dev/processes/server.js";
+import {parseMetrics, sample} from "../dev/metrics-text.js";
+import {printTable, writeResults} from "./lib/report.js";
+import {percentile, round} from "./lib/stats.js";
+
+const env = (k: string, d: string) => process.env[k] ?? d;
+const MODELS = env("BENCH_MODELS", "tiny,20m,110m").split(",");
+const CONCURRENCY = env("BENCH_CONCURRENCY", "1,8,32").split(",").map(Number);
+const PER_CLIENT = Number(env("BENCH_PER_CLIENT", "4"));
+const MAX_TOKENS = Number(env("BENCH_MAX_TOKENS", "16"));
+const ROUNDS = Number(env("BENCH_ROUNDS", "1"));
+const SLOTS = 4;
+const THREADS = 1;
+const CONTEXT = 2048;
+const PEER = env("BENCH_PEER", "1") !== "0";
+const SERVER_CORE = String(cpus().length - 1);
+const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
+
+type Target = "paddock" | "in-process" | "llama-server";
+interface Sample {
+  ttftMs: number | undefined;
+  totalMs: number;
+  tokens: number;
+}
+/** One request: a chat with an optional system prompt. */
+interface Ask {
+  system?: string;
+  user: string;
+}
+type Send = (ask: Ask, client: number, stream: boolean) => Promise<Sample>;
+
+const USERS = ["Tell me a story about a dog.", "What did the cat do?", "Sue went to the park.", "Tom had a red ball.", "The sun was hot.", "Mom said to Ben", "A big fish swam.", "Lily saw a bird."];
+
+function modelFile(name: string): string {
+  if (name === "tiny") return TINY_MODEL;
+  const shape = SHAPES[name];
+  if (!shape) throw new Error(`unknown model ${name}`);
+  mkdirSync(MODEL_DIR, {recursive: true});
+  const path = join(MODEL_DIR, `synthetic-${name}.gguf`);
+  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength: CONTEXT});
+  return path;
+}
+
+/** OpenAI chat over HTTP against Paddock or llama-server; TTFT from the first content delta. */
+function httpSender(url: string, model: string): Send {
+  return async (ask, _client, stream) => {
+    const t0 = performance.now();
+    const messages = [...(ask.system ? [{role: "system", content: ask.system}] : []), {role: "user", content: ask.user}];
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: {"content-type": "application/json", "cache-control": "no-store"},
+      body: JSON.stringify({model, messages, max_tokens: MAX_TOKENS, temperature: 0, stream, ...(stream ? {stream_options: {include_usage: true}} : {})})
+    });
+    if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${await res.text()}`);
+    if (!stream) {
+      const body = (await res.json()) as {usage: {completion_tokens: number}};
+      return {ttftMs: undefined, totalMs: performance.now() - t0, tokens: body.usage.completion_tokens};
+    }
+    let first: number | undefined;
+    let tokens = 0;
+    let buffered = "";
+    const decoder = new TextDecoder();
+    for await (const bytes of res.body!) {
+      buffered += decoder.decode(bytes as Uint8Array, {stream: true});
+      let end: number;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        const event = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (first === undefined && /"content":"[^"]/.test(event)) first = performance.now();
+        if (/"usage":\{/.test(event)) tokens = (JSON.parse(event.replace(/^data: /, "")) as {usage: {completion_tokens: number}}).usage.completion_tokens;
+      }
+    }
+    return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens};
+  };
+}
+
+/** node-llama-cpp in this process: one context of SLOTS sequences, a client per sequence, the model's chat template. */
+async function inProcess(path: string) {
+  const llama = await getLlama({gpu: false, build: "never", maxThreads: THREADS, logLevel: LlamaLogLevel.error});
+  const model = await llama.loadModel({modelPath: path});
+  const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS});
+  const sequences: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());
+  const {resolveChatWrapper} = await import("node-llama-cpp");
+  const wrapper = resolveChatWrapper(model);
+  const send: Send = async (ask, client) => {
+    const t0 = performance.now();
+    let first: number | undefined;
+    let tokens = 0;
+    const history = [...(ask.system ? [{type: "system" as const, text: ask.system}] : []), {type: "user" as const, text: ask.user}, {type: "model" as const, response: []}];
+    const state = wrapper.generateContextState({chatHistory: history});
+    const completion = new LlamaCompletion({contextSequence: sequences[client % SLOTS]!});
+    await completion.generateCompletionWithMeta(state.contextText.tokenize(model.tokenizer).slice(1), {
+      maxTokens: MAX_TOKENS,
+      temperature: 0,
+      repeatPenalty: false,
+      disableContextShift: true,
+      customStopTriggers: state.stopGenerationTriggers,
+      onToken: (t) => {
+        first ??= performance.now();
+        tokens += t.length;
+      }
+    });
+    completion.dispose({disposeSequence: false});
+    return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens};
+  };
+  return {send, close: () => llama.dispose()};
+}
+
+async function llamaServer(path: string): Promise<{url: string; child: ChildProcess}> {
+  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
+  const binary = built.stdout.trim().split("\n").at(-1)!;
+  const port = await freePort();
+  // -c is the whole KV cache, split across --parallel slots: the same 2048 per slot as ours.
+  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "--parallel", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-t", String(THREADS), "-tb", String(THREADS), "-ngl", "0", "--no-webui", "--log-disable"];
+  const child = spawn("taskset", ["-c", SERVER_CORE, binary, ...args], {stdio: ["ignore", "ignore", "pipe"]});
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-3000)));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited: ${stderr}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return {url, child};
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`llama-server did not become healthy: ${stderr}`);
+}
+
+async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask) {
+  const samples: Sample[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({length: concurrency}, async (_, client) => {
+      for (let i = 0; i < PER_CLIENT; i++) samples.push(await send(asks(client, i), client, stream));
+    })
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const ttft = samples.flatMap((s) => (s.ttftMs === undefined ? [] : [s.ttftMs]));
+  const total = samples.map((s) => s.totalMs);
+  return {
+    req_per_s: round(samples.length / seconds, 2),
+    tok_per_s: round(samples.reduce((a, s) => a + s.tokens, 0) / seconds, 0),
+    ttft_p50_ms: round(percentile(ttft, 50), 1),
+    ttft_p99_ms: round(percentile(ttft, 99), 1),
+    e2e_p50_ms: round(percentile(total, 50), 1),
+    e2e_p99_ms: round(percentile(total, 99), 1)
+  };
+}
+type Cell = Awaited<ReturnType<typeof load>>;
+const median = (cells: Cell[]): Cell => Object.fromEntries(Object.keys(cells[0]!).map((k) => [k, percentile(cells.map((c) => c[k as keyof Cell]), 50)])) as Cell;
+
+const rssOf = (pid: number | undefined) => {
+  const r = spawnSync("ps", ["-o", "rss=", "-p", String(pid)], {encoding: "utf8"});
+  return Math.round(Number(r.stdout.trim()) / 1024);
+};
+
+const rows: Array<Record<string, string | number>> = [];
+const memory: Array<Record<string, string | number>> = [];
+const prefixRows: Array<Record<string, string | number>> = [];
+for (const name of MODELS) {
+  const path = modelFile(name);
+  const servedAs = name === "tiny" ? "stories260K" : `synthetic-${name}`;
+  const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off"}, {});
+  // Pin the server's process (all threads) to the server core, as llama-server is.
+  spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(paddock.child.pid)]);
+  const local = await inProcess(path);
+  const peer = PEER ? await llamaServer(path) : undefined;
+  const targets: Array<[Target, Send]> = [
+    ["paddock", httpSender(paddock.url, servedAs)],
+    ["in-process", local.send],
+    ...(peer ? [["llama-server", httpSender(peer.url, servedAs)] as [Target, Send]] : [])
+  ];
+  try {
+    const distinct = (client: number, i: number): Ask => ({user: `${USERS[(client + i) % USERS.length]} (${client}.${i})`});
+    for (const [, send] of targets) await load(2, send, false, distinct); // warm-up
+    const cells = new Map<string, Cell[]>();
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const c of CONCURRENCY) {
+        for (const stream of [false, true]) {
+          for (const [target, send] of targets) {
+            const key = `${target}|${c}|${stream}`;
+            cells.set(key, [...(cells.get(key) ?? []), await load(c, send, stream, distinct)]);
+          }
+        }
+      }
+    }
+    for (const c of CONCURRENCY) {
+      for (const stream of [false, true]) {
+        const get = (t: Target) => (cells.has(`${t}|${c}|${stream}`) ? median(cells.get(`${t}|${c}|${stream}`)!) : undefined);
+        const ours = get("paddock")!;
+        const inproc = get("in-process")!;
+        const peerCell = get("llama-server");
+        for (const [t, cell] of [["paddock", ours], ["in-process", inproc], ["llama-server", peerCell]] as const) {
+          if (!cell) continue;
+          rows.push({model: name, c, stream: stream ? "yes" : "no", target: t, ...cell});
+        }
+        rows.push({
+          model: name,
+          c,
+          stream: stream ? "yes" : "no",
+          target: "ratios",
+          req_per_s: peerCell ? round(ours.req_per_s / peerCell.req_per_s, 2) : "-",
+          tok_per_s: round(ours.tok_per_s / inproc.tok_per_s, 2),
+          ttft_p50_ms: peerCell && stream ? round(ours.ttft_p50_ms / peerCell.ttft_p50_ms, 2) : "-",
+          ttft_p99_ms: peerCell && stream ? round(ours.ttft_p99_ms / peerCell.ttft_p99_ms, 2) : "-",
+          e2e_p50_ms: peerCell ? round(ours.e2e_p50_ms / peerCell.e2e_p50_ms, 2) : "-",
+          e2e_p99_ms: peerCell ? round(ours.e2e_p99_ms / peerCell.e2e_p99_ms, 2) : "-"
+        });
+      }
+    }
+
+    // Shared prefix: a ~1,000-token system prompt, varied user turns, one client (TTFT is
+    // prompt processing); against distinct system prompts of the same length.
+    const system = (seed: number) => `You are story teller number ${seed}. Tell short, kind stories for small children, with simple words. `.repeat(40);
+    const shared = (_c: number, i: number): Ask => ({system: system(0), user: USERS[i % USERS.length]!});
+    const fresh = (_c: number, i: number): Ask => ({system: system(1000 + i + Math.floor(Math.random() * 1e6)), user: USERS[i % USERS.length]!});
+    for (const [target, send] of targets.filter(([t]) => t !== "in-process")) {
+      await load(1, send, true, shared); // puts the prefix in a slot
+      const s = await load(1, send, true, shared);
+      const d = await load(1, send, true, fresh);
+      prefixRows.push({model: name, target, "shared TTFT p50 ms": s.ttft_p50_ms, "distinct TTFT p50 ms": d.ttft_p50_ms, "shared/distinct": round(s.ttft_p50_ms / d.ttft_p50_ms, 2)});
+    }
+    const metrics = parseMetrics(await paddock.metrics());
+    memory.push({
+      model: name,
+      "paddock RSS MiB": rssOf(paddock.child.pid),
+      "llm_model_memory_bytes ram MiB": round(sample(metrics, 'llm_model_memory_bytes{device="ram"}') / 2 ** 20, 1),
+      "llama-server RSS MiB": peer ? rssOf(peer.child.pid) : "-"
+    });
+  } finally {
+    await paddock.stop();
+    await local.close();
+    peer?.child.kill("SIGTERM");
+  }
+}
+
+printTable(`Chat, ${SLOTS} slots, ${THREADS} thread, servers pinned to core ${SERVER_CORE}, max_tokens ${MAX_TOKENS}, ${PER_CLIENT} requests per client, median of ${ROUNDS} round(s). Ratios: req/s and latencies Paddock / llama-server, tok/s Paddock / in-process`, rows);
+printTable("Shared ~1,000-token system prompt vs distinct ones, 1 client, streaming: TTFT", prefixRows);
+printTable("Memory after the run", memory);
+console.log(`\nwrote ${writeResults("data-plane", {settings: {MODELS, CONCURRENCY, PER_CLIENT, MAX_TOKENS, ROUNDS, SLOTS, THREADS, CONTEXT}, rows, prefixRows, memory})}`);
