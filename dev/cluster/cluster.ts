@@ -4,6 +4,7 @@ import {request} from "node:https";
 import {join} from "node:path";
 import {stringify} from "yaml";
 import {freePort} from "../processes/ports.js";
+import {AUDIT_POLICY, auditLogPath} from "./audit.js";
 import {KWOK_NODE_ANNOTATION, nodeManifests, type NodePlan} from "./nodes.js";
 import {createPki, type CertFiles, type Pki} from "./pki.js";
 
@@ -28,6 +29,8 @@ export interface UpOptions {
   readonly nodes: NodePlan;
   readonly log?: (message: string) => void;
 }
+
+export {auditLogPath} from "./audit.js";
 
 export class ClusterError extends Error {
   override name = "ClusterError";
@@ -167,26 +170,6 @@ function etcdArgs(dir: string, port: number, peerPort: number): string[] {
     "--log-level=warn"
   ];
 }
-
-/** Where the API server's audit log goes (JSON lines); auditLogPath(dir) for a cluster folder. */
-export const auditLogPath = (dir: string) => join(dir, "logs", "audit.log");
-
-/**
- * Audit policy: writes by anyone but the control plane's own components, at Metadata level
- * (who, what, when, user agent, response code; no bodies). Tests read it to prove which
- * process wrote what, e.g. that a deposed leader wrote nothing.
- */
-const AUDIT_POLICY = {
-  apiVersion: "audit.k8s.io/v1",
-  kind: "Policy",
-  omitStages: ["RequestReceived"],
-  rules: [
-    {level: "None", userGroups: ["system:serviceaccounts:kube-system", "system:nodes"]},
-    {level: "None", users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]},
-    {level: "Metadata", verbs: ["create", "update", "patch", "delete", "deletecollection"]},
-    {level: "None"}
-  ]
-};
 
 function apiserverArgs(dir: string, pki: Pki, ports: {etcd: number; apiserver: number}): string[] {
   const policy = join(dir, "audit-policy.yaml");

@@ -5,7 +5,6 @@ import {
   LlamaLogLevel,
   LlamaText,
   resolveChatWrapper,
-  type ChatHistoryItem,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
@@ -14,9 +13,11 @@ import {
   type Token
 } from "node-llama-cpp";
 import type {ServerConfig} from "./config.js";
-import {contextLengthExceeded, invalidRequest} from "./errors.js";
-import type {ChatMessage, InferenceRequest, Prompt} from "./openai-request.js";
-import {chooseSlot, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import {contextLengthExceeded} from "./errors.js";
+import type {InferenceRequest, Prompt} from "./openai-request.js";
+import {backendProblem, offloadProblem} from "./gpu-requirement.js";
+import {toChatHistory} from "./chat-history.js";
+import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
 import {StopDetector} from "./stop-detector.js";
 
 export type FinishReason = "stop" | "length";
@@ -114,22 +115,20 @@ export class LlamaEngine implements Engine {
     });
     // A GPU that was asked for and is not used would serve ~50x slower; refuse rather than
     // let it pass for a healthy replica.
-    if (config.gpuRequired && llama.gpu === false) {
+    const noBackend = backendProblem({required: config.gpuRequired, mode: config.gpu, backend: llama.gpu, supported: config.gpuRequired ? await getLlamaGpuTypes("supported") : []});
+    if (noBackend) {
       await llama.dispose();
-      throw new GpuUnavailableError(
-        `GPU_REQUIRED: no GPU backend could be loaded (GPU=${config.gpu}; node-llama-cpp: ${describeGpuSupport(await getLlamaGpuTypes("supported"))}): ` +
-          "check that the pod gets the GPU (nvidia-smi in the container, the NVIDIA container runtime, the node's driver), or set spec.resources.gpus: 0 to run on the CPU"
-      );
+      throw new GpuUnavailableError(noBackend);
     }
     const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers});
-    if (config.gpuRequired && model.gpuLayers === 0 && config.gpuLayers !== 0) {
+    if (config.gpuRequired) {
       const vram = await llama.getVramState();
-      await model.dispose();
-      await llama.dispose();
-      throw new GpuUnavailableError(
-        `GPU_REQUIRED: no layer of the model fits the GPU (${llama.gpu}, ${Math.round(vram.free / 2 ** 20)} MiB free of ${Math.round(vram.total / 2 ** 20)} MiB): ` +
-          "use a smaller quantization, more GPUs, or a smaller contextSize / parallelSlots"
-      );
+      const noLayers = offloadProblem({required: true, backend: llama.gpu, offloaded: model.gpuLayers, requested: config.gpuLayers, vramFree: vram.free, vramTotal: vram.total});
+      if (noLayers) {
+        await model.dispose();
+        await llama.dispose();
+        throw new GpuUnavailableError(noLayers);
+      }
     }
     const context = await model.createContext({
       sequences: config.parallelSlots,
@@ -297,19 +296,6 @@ export class LlamaEngine implements Engine {
   }
 }
 
-/** How many leading tokens two sequences share. */
-export function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
-
-function describeGpuSupport(types: ReadonlyArray<string | false>): string {
-  const gpus = types.filter((t): t is string => t !== false);
-  return gpus.length > 0 ? `backends for ${gpus.join(", ")}, none of which loaded` : "no usable GPU on this machine: no driver or device visible";
-}
-
 function toStopCause(reason: string, options: GenerateOptions): StopCause {
   switch (reason) {
     case "eogToken":
@@ -322,17 +308,4 @@ function toStopCause(reason: string, options: GenerateOptions): StopCause {
     default:
       return "max_tokens";
   }
-}
-
-function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = [];
-  for (const m of messages) {
-    if (m.role === "system") history.push({type: "system", text: m.content});
-    else if (m.role === "user") history.push({type: "user", text: m.content});
-    else history.push({type: "model", response: [m.content]});
-  }
-  // The template renders an open model turn only after a model item; an empty one asks for the reply.
-  if (history.at(-1)?.type !== "model") history.push({type: "model", response: []});
-  else throw invalidRequest("The last message must not be from the assistant: there is nothing to reply to.", "messages");
-  return history;
 }

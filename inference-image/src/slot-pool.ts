@@ -24,6 +24,14 @@ export function chooseSlot(prefixLengths: readonly number[], promptLength: numbe
   return promptLength > 0 && prefixLengths[best]! >= minShare * promptLength ? best : 0;
 }
 
+/** How many leading tokens two sequences share. */
+export function commonPrefix<T>(a: readonly T[], b: readonly T[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
 /**
  * Hands each request a free slot (a context sequence) or queues it in a bounded FIFO.
  *

@@ -1,7 +1,6 @@
 import {resolve} from "node:path";
-import {parse, stringify} from "yaml";
-import {readFileSync} from "node:fs";
-import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {example, llmServices} from "../helpers/llmservices.js";
 import {OperatorProcess} from "../../dev/processes/operator.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 
@@ -14,40 +13,16 @@ interface Obj {
   spec?: Record<string, unknown>;
   status?: Record<string, unknown>;
 }
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
 type Deployment = Obj & {
   spec: {replicas: number; strategy: unknown; template: {metadata: {annotations: Record<string, string>}; spec: {containers: Array<{image: string; env: Array<{name: string; value?: string}>; resources: {limits: Record<string, string>}; securityContext: Record<string, unknown>; startupProbe: unknown; readinessProbe: unknown; livenessProbe: unknown}>; securityContext: Record<string, unknown>; terminationGracePeriodSeconds: number}}};
   status: {readyReplicas?: number; updatedReplicas?: number};
 };
 
-const example = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice.yaml"), "utf8")) as {spec: Record<string, unknown>};
 
 describe("operator", () => {
   let k: TestCluster;
   let operator: OperatorProcess;
-  let ns = 0;
-  const created: string[] = [];
-  const namespace = () => {
-    const name = `op-${Date.now().toString(36)}-${ns++}`;
-    k.kubectl(["create", "namespace", name]);
-    created.push(name);
-    return name;
-  };
-  const get = <T>(kind: string, name: string, n: string) => JSON.parse(k.kubectl(["get", kind, name, "-n", n, "-o", "json"])) as T;
-  const tryGet = <T>(kind: string, name: string, n: string) => {
-    const r = k.kubectlResult(["get", kind, name, "-n", n, "-o", "json"]);
-    return r.status === 0 ? (JSON.parse(r.stdout) as T) : undefined;
-  };
-  const apply = (n: string, name: string, spec: Record<string, unknown>) =>
-    k.kubectlResult(["apply", "-n", n, "-f", "-"], stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name}, spec}));
-  const condition = (n: string, name: string, type: string) =>
-    ((get<Obj>("llms", name, n).status?.["conditions"] as Condition[] | undefined) ?? []).find((c) => c.type === type);
-  const waitReady = (n: string, name: string) => eventually(() => condition(n, name, "Ready")?.status === "True", 60_000, `${name} Ready`);
+  const {namespace, get, tryGet, apply, condition, waitReady, cleanup} = llmServices(() => k, "op");
 
   beforeAll(async () => {
     k = await useCluster();
@@ -58,8 +33,7 @@ describe("operator", () => {
   }, 600_000);
   afterAll(async () => {
     await operator?.stop();
-    // Other test files share the cluster: give back its GPUs.
-    for (const n of created) k.kubectlResult(["delete", "namespace", n, "--wait=false"]);
+    cleanup();
   });
 
   it("creates the Deployment, Service, Redis and Secret with owner references, and reaches Ready", async () => {
@@ -246,121 +220,4 @@ describe("operator", () => {
     const secrets = JSON.parse(k.kubectl(["get", "secrets", "-n", n, "-o", "json"])) as {items: Obj[]};
     expect(secrets.items.filter((s) => s.metadata.name === "paddock-redis")).toHaveLength(1);
   });
-
-  it("elects one leader among two operators and fails over when it dies", async () => {
-    await operator.stop();
-    const lease = ["--leader-elect=true", "--leader-election-lease=paddock-test-leader", "--lease-duration-seconds=3"];
-    const first = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "op-a"});
-    await first.waitFor("leading: starting controllers");
-    const second = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "op-b"});
-    await second.waitFor("following: another instance holds the leader lease");
-    expect(second.isLeader).toBe(false);
-    expect(get<{spec: {holderIdentity: string}}>("lease", "paddock-test-leader", "default").spec.holderIdentity).toBe("op-a");
-
-    await first.kill();
-    await second.waitFor("leading: starting controllers", 15_000);
-    expect(get<{spec: {holderIdentity: string}}>("lease", "paddock-test-leader", "default").spec.holderIdentity).toBe("op-b");
-    const n = namespace();
-    apply(n, "after-failover", example.spec);
-    await waitReady(n, "after-failover");
-    expect(await second.stop()).toBe(0);
-    operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
-  });
-
-  type AuditEvent = {userAgent?: string; verb: string; requestURI: string; requestReceivedTimestamp: string; responseStatus?: {code: number}};
-  /** Writes by one operator instance (its pod name) in the audit log, and whether each was leader election's. */
-  const writesBy = (who: string) =>
-    readFileSync(k.auditLog!, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as AuditEvent)
-      .filter((e) => e.userAgent?.startsWith(`paddock-operator/${who}`))
-      .map((e) => ({...e, at: Date.parse(e.requestReceivedTimestamp), election: e.userAgent!.includes("(leader-election)")}));
-
-  it("stops writing before its lease can expire when it cannot renew, so two leaders never write at once", async () => {
-    if (!k.auditLog) throw new Error("this test reads the API server's audit log: run it on the test run's own cluster, not a KUBECONFIG one");
-    await operator.stop();
-    const n = namespace();
-    // Two operators on their own ServiceAccounts. Each may do its work in n; the lease is a
-    // separate grant, so one can lose it (renewals refused) while its other writes still pass.
-    const rbac = (kind: string, name: string, rules: object) => ({apiVersion: "rbac.authorization.k8s.io/v1", kind, metadata: {name, namespace: n}, ...rules});
-    const binding = (name: string, role: string, sa: string) => rbac("RoleBinding", name, {roleRef: {apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role}, subjects: [{kind: "ServiceAccount", name: sa, namespace: n}]});
-    const objects = [
-      {apiVersion: "v1", kind: "ServiceAccount", metadata: {name: "op-a", namespace: n}},
-      {apiVersion: "v1", kind: "ServiceAccount", metadata: {name: "op-b", namespace: n}},
-      rbac("Role", "work", {rules: [{apiGroups: ["", "apps", "policy", "networking.k8s.io", "events.k8s.io", "llm.paddock.dev"], resources: ["*"], verbs: ["*"]}]}),
-      rbac("Role", "lease", {rules: [{apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["*"]}]}),
-      binding("work-a", "work", "op-a"),
-      binding("work-b", "work", "op-b"),
-      binding("lease-a", "lease", "op-a"),
-      binding("lease-b", "lease", "op-b")
-    ];
-    k.kubectl(["apply", "-f", "-"], stringify({apiVersion: "v1", kind: "List", items: objects}));
-    const lease = ["--leader-elect=true", "--leader-election-lease=paddock-renew-leader", "--lease-duration-seconds=6", `--watch-namespaces=${n}`];
-    const a = OperatorProcess.start(tokenKubeconfig(k, n, "op-a"), lease, {POD_NAME: "renew-a", POD_NAMESPACE: n});
-    await a.waitFor("leading: starting controllers");
-    const b = OperatorProcess.start(tokenKubeconfig(k, n, "op-b"), lease, {POD_NAME: "renew-b", POD_NAMESPACE: n});
-    await b.waitFor("following: another instance holds the leader lease");
-    apply(n, "contended", example.spec);
-    await waitReady(n, "contended");
-
-    k.kubectl(["delete", "rolebinding", "lease-a", "-n", n]);
-    // Keep giving the leader, whoever it is, something to write: a replica count to revert.
-    let writes = 0;
-    while (!b.isLeader || writes < 10) {
-      k.kubectlResult(["scale", "deployment/contended", "--replicas=3", "-n", n]);
-      writes += b.isLeader ? 1 : 0;
-      await new Promise((r) => setTimeout(r, 150));
-      if (writes === 0 && Date.now() - a.startedAt > 60_000) throw new Error("B never took over");
-    }
-    expect(await a.exited).toBe(1);
-    expect(a.logs.filter((l) => l.msg === "renewing the leader lease failed").length).toBeGreaterThan(0);
-    expect(String(a.logs.find((l) => l.msg === "lost the leader lease; exiting")?.["why"])).toMatch(/no successful renewal/);
-
-    const bStarted = Math.min(...writesBy("renew-b").filter((e) => !e.election).map((e) => e.at));
-    expect(Number.isFinite(bStarted)).toBe(true);
-    const aWrites = writesBy("renew-a").filter((e) => !e.election);
-    expect(aWrites.length).toBeGreaterThan(0); // the audit log does see A's writes
-    expect(aWrites.filter((e) => e.at >= bStarted).map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
-    expect(await b.stop()).toBe(0);
-    operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
-  }, 120_000);
-
-  it("never has two leaders writing: a leader cut off (SIGSTOP) writes nothing once resumed, and exits", async () => {
-    if (!k.auditLog) throw new Error("this test reads the API server's audit log: run it on the test run's own cluster, not a KUBECONFIG one");
-    await operator.stop();
-    const n = namespace();
-    const lease = ["--leader-elect=true", "--leader-election-lease=paddock-partition-leader", "--lease-duration-seconds=6", `--watch-namespaces=${n}`];
-    const a = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "partition-a"});
-    await a.waitFor("leading: starting controllers");
-    const b = OperatorProcess.start(k.kubeconfig, lease, {POD_NAME: "partition-b"});
-    await b.waitFor("following: another instance holds the leader lease");
-    apply(n, "before", example.spec);
-    await waitReady(n, "before");
-
-    a.child.kill("SIGSTOP"); // cut off: it neither renews nor knows it should stop
-    try {
-      await b.waitFor("leading: starting controllers", 30_000);
-      apply(n, "during", example.spec);
-      await waitReady(n, "during");
-      // While A is frozen, change what A would fix on its next reconcile.
-      k.kubectl(["scale", "deployment/before", "--replicas=3", "-n", n]);
-      await eventually(() => get<Deployment>("deployment", "before", n).spec.replicas === 1, 30_000, "B reverted the scale");
-    } finally {
-      a.child.kill("SIGCONT");
-    }
-    expect(await a.exited).toBe(1);
-    expect(a.logs.find((l) => l.msg === "lost the leader lease; exiting")?.["why"]).toBeDefined();
-
-    const bStarted = Math.min(...writesBy("partition-b").filter((e) => !e.election).map((e) => e.at));
-    expect(Number.isFinite(bStarted)).toBe(true);
-    const aAfter = writesBy("partition-a").filter((e) => e.at >= bStarted);
-    // A may still try its lease (and be refused by the resourceVersion check); nothing else.
-    expect(aAfter.filter((e) => !e.election).map((e) => `${e.verb} ${e.requestURI}`)).toEqual([]);
-    expect(aAfter.filter((e) => (e.responseStatus?.code ?? 0) < 300)).toEqual([]);
-    expect(writesBy("partition-a").length).toBeGreaterThan(0); // the audit log does see A's writes
-
-    expect(await b.stop()).toBe(0);
-    operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
-  }, 120_000);
 });

@@ -1,5 +1,5 @@
 import {ApiError} from "../../inference-image/src/errors.js";
-import {SlotPool} from "../../inference-image/src/slot-pool.js";
+import {chooseSlot, commonPrefix, SlotPool} from "../../inference-image/src/slot-pool.js";
 
 describe("SlotPool", () => {
   it("hands out free slots, then queues in FIFO order", async () => {
@@ -69,5 +69,31 @@ describe("SlotPool", () => {
     await expect(pool.acquire()).rejects.toMatchObject({status: 503});
     pool.release(a);
     await expect(queued).resolves.toBe("a");
+  });
+});
+
+describe("prefix-aware slot choice", () => {
+  it("measures common prefixes", () => {
+    expect(commonPrefix([1, 2, 3, 4], [1, 2, 9])).toBe(2);
+    expect(commonPrefix([], [1])).toBe(0);
+    expect(commonPrefix([5, 6], [5, 6])).toBe(2);
+  });
+
+  it("takes the slot holding the longest prefix when it covers at least half the prompt, the older one on a tie", () => {
+    expect(chooseSlot([0, 900, 400], 1000)).toBe(1);
+    expect(chooseSlot([0, 600, 600], 1000)).toBe(1);
+    expect(chooseSlot([0, 500], 1000)).toBe(1);
+  });
+
+  it("otherwise takes the least recently used slot, so a shared template start does not evict a hot prefix", () => {
+    expect(chooseSlot([3, 5, 0], 100)).toBe(0);
+    expect(chooseSlot([0, 0], 0)).toBe(0);
+  });
+
+  it("hands out the least recently used free slot by default (was the most recent, which evicted the prefix just computed)", async () => {
+    const pool = new SlotPool(["a", "b"], 4);
+    const first = await pool.acquire();
+    pool.release(first);
+    expect(await pool.acquire()).toBe("b");
   });
 });
