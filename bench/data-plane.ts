@@ -24,6 +24,7 @@ import {freePort} from "../dev/processes/ports.js";
 import {ServerProcess} from "../dev/processes/server.js";
 import {parseMetrics, sample} from "../dev/metrics-text.js";
 import {printTable, writeResults} from "./lib/report.js";
+import {readSse} from "./lib/sse.js";
 import {percentile, round} from "./lib/stats.js";
 
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -59,8 +60,8 @@ function modelFile(name: string): string {
   const shape = SHAPES[name];
   if (!shape) throw new Error(`unknown model ${name}`);
   mkdirSync(MODEL_DIR, {recursive: true});
-  const path = join(MODEL_DIR, `synthetic-${name}.gguf`);
-  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength: CONTEXT});
+  const path = join(MODEL_DIR, `synthetic-${name}-text.gguf`);
+  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength: CONTEXT, textOnly: true});
   return path;
 }
 
@@ -79,21 +80,8 @@ function httpSender(url: string, model: string): Send {
       const body = (await res.json()) as {usage: {completion_tokens: number}};
       return {ttftMs: undefined, totalMs: performance.now() - t0, tokens: body.usage.completion_tokens};
     }
-    let first: number | undefined;
-    let tokens = 0;
-    let buffered = "";
-    const decoder = new TextDecoder();
-    for await (const bytes of res.body!) {
-      buffered += decoder.decode(bytes as Uint8Array, {stream: true});
-      let end: number;
-      while ((end = buffered.indexOf("\n\n")) >= 0) {
-        const event = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        if (first === undefined && /"content":"[^"]/.test(event)) first = performance.now();
-        if (/"usage":\{/.test(event)) tokens = (JSON.parse(event.replace(/^data: /, "")) as {usage: {completion_tokens: number}}).usage.completion_tokens;
-      }
-    }
-    return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens};
+    const {firstAt, completionTokens} = await readSse(res, /"content":"[^"]/);
+    return {ttftMs: firstAt === undefined ? undefined : firstAt - t0, totalMs: performance.now() - t0, tokens: completionTokens};
   };
 }
 
@@ -102,28 +90,36 @@ async function inProcess(path: string) {
   const llama = await getLlama({gpu: false, build: "never", maxThreads: THREADS, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath: path});
   const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS});
-  const sequences: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());
+  const free: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());
+  const waiting: Array<(s: LlamaContextSequence) => void> = [];
+  // More clients than slots wait in FIFO order, as the servers' queues do.
+  const acquire = () => new Promise<LlamaContextSequence>((resolve) => (free.length > 0 ? resolve(free.shift()!) : waiting.push(resolve)));
+  const release = (s: LlamaContextSequence) => (waiting.length > 0 ? waiting.shift()!(s) : free.push(s));
   const {resolveChatWrapper} = await import("node-llama-cpp");
   const wrapper = resolveChatWrapper(model);
-  const send: Send = async (ask, client) => {
+  const send: Send = async (ask) => {
     const t0 = performance.now();
     let first: number | undefined;
     let tokens = 0;
     const history = [...(ask.system ? [{type: "system" as const, text: ask.system}] : []), {type: "user" as const, text: ask.user}, {type: "model" as const, response: []}];
     const state = wrapper.generateContextState({chatHistory: history});
-    const completion = new LlamaCompletion({contextSequence: sequences[client % SLOTS]!});
+    const sequence = await acquire();
+    const sampledBefore = sequence.tokenMeter.usedOutputTokens;
+    const completion = new LlamaCompletion({contextSequence: sequence});
     await completion.generateCompletionWithMeta(state.contextText.tokenize(model.tokenizer).slice(1), {
       maxTokens: MAX_TOKENS,
       temperature: 0,
       repeatPenalty: false,
       disableContextShift: true,
       customStopTriggers: state.stopGenerationTriggers,
-      onToken: (t) => {
+      onToken: () => {
         first ??= performance.now();
-        tokens += t.length;
       }
     });
+    // Every sampled token, as the servers count them (onToken misses held-back partial characters).
+    tokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
     completion.dispose({disposeSequence: false});
+    release(sequence);
     return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens};
   };
   return {send, close: () => llama.dispose()};
@@ -149,18 +145,29 @@ async function llamaServer(path: string): Promise<{url: string; child: ChildProc
   throw new Error(`llama-server did not become healthy: ${stderr}`);
 }
 
-async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask) {
+const errors = new Map<string, number>();
+async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask, label = "") {
   const samples: Sample[] = [];
+  let failed = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({length: concurrency}, async (_, client) => {
-      for (let i = 0; i < PER_CLIENT; i++) samples.push(await send(asks(client, i), client, stream));
+      for (let i = 0; i < PER_CLIENT; i++) {
+        try {
+          samples.push(await send(asks(client, i), client, stream));
+        } catch (error) {
+          failed++;
+          const key = `${label}: ${error instanceof Error ? `${error.message} ${String((error as {cause?: unknown}).cause ?? "")}`.slice(0, 160) : String(error)}`;
+          errors.set(key, (errors.get(key) ?? 0) + 1);
+        }
+      }
     })
   );
   const seconds = (performance.now() - started) / 1000;
   const ttft = samples.flatMap((s) => (s.ttftMs === undefined ? [] : [s.ttftMs]));
   const total = samples.map((s) => s.totalMs);
   return {
+    failed,
     req_per_s: round(samples.length / seconds, 2),
     tok_per_s: round(samples.reduce((a, s) => a + s.tokens, 0) / seconds, 0),
     ttft_p50_ms: round(percentile(ttft, 50), 1),
@@ -202,7 +209,7 @@ for (const name of MODELS) {
         for (const stream of [false, true]) {
           for (const [target, send] of targets) {
             const key = `${target}|${c}|${stream}`;
-            cells.set(key, [...(cells.get(key) ?? []), await load(c, send, stream, distinct)]);
+            cells.set(key, [...(cells.get(key) ?? []), await load(c, send, stream, distinct, `${name} ${target} c=${c}${stream ? " stream" : ""}`)]);
           }
         }
       }
@@ -222,6 +229,7 @@ for (const name of MODELS) {
           c,
           stream: stream ? "yes" : "no",
           target: "ratios",
+          failed: "-",
           req_per_s: peerCell ? round(ours.req_per_s / peerCell.req_per_s, 2) : "-",
           tok_per_s: round(ours.tok_per_s / inproc.tok_per_s, 2),
           ttft_p50_ms: peerCell && stream ? round(ours.ttft_p50_ms / peerCell.ttft_p50_ms, 2) : "-",
@@ -234,7 +242,7 @@ for (const name of MODELS) {
 
     // Shared prefix: a ~1,000-token system prompt, varied user turns, one client (TTFT is
     // prompt processing); against distinct system prompts of the same length.
-    const system = (seed: number) => `You are story teller number ${seed}. Tell short, kind stories for small children, with simple words. `.repeat(40);
+    const system = (seed: number) => `You are story teller number ${seed}. Tell short, kind stories for small children, with simple words. `.repeat(18);
     const shared = (_c: number, i: number): Ask => ({system: system(0), user: USERS[i % USERS.length]!});
     const fresh = (_c: number, i: number): Ask => ({system: system(1000 + i + Math.floor(Math.random() * 1e6)), user: USERS[i % USERS.length]!});
     for (const [target, send] of targets.filter(([t]) => t !== "in-process")) {
@@ -260,4 +268,5 @@ for (const name of MODELS) {
 printTable(`Chat, ${SLOTS} slots, ${THREADS} thread, servers pinned to core ${SERVER_CORE}, max_tokens ${MAX_TOKENS}, ${PER_CLIENT} requests per client, median of ${ROUNDS} round(s). Ratios: req/s and latencies Paddock / llama-server, tok/s Paddock / in-process`, rows);
 printTable("Shared ~1,000-token system prompt vs distinct ones, 1 client, streaming: TTFT", prefixRows);
 printTable("Memory after the run", memory);
-console.log(`\nwrote ${writeResults("data-plane", {settings: {MODELS, CONCURRENCY, PER_CLIENT, MAX_TOKENS, ROUNDS, SLOTS, THREADS, CONTEXT}, rows, prefixRows, memory})}`);
+if (errors.size > 0) printTable("Failed requests", [...errors].map(([error, count]) => ({error, count})));
+console.log(`\nwrote ${writeResults("data-plane", {settings: {MODELS, CONCURRENCY, PER_CLIENT, MAX_TOKENS, ROUNDS, SLOTS, THREADS, CONTEXT}, rows, prefixRows, memory, errors: [...errors]})}`);

@@ -10,6 +10,7 @@ import {getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} fro
 import {ServerProcess} from "../dev/processes/server.js";
 import {TINY_MODEL, TINY_MODEL_NAME} from "../dev/paths.js";
 import {printTable, writeResults} from "./lib/report.js";
+import {readSse} from "./lib/sse.js";
 import {percentile, round} from "./lib/stats.js";
 
 const SLOTS = 8;
@@ -121,23 +122,8 @@ function httpSender(url: string, stream: boolean): Send {
       const body = (await res.json()) as {usage: {completion_tokens: number}};
       return {ttftMs: undefined, totalMs: performance.now() - t0, tokens: body.usage.completion_tokens};
     }
-    let first: number | undefined;
-    let tokens = 0;
-    let buffered = "";
-    const decoder = new TextDecoder();
-    for await (const bytes of res.body!) {
-      buffered += decoder.decode(bytes as Uint8Array, {stream: true});
-      let end: number;
-      while ((end = buffered.indexOf("\n\n")) >= 0) {
-        const event = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        // On 2 cores the client shares a core with the server's event loop, so it stays
-        // lean: it parses only the usage chunk and finds the first text by pattern.
-        if (first === undefined && /"text":"[^"]/.test(event)) first = performance.now();
-        if (event.includes('"usage":{')) tokens = (JSON.parse(event.replace(/^data: /, "")) as {usage: {completion_tokens: number}}).usage.completion_tokens;
-      }
-    }
-    return {ttftMs: first! - t0, totalMs: performance.now() - t0, tokens};
+    const {firstAt, completionTokens} = await readSse(res, /"text":"[^"]/);
+    return {ttftMs: firstAt! - t0, totalMs: performance.now() - t0, tokens: completionTokens};
   };
 }
 

@@ -22,6 +22,7 @@ export const ENV = {
   gpu: "GPU",
   gpuRequired: "GPU_REQUIRED",
   gpuLayers: "GPU_LAYERS",
+  flashAttention: "FLASH_ATTENTION",
   threads: "THREADS",
   requestTimeoutSeconds: "REQUEST_TIMEOUT_SECONDS",
   shutdownGraceSeconds: "SHUTDOWN_GRACE_SECONDS",

@@ -38,6 +38,13 @@ export interface SyntheticOptions {
   /** PRNG seed; the same seed gives the same file. Defaults to 1. */
   readonly seed?: number;
   readonly name?: string;
+  /**
+   * Zero the output rows of byte-fallback tokens, so they never win a greedy step: random
+   * weights otherwise often settle on one byte token that never forms a character, and a
+   * server then streams no text at all (no TTFT to measure). Defaults to false (tests of
+   * partial characters want them).
+   */
+  readonly textOnly?: boolean;
 }
 
 const FILE_TYPE = {f32: 0, f16: 1, q8_0: 7} as const;
@@ -98,7 +105,10 @@ export function writeSyntheticModel(options: SyntheticOptions): {parameters: num
 
   const tensors = llamaTensors(shape, vocab, type);
   const random = prng(options.seed ?? 1);
-  writeGguf(options.out, {metadata, tensors}, (t, write) => fillTensor(t, random, write));
+  const BYTE = 6; // tokenizer.ggml.token_type of byte-fallback tokens
+  const types = (source.metadata.get("tokenizer.ggml.token_type")?.value ?? []) as readonly number[];
+  const byteTokens = options.textOnly ? new Set(types.flatMap((t, i) => (Number(t) === BYTE ? [i] : []))) : new Set<number>();
+  writeGguf(options.out, {metadata, tensors}, (t, write) => fillTensor(t, random, write, t.name === "output.weight" ? byteTokens : new Set()));
   return {parameters: parameterCount(shape, vocab), tensors: tensors.length};
 }
 
@@ -108,20 +118,22 @@ const CHUNK_ELEMENTS = 1 << 20;
  * Random weights scaled like an initialised network (uniform in +-1/sqrt(fan-in)), so
  * activations stay finite through every block; norms are 1.
  */
-function fillTensor(t: TensorInfo, random: () => number, write: (chunk: Uint8Array) => void): void {
+function fillTensor(t: TensorInfo, random: () => number, write: (chunk: Uint8Array) => void, zeroRows: ReadonlySet<number>): void {
   const n = t.dims.reduce((a, b) => a * b, 1);
-  const bound = 1 / Math.sqrt(t.dims[0]!);
+  const rowLength = t.dims[0]!;
+  const bound = 1 / Math.sqrt(rowLength);
   const isNorm = t.dims.length === 1;
+  const zero = (element: number) => zeroRows.size > 0 && zeroRows.has(Math.floor(element / rowLength));
   if (t.type === GGML.f32) {
     for (let done = 0; done < n; done += CHUNK_ELEMENTS) {
       const chunk = new Float32Array(Math.min(CHUNK_ELEMENTS, n - done));
-      for (let i = 0; i < chunk.length; i++) chunk[i] = isNorm ? 1 : ((random() / 0x1_0000_0000) * 2 - 1) * bound;
+      for (let i = 0; i < chunk.length; i++) chunk[i] = isNorm ? 1 : zero(done + i) ? 0 : ((random() / 0x1_0000_0000) * 2 - 1) * bound;
       write(new Uint8Array(chunk.buffer));
     }
   } else if (t.type === GGML.f16) {
     for (let done = 0; done < n; done += CHUNK_ELEMENTS) {
       const chunk = new Uint16Array(Math.min(CHUNK_ELEMENTS, n - done));
-      for (let i = 0; i < chunk.length; i++) chunk[i] = toHalf(((random() / 0x1_0000_0000) * 2 - 1) * bound);
+      for (let i = 0; i < chunk.length; i++) chunk[i] = zero(done + i) ? 0 : toHalf(((random() / 0x1_0000_0000) * 2 - 1) * bound);
       write(new Uint8Array(chunk.buffer));
     }
   } else if (t.type === GGML.q8_0) {
@@ -135,6 +147,7 @@ function fillTensor(t: TensorInfo, random: () => number, write: (chunk: Uint8Arr
       const words = new Uint32Array(8);
       for (let b = 0; b < count; b++) {
         const at = b * 34;
+        if (zero((done + b) * 32)) continue; // all-zero block: scale 0
         bytes[at] = scale & 0xff;
         bytes[at + 1] = scale >> 8;
         for (let w = 0; w < 8; w++) words[w] = random();

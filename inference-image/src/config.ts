@@ -32,6 +32,7 @@ const envSchema = z.object({
   [ENV.maxQueue]: z.coerce.number().int().min(0).max(100_000).default(64),
   [ENV.gpu]: z.enum(["auto", "cuda", "vulkan", "off"]).default("auto"),
   [ENV.gpuRequired]: boolFlag.default(false),
+  [ENV.flashAttention]: z.enum(["auto", "on", "off"]).default("auto"),
   [ENV.gpuLayers]: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0)]).default("auto"),
   [ENV.threads]: positiveInt(1024).optional(),
   [ENV.requestTimeoutSeconds]: z.coerce.number().positive().max(86_400).default(600),
@@ -68,6 +69,11 @@ export interface ServerConfig {
   readonly gpu: GpuMode;
   /** Refuse to serve from the CPU: exit if no GPU backend loads or no layer is offloaded. Defaults to false. */
   readonly gpuRequired: boolean;
+  /**
+   * Flash attention: `auto` keeps node-llama-cpp's default (on). On the CPU, off made the
+   * tiny model's (head dim 8) prompts 2.8x faster and 64-dim heads' 16-19% slower. Defaults to auto.
+   */
+  readonly flashAttention: "auto" | "on" | "off";
   readonly gpuLayers: number | "auto" | "max";
   /** llama.cpp threads. Defaults to the CPU budget (cgroup quota / affinity) minus one core. */
   readonly threads: number;
@@ -133,6 +139,7 @@ export function loadServerConfig(
     maxQueue: e[ENV.maxQueue],
     gpu: e[ENV.gpu],
     gpuRequired: e[ENV.gpuRequired],
+    flashAttention: e[ENV.flashAttention],
     gpuLayers: e[ENV.gpuLayers],
     threads: e[ENV.threads] ?? defaultThreads(budget),
     cpuBudgetCores: budget,

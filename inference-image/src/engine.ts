@@ -75,7 +75,7 @@ export class GpuUnavailableError extends Error {
 export interface LlamaEngineOptions {
   readonly config: Pick<
     ServerConfig,
-    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuRequired" | "gpuLayers" | "threads" | "chatWrapper"
+    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuRequired" | "gpuLayers" | "threads" | "chatWrapper" | "flashAttention"
   >;
   readonly poolObserver?: SlotPoolObserver;
   readonly tokenObserver?: TokenObserver;
@@ -130,11 +130,15 @@ export class LlamaEngine implements Engine {
         throw new GpuUnavailableError(noLayers);
       }
     }
+    // `auto` keeps node-llama-cpp's choice (on). Measured on this CPU for a 1,000-token prompt:
+    // off is 2.8x faster for the tiny model (head dim 8), but 16-19% slower for 64-dim heads.
     const context = await model.createContext({
       sequences: config.parallelSlots,
       contextSize: config.contextSize,
-      threads: config.threads
+      threads: config.threads,
+      ...(config.flashAttention === "auto" ? {} : {flashAttention: config.flashAttention === "on"})
     });
+    const flashAttention = context.flashAttention;
     const sequences = Array.from({length: config.parallelSlots}, () => context.getSequence());
     const pool = new SlotPool(sequences, config.maxQueue, options.poolObserver);
     const chatWrapper =
@@ -144,7 +148,7 @@ export class LlamaEngine implements Engine {
     log?.(
       "info",
       `model loaded: gpu=${String(llama.gpu)} layers=${model.gpuLayers}/${model.fileInsights.totalLayers} ` +
-        `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} chatWrapper=${chatWrapper.wrapperName}`
+        `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} flashAttention=${flashAttention} chatWrapper=${chatWrapper.wrapperName}`
     );
     return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver);
   }

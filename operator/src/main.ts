@@ -9,7 +9,8 @@ import {loadOperatorConfig, OperatorConfigError, operatorUsage} from "./config.j
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
 import {LeaderElector} from "./controller/leader-election.js";
-import {reconcile, type AppliedMemo, type ReconcileResult} from "./controller/reconciler.js";
+import type {AppliedMemo} from "./controller/plan.js";
+import {reconcile, type ReconcileResult} from "./controller/reconciler.js";
 import {KubeClient} from "./kube/kube-client.js";
 import {OperatorMetrics} from "./metrics.js";
 

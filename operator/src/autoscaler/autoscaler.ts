@@ -9,8 +9,6 @@ import {annotationOf, DELETION_COST, planEvaluation, SCALING_CONDITION, servingP
 import type {Sample} from "./prometheus.js";
 import {restore, type Decision, type Window} from "./recommender.js";
 
-export {DECISIONS_KEPT, DELETION_COST, SCALING_CONDITION, scalingCondition, servingPods} from "./plan.js";
-
 /** The autoscaler's own status fields are applied under this manager; the reconciler's stay its own. */
 export const AUTOSCALER_FIELD_MANAGER = "paddock-autoscaler";
 

@@ -7,8 +7,6 @@ import {isConflict, KubeApiError, resourcePath, type KubeClient, type KubeObject
 import type {EventRecorder} from "./events.js";
 import {fingerprint, planReconcile, redisFieldManager, FIELD_MANAGER, SCALER_FIELD_MANAGER, statusObject, type AppliedMemo, type PlanDefaults, type ReconcileObservation, type ReconcilePlan} from "./plan.js";
 
-export {FIELD_MANAGER, SCALER_FIELD_MANAGER, redisFieldManager, type AppliedMemo} from "./plan.js";
-
 export interface ReconcilerDeps extends PlanDefaults {
   readonly kube: KubeClient;
   readonly events: EventRecorder;
