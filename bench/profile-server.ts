@@ -1,0 +1,70 @@
+/**
+ * Where the server's main thread spends its time under load: runs the built server under
+ * `node --cpu-prof` on the tiny model with 8 streaming (or non-streaming) clients for 15 s,
+ * then prints self time by function and writes the .cpuprofile (open it in Chrome DevTools).
+ *
+ *   npm run bench:profile [-- nostream]
+ */
+import {spawn} from "node:child_process";
+import {mkdirSync, readdirSync, readFileSync, rmSync} from "node:fs";
+import {join, resolve} from "node:path";
+import {REPO_ROOT, SERVER_ENTRY, TINY_MODEL, TINY_MODEL_NAME} from "../dev/paths.js";
+import {freePort} from "../dev/processes/ports.js";
+import {printTable, writeResults} from "./lib/report.js";
+import {round} from "./lib/stats.js";
+
+const stream = process.argv[2] !== "nostream";
+const SECONDS = 15;
+const dir = resolve(REPO_ROOT, "bench/results/profile");
+rmSync(dir, {recursive: true, force: true});
+mkdirSync(dir, {recursive: true});
+const port = await freePort();
+const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${dir}`, SERVER_ENTRY], {
+  env: {PATH: process.env["PATH"] ?? "", MODEL_PATH: TINY_MODEL, PORT: String(port), HOST: "127.0.0.1", THREADS: "1", PARALLEL_SLOTS: "4", CACHE_MODE: "off", LOG_LEVEL: "warn"},
+  stdio: "ignore"
+});
+const url = `http://127.0.0.1:${port}`;
+while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
+const deadline = Date.now() + SECONDS * 1000;
+let requests = 0;
+let tokens = 0;
+await Promise.all(
+  Array.from({length: 8}, async (_, c) => {
+    while (Date.now() < deadline) {
+      const res = await fetch(`${url}/v1/completions`, {
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({model: TINY_MODEL_NAME, prompt: `Once upon a time ${c} ${requests}`, max_tokens: 64, temperature: 0, stream, ...(stream ? {stream_options: {include_usage: true}} : {})})
+      });
+      const text = await res.text();
+      requests++;
+      tokens += Number(/"completion_tokens":(\d+)/.exec(text)?.[1] ?? 0);
+    }
+  })
+);
+child.kill("SIGTERM");
+await new Promise((r) => child.once("exit", r));
+
+interface Profile {
+  nodes: Array<{id: number; callFrame: {functionName: string; url: string; lineNumber: number}}>;
+  samples: number[];
+  timeDeltas: number[];
+}
+const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))!;
+const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
+const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+const self = new Map<string, number>();
+let total = 0;
+profile.samples.forEach((id, i) => {
+  const f = byId.get(id)!;
+  const key = `${f.functionName || "(anonymous)"} ${f.url.replace(/.*\/(node_modules|dist)\//, "$1/")}:${f.lineNumber}`;
+  const dt = profile.timeDeltas[i] ?? 0;
+  self.set(key, (self.get(key) ?? 0) + dt);
+  total += dt;
+});
+const rows = [...self]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 20)
+  .map(([fn, t]) => ({"self %": round((100 * t) / total, 1), function: fn}));
+printTable(`Server main thread, tiny model, 4 slots, 8 ${stream ? "streaming" : "non-streaming"} clients, ${SECONDS} s: ${requests} requests, ${round(tokens / SECONDS, 0)} tok/s`, rows);
+console.log(`\nprofile: ${join(dir, file)}\nwrote ${writeResults("profile", {stream, requests, tokens, rows})}`);
