@@ -17,7 +17,7 @@ import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {existsSync, mkdirSync} from "node:fs";
 import {cpus} from "node:os";
 import {join, resolve} from "node:path";
-import {getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
+import {getLlama, LlamaCompletion, LlamaLogLevel, resolveChatWrapper, type LlamaContextSequence} from "node-llama-cpp";
 import {REPO_ROOT, TINY_MODEL} from "../dev/paths.js";
 import {SHAPES, writeSyntheticModel} from "../dev/models/synthetic.js";
 import {freePort} from "../dev/processes/ports.js";
@@ -95,7 +95,6 @@ async function inProcess(path: string) {
   // More clients than slots wait in FIFO order, as the servers' queues do.
   const acquire = () => new Promise<LlamaContextSequence>((resolve) => (free.length > 0 ? resolve(free.shift()!) : waiting.push(resolve)));
   const release = (s: LlamaContextSequence) => (waiting.length > 0 ? waiting.shift()!(s) : free.push(s));
-  const {resolveChatWrapper} = await import("node-llama-cpp");
   const wrapper = resolveChatWrapper(model);
   const send: Send = async (ask) => {
     const t0 = performance.now();

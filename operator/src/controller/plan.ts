@@ -45,8 +45,8 @@ export interface ReconcileObservation {
 
 /** One server-side apply, with what to remember of it afterwards. */
 export interface PlannedApply {
-  /** Key in the AppliedMemo. */
-  readonly key: string;
+  /** Key in the AppliedMemo; undefined for objects whose applies are not remembered. */
+  readonly key: string | undefined;
   readonly object: KubeObject;
   readonly fieldManager: string;
   readonly hash: string;
@@ -102,7 +102,7 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
       const memo = observed.applied.get(redisKey(svc));
       const owned = observed.redis?.metadata?.ownerReferences?.some((r) => r.uid === svc.metadata.uid) ?? false;
       if (!observed.redis || !owned || !memo || memo.hash !== hash || memo.fingerprint !== fingerprint(observed.redis)) {
-        objects.forEach((object, i) => applies.push({key: i === 0 ? redisKey(svc) : `${redisKey(svc)}/${i}`, object, fieldManager: redisFieldManager(svc), hash: i === 0 ? hash : hashOf(object)}));
+        objects.forEach((object, i) => applies.push({key: i === 0 ? redisKey(svc) : undefined, object, fieldManager: redisFieldManager(svc), hash}));
       }
     }
   }

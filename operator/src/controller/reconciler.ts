@@ -88,7 +88,7 @@ async function executeWrites(deps: ReconcilerDeps, svc: LlmService, plan: Reconc
   await Promise.all(
     plan.applies.map(async (a) => {
       const result = await kube.apply<KubeObject>(a.object, a.fieldManager);
-      deps.applied?.set(a.key, {hash: a.hash, fingerprint: fingerprint(result)});
+      if (a.key !== undefined) deps.applied?.set(a.key, {hash: a.hash, fingerprint: fingerprint(result)});
     })
   );
   if (plan.ensureRedisSecret) await ensureRedisSecret(kube, svc);
