@@ -50,6 +50,59 @@ export const FETCH_ENV = {
   sha256: ENV.modelSha256
 } as const;
 
+/**
+ * Environment of the router (one Deployment per LlmService, in front of its model pods).
+ * HOST, PORT, MODEL_NAME, LOG_LEVEL and MAX_REQUEST_BYTES mean what they mean for the server.
+ */
+export const ROUTER_ENV = {
+  host: ENV.host,
+  port: ENV.port,
+  modelName: ENV.modelName,
+  logLevel: ENV.logLevel,
+  maxRequestBytes: ENV.maxRequestBytes,
+  /** Namespace of the service (the downward API's metadata.namespace). */
+  namespace: "ROUTER_NAMESPACE",
+  /** The LlmService's name (labels of the router's metrics and log lines). */
+  service: "ROUTER_SERVICE",
+  /** The Service whose EndpointSlices list the model pods. */
+  endpointsService: "ROUTER_ENDPOINTS_SERVICE",
+  /** Comma-separated http://host:port replicas instead of EndpointSlices: outside Kubernetes, benchmarks. */
+  staticEndpoints: "ROUTER_STATIC_ENDPOINTS",
+  /** LeastLoad or PrefixHash. */
+  strategy: "ROUTER_STRATEGY",
+  /** PrefixHash's bound: a replica takes a key only while under loadFactor x the average load. */
+  loadFactor: "ROUTER_LOAD_FACTOR",
+  /** Requests held while no replica is ready, before 503. */
+  maxHeldRequests: "ROUTER_MAX_HELD_REQUESTS",
+  holdTimeoutSeconds: "ROUTER_HOLD_TIMEOUT_SECONDS",
+  /** Upper bound on one request, hold included (the server's REQUEST_TIMEOUT_SECONDS). */
+  requestTimeoutSeconds: ENV.requestTimeoutSeconds,
+  /** The Lease the router annotates with its held requests: the operator's wake-up signal. */
+  demandLease: "ROUTER_DEMAND_LEASE",
+  /** This router's pod name (the downward API's metadata.name): its key in the demand Lease. */
+  podName: "POD_NAME"
+} as const;
+
+/** Routing strategies (spec.routing.strategy). */
+export const ROUTING_STRATEGIES = ["LeastLoad", "PrefixHash"] as const;
+export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
+
+/**
+ * The demand Lease: each router writes `<prefix><pod name>: "<held> <RFC 3339 time>"` in its
+ * annotations while it holds requests for a service with no ready replica; the operator's
+ * autoscaler reads entries younger than DEMAND_FRESH_SECONDS and scales from zero at once.
+ */
+export const DEMAND_ANNOTATION_PREFIX = "held.llm.paddock.dev/";
+/** Routers rewrite their entry this often while they hold requests. */
+export const DEMAND_REFRESH_SECONDS = 5;
+/** Older entries are ignored (their router died or stopped holding without saying so). */
+export const DEMAND_FRESH_SECONDS = 20;
+
+/** Response header naming the replica (pod) that served a request through the router. */
+export const REPLICA_HEADER = "x-paddock-replica";
+/** Request id header: kept when the client sends one, made otherwise; passed to the replica. */
+export const REQUEST_ID_HEADER = "x-request-id";
+
 /** Port the server listens on unless PORT says otherwise; the pod's container port. */
 export const DEFAULT_PORT = 8000;
 /** Name of that container port, used by probes and Services. */
@@ -58,13 +111,20 @@ export const HTTP_PORT_NAME = "http";
 /** Container names in a model pod; the operator reads pod status by them. */
 export const CONTAINER = {
   server: "server",
-  fetchModel: "fetch-model"
+  fetchModel: "fetch-model",
+  router: "router"
 } as const;
 
 /** Entry points inside the inference image (its working directory is /app). */
 export const IMAGE_ENTRY = {
   server: "dist/inference-image/src/main.js",
   fetchModel: "dist/inference-image/src/fetch-model.js"
+} as const;
+
+/** Entry points inside the operator image, which also carries the router. */
+export const OPERATOR_IMAGE_ENTRY = {
+  operator: "dist/operator/src/main.js",
+  router: "dist/router/src/main.js"
 } as const;
 
 /** Exit code of every program for a bad configuration (a flag, a variable, a file it names). */
@@ -95,6 +155,17 @@ export const METRIC = {
   cacheStoredBytes: "llm_cache_stored_bytes",
   cacheErrors: "llm_cache_errors_total",
   responsesBySource: "llm_responses_total"
+} as const;
+
+/** The router's metrics (its own /metrics); the chart's dashboard and alerts use them. */
+export const ROUTER_METRIC = {
+  requests: "llm_router_requests_total",
+  upstreamTimeToFirstByte: "llm_router_upstream_ttfb_seconds",
+  inFlight: "llm_router_in_flight_requests",
+  held: "llm_router_held_requests",
+  retries: "llm_router_retries_total",
+  affinity: "llm_router_prefix_affinity_total",
+  replicas: "llm_router_ready_replicas"
 } as const;
 
 /** Health endpoints used by the Deployment's probes, and the metrics path Prometheus scrapes. */

@@ -1,5 +1,4 @@
-import {createServer, request, Agent, type IncomingMessage, type Server, type ServerResponse} from "node:http";
-import type {AddressInfo} from "node:net";
+import {createServer, connect, type Server, type Socket, type AddressInfo} from "node:net";
 import {SERVICE_LABEL} from "../operator/src/desired/meta.js";
 import type {KubeClient} from "../operator/src/kube/kube-client.js";
 import {loopbackFor} from "./runtime/pod-runner.js";
@@ -13,19 +12,18 @@ interface Proxy {
   server: Server;
   url: string;
   endpoints: Endpoints;
-  next: number;
 }
 
 /**
- * Makes each LlmService's Service reachable from the host: one local port per Service,
- * spreading requests (not connections: clients keep connections alive) over the ready
- * endpoints that the real controller-manager lists in the Service's EndpointSlices.
- * A request that cannot connect goes to the next endpoint. Development only: in a cluster,
+ * Makes each LlmService's Service reachable from the host: one local port per Service
+ * (headless ones have no virtual IP, so none), balancing TCP **connections** at random over
+ * the ready endpoints that the real controller-manager lists in the Service's
+ * EndpointSlices, as kube-proxy does: a client that keeps its connection alive stays on
+ * one pod. A refused connect tries another endpoint. Development only: in a cluster,
  * kube-proxy does this for the ClusterIP.
  */
 export class ServiceProxy {
   readonly #proxies = new Map<string, Proxy>();
-  readonly #agent = new Agent({keepAlive: true});
   #timer: NodeJS.Timeout | undefined;
   #syncing = false;
 
@@ -43,7 +41,6 @@ export class ServiceProxy {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await Promise.all([...this.#proxies.values()].map((p) => new Promise((r) => p.server.close(r))));
-    this.#agent.destroy();
   }
 
   /** namespace/name -> local URL. */
@@ -55,7 +52,8 @@ export class ServiceProxy {
     if (this.#syncing) return;
     this.#syncing = true;
     try {
-      const services = await this.kube.list<{metadata: {name: string; namespace: string}}>("/api/v1/services", SERVICE_LABEL);
+      const all = await this.kube.list<{metadata: {name: string; namespace: string}; spec?: {clusterIP?: string}}>("/api/v1/services", SERVICE_LABEL);
+      const services = {items: all.items.filter((s) => s.spec?.clusterIP !== "None")};
       const slices = await this.kube.list<{metadata: {namespace: string; labels?: Record<string, string>}; ports?: Array<{port?: number}>; endpoints?: Array<{addresses: string[]; conditions?: {ready?: boolean}}>}>("/apis/discovery.k8s.io/v1/endpointslices");
       const wanted = new Set<string>();
       let changed = false;
@@ -89,38 +87,38 @@ export class ServiceProxy {
   }
 
   async #listen(endpoints: Endpoints): Promise<Proxy> {
-    const proxy: Proxy = {server: createServer(), url: "", endpoints, next: 0};
-    proxy.server.on("request", (req: IncomingMessage, res: ServerResponse) => void this.#forward(proxy, req, res));
+    const proxy: Proxy = {server: createServer(), url: "", endpoints};
+    proxy.server.on("connection", (client: Socket) => this.#forward(proxy, client));
     await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
     proxy.url = `http://127.0.0.1:${(proxy.server.address() as AddressInfo).port}`;
     return proxy;
   }
 
-  async #forward(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // Request bodies are small JSON: buffering them lets a failed connect retry elsewhere.
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
-    const tries = Math.max(1, proxy.endpoints.addresses.length);
-    for (let attempt = 0; attempt < tries; attempt++) {
-      const addresses = proxy.endpoints.addresses;
-      if (addresses.length === 0) break;
-      const host = loopbackFor(addresses[proxy.next++ % addresses.length]!);
-      const sent = await new Promise<boolean>((resolve) => {
-        const upstream = request({host, port: proxy.endpoints.port, method: req.method, path: req.url, headers: req.headers, agent: this.#agent}, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-          resolve(true);
-        });
-        upstream.on("error", (e: NodeJS.ErrnoException) => {
-          if (res.headersSent) res.destroy(e);
-          resolve(res.headersSent);
-        });
-        res.on("close", () => upstream.destroy());
-        upstream.end(body);
-      });
-      if (sent) return;
+  /** One client connection to one endpoint for its whole life; a refused connect tries the others. */
+  #forward(proxy: Proxy, client: Socket, tried: ReadonlySet<string> = new Set()): void {
+    client.pause();
+    const candidates = proxy.endpoints.addresses.filter((a) => !tried.has(a));
+    if (candidates.length === 0) {
+      client.destroy();
+      return;
     }
-    res.writeHead(503, {"Content-Type": "application/json"}).end(JSON.stringify({error: {message: "no ready endpoint for this service", type: "server_error", param: null, code: "no_endpoints"}}));
+    const address = candidates[Math.floor(Math.random() * candidates.length)]!;
+    const upstream = connect({host: loopbackFor(address), port: proxy.endpoints.port});
+    let connected = false;
+    upstream.once("connect", () => {
+      connected = true;
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    upstream.on("error", () => {
+      if (!connected && !client.destroyed) return this.#forward(proxy, client, new Set([...tried, address]));
+      client.destroy();
+    });
+    client.on("error", () => upstream.destroy());
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => {
+      if (connected) client.destroy();
+    });
   }
 }

@@ -83,6 +83,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       gpus: options.gpus ?? 8,
       appRoot: REPO_ROOT,
       workDir: resolve(dir, "pods"),
+      apiServer: apiServerFor(kc),
       hostPath: (path) => (path === "/models" ? modelDir : path.startsWith("/models/") ? resolve(modelDir, path.slice("/models/".length)) : path),
       log: (message, fields) => log(`runtime: ${message}${fields ? ` ${JSON.stringify(fields)}` : ""}`),
       onPodsChanged: (pods) =>
@@ -131,6 +132,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw e;
   }
+}
+
+/** The API server URL and CA of a kubeconfig, for pods' own kubeconfigs. */
+export function apiServerFor(kc: KubeConfig): {server: string; caData: string} {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig names no cluster");
+  const caData = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString("base64") : "");
+  return {server: cluster.server, caData};
 }
 
 /** The example LlmService for the local stack, with its Redis URL pointed at the stack's Redis. */

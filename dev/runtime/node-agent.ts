@@ -12,6 +12,8 @@ export interface NodeAgentOptions {
   readonly workDir: string;
   readonly hostPath: (path: string) => string;
   readonly log: RunnerDeps["log"];
+  /** The API server as pods reach it (for service account kubeconfigs). */
+  readonly apiServer?: RunnerDeps["apiServer"];
   /** Told whenever the set of running pods changes (for Prometheus' scrape targets). */
   readonly onPodsChanged?: (pods: ReadonlyArray<{namespace: string; name: string; ip: string; annotations: Record<string, string>}>) => void;
 }
@@ -96,7 +98,7 @@ export class NodeAgent {
             await this.options.kube.request("DELETE", `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`, {gracePeriodSeconds: 0}).catch(() => {});
             continue;
           }
-          runner = new PodRunner(pod, this.#allocate(), {kube: this.options.kube, nodeIP: "127.0.0.1", appRoot: this.options.appRoot, workDir: this.options.workDir, hostPath: this.options.hostPath, log: this.options.log});
+          runner = new PodRunner(pod, this.#allocate(), {kube: this.options.kube, nodeIP: "127.0.0.1", appRoot: this.options.appRoot, workDir: this.options.workDir, hostPath: this.options.hostPath, log: this.options.log, ...(this.options.apiServer ? {apiServer: this.options.apiServer} : {})});
           this.#runners.set(pod.metadata.uid, runner);
           void runner.start();
         } else if (pod.metadata.deletionTimestamp) {

@@ -40,6 +40,8 @@ export interface PlanContext {
    * GPU pod without a GPU must (GPU_REQUIRED).
    */
   readonly fakeGpus?: boolean;
+  /** A kubeconfig holding the pod's service account token, when the pod mounts one. */
+  readonly kubeconfig?: string;
 }
 
 export interface ProcessPlan {
@@ -61,8 +63,10 @@ export class PlanError extends Error {
 
 /** The inference image's ENTRYPOINT (Dockerfile.inference), run from the checkout. */
 export const INFERENCE_ENTRYPOINT = ["node", IMAGE_ENTRY.server];
-/** Images the runtime can run: Paddock's inference image (any registry or tag). */
-export const RUNNABLE_IMAGE = /(^|\/)inference(:|@|$)/;
+/** Images the runtime can run: Paddock's inference and operator (router) images, any registry or tag. */
+export const RUNNABLE_IMAGE = /(^|\/)(inference|operator)(:|@|$)/;
+/** The pod network (pod-network.ts), preloaded into every pod's node process. */
+export const POD_NETWORK_HOOK = "dist/dev/runtime/pod-network.js";
 
 /** `$(VAR)` references expand to variables defined earlier; `$$(VAR)` escapes, as in Kubernetes. */
 export function expand(value: string, vars: Readonly<Record<string, string>>): string {
@@ -77,7 +81,7 @@ export function localPath(path: string, mounts: ReadonlyArray<{mountPath: string
 
 export function planContainer(container: ContainerSpec, ctx: PlanContext): ProcessPlan {
   if (!RUNNABLE_IMAGE.test(container.image)) {
-    throw new PlanError("ImageNotRunnableLocally", `the local runtime runs only Paddock's inference image, not ${container.image}`);
+    throw new PlanError("ImageNotRunnableLocally", `the local runtime runs only Paddock's inference and operator images, not ${container.image}`);
   }
   const mounts = (container.volumeMounts ?? []).map((m) => {
     const dir = ctx.volumes.get(m.name);
@@ -104,6 +108,9 @@ export function planContainer(container: ContainerSpec, ctx: PlanContext): Proce
   // Every pod keeps its container port: each listens on its own loopback address.
   env[ENV.host] = ctx.listenIP;
   if (ctx.fakeGpus && env[ENV.gpuRequired] !== undefined) env[ENV.gpuRequired] = "false";
+  // What a kubelet gives a pod with a service account: API access as that account, nothing more.
+  if (ctx.kubeconfig) env["KUBECONFIG"] = ctx.kubeconfig;
+  env["NODE_OPTIONS"] = `--import=${resolve(ctx.appRoot, POD_NETWORK_HOOK)}`;
   const argv = [...(container.command ?? INFERENCE_ENTRYPOINT), ...(container.args ?? [])].map((a) => {
     const expanded = expand(a, env);
     return expanded.startsWith("/") ? localPath(expanded, mounts) : expanded;

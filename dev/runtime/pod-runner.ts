@@ -1,5 +1,5 @@
 import {spawn} from "node:child_process";
-import {createWriteStream, mkdtempSync, rmSync} from "node:fs";
+import {createWriteStream, mkdtempSync, rmSync, writeFileSync} from "node:fs";
 import {join} from "node:path";
 import type {KubeClient} from "../../operator/src/kube/kube-client.js";
 import {Container} from "./container.js";
@@ -24,6 +24,8 @@ export interface RunnerDeps {
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
   /** Clock in ms. Defaults to Date.now. */
   readonly now?: () => number;
+  /** The API server as pods reach it, for service account kubeconfigs. */
+  readonly apiServer?: {readonly server: string; readonly caData: string};
 }
 
 /**
@@ -39,6 +41,7 @@ export class PodRunner {
   readonly #now: () => number;
   readonly #data: ObjectData;
   #volumes = new Map<string, string>();
+  #kubeconfig: string | undefined;
   #initialized = false;
   #initError: {reason: string; message: string} | undefined;
   #terminating = false;
@@ -81,7 +84,9 @@ export class PodRunner {
 
   async start(): Promise<void> {
     try {
-      this.#volumes = await prepareVolumes(this.pod, this.#dir, this.#data, this.deps.hostPath);
+      const token = await this.#serviceAccountToken();
+      this.#volumes = await prepareVolumes(this.pod, this.#dir, this.#data, this.deps.hostPath, token && this.deps.apiServer ? {token, caCert: Buffer.from(this.deps.apiServer.caData, "base64").toString("utf8")} : undefined);
+      if (token) this.#kubeconfig = this.#writeKubeconfig(token);
       for (const init of this.pod.spec.initContainers ?? []) await this.#runToCompletion(init);
       this.#initialized = true;
       for (const c of this.#containers) this.#launch(c);
@@ -144,12 +149,46 @@ export class PodRunner {
       volumes: this.#volumes,
       appRoot: this.deps.appRoot,
       fakeGpus: true,
+      ...(this.#kubeconfig ? {kubeconfig: this.#kubeconfig} : {}),
       secret: (n, k) => {
         const v = secrets.get(n)?.[k];
         return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
       },
       configMap: (n, k) => configMaps.get(n)?.[k]
     });
+  }
+
+  /**
+   * The pod's service account token, bound to the pod, as a kubelet requests it
+   * (TokenRequest); undefined when the pod mounts none.
+   */
+  async #serviceAccountToken(): Promise<string | undefined> {
+    const {serviceAccountName, automountServiceAccountToken} = this.pod.spec;
+    if (!serviceAccountName || automountServiceAccountToken === false || !this.deps.apiServer) return undefined;
+    if (!(this.pod.spec.volumes ?? []).some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))) return undefined;
+    const {namespace, name, uid} = this.pod.metadata;
+    const request = {apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {expirationSeconds: 86_400, boundObjectRef: {apiVersion: "v1", kind: "Pod", name, uid}}};
+    const answer = await this.deps.kube.request<{status: {token: string}}>("POST", `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccountName}/token`, request);
+    return answer.status.token;
+  }
+
+  /**
+   * The token in a kubeconfig (KUBECONFIG): in-cluster clients read the token from a fixed
+   * path this runtime cannot remap, so the process gets the same rights this way.
+   */
+  #writeKubeconfig(token: string): string {
+    const file = join(this.#dir, "kubeconfig");
+    const account = this.pod.spec.serviceAccountName!;
+    const config = {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{name: "local", cluster: {server: this.deps.apiServer!.server, "certificate-authority-data": this.deps.apiServer!.caData}}],
+      users: [{name: account, user: {token}}],
+      contexts: [{name: "pod", context: {cluster: "local", user: account, namespace: this.pod.metadata.namespace}}],
+      "current-context": "pod"
+    };
+    writeFileSync(file, JSON.stringify(config), {mode: 0o600});
+    return file;
   }
 
   async #runToCompletion(spec: ContainerSpec): Promise<void> {

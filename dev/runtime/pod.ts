@@ -9,6 +9,8 @@ export interface Pod {
     volumes?: Volume[];
     restartPolicy?: "Always" | "OnFailure" | "Never";
     terminationGracePeriodSeconds?: number;
+    serviceAccountName?: string;
+    automountServiceAccountToken?: boolean;
   };
 }
 
@@ -19,6 +21,7 @@ export interface Volume {
   secret?: {secretName: string; items?: Array<{key: string; path: string}>};
   configMap?: {name: string; items?: Array<{key: string; path: string}>};
   persistentVolumeClaim?: object;
+  projected?: {sources?: Array<{serviceAccountToken?: object; configMap?: object; downwardAPI?: object}>};
 }
 
 export interface Probe {

@@ -6,9 +6,9 @@ import {PlanError} from "./pod-plan.js";
 /**
  * The pod's volumes as local folders: emptyDir under the pod's folder, hostPath through
  * `hostPath` (e.g. /models -> the checkout's model folder), Secret and ConfigMap written
- * as files. Other kinds cannot run locally and fail as the kubelet reports it.
+ * as files, the service account token volume as its three files. Other kinds cannot run locally and fail as the kubelet reports it.
  */
-export async function prepareVolumes(pod: Pod, podDir: string, data: ObjectData, hostPath: (path: string) => string): Promise<Map<string, string>> {
+export async function prepareVolumes(pod: Pod, podDir: string, data: ObjectData, hostPath: (path: string) => string, serviceAccount?: {token: string; caCert: string}): Promise<Map<string, string>> {
   const volumes = new Map<string, string>();
   const {namespace} = pod.metadata;
   for (const v of pod.spec.volumes ?? []) {
@@ -31,8 +31,16 @@ export async function prepareVolumes(pod: Pod, podDir: string, data: ObjectData,
         writeFileSync(join(dir, item.path), v.secret ? Buffer.from(raw, "base64") : raw, {mode: 0o600});
       }
       volumes.set(v.name, dir);
+    } else if (v.projected?.sources?.some((source) => source.serviceAccountToken) && serviceAccount) {
+      // The API server's ServiceAccount admission adds this one (kube-api-access-*): the
+      // token, the cluster CA and the namespace, as a kubelet writes them.
+      mkdirSync(dir, {recursive: true});
+      writeFileSync(join(dir, "token"), serviceAccount.token, {mode: 0o600});
+      writeFileSync(join(dir, "ca.crt"), serviceAccount.caCert);
+      writeFileSync(join(dir, "namespace"), namespace);
+      volumes.set(v.name, dir);
     } else {
-      throw new PlanError("CreateContainerConfigError", `volume ${v.name}: only emptyDir, hostPath, secret and configMap volumes run locally`);
+      throw new PlanError("CreateContainerConfigError", `volume ${v.name}: only emptyDir, hostPath, secret, configMap and service account token volumes run locally`);
     }
   }
   return volumes;

@@ -16,6 +16,7 @@ const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter
 const schema = z.object({
   "watch-namespaces": csv.default([]).describe("Namespaces to watch; empty = all."),
   "default-image": z.string().min(1).default("ghcr.io/paddock-llm/inference:0.1.0").describe("Inference image when spec.image is unset."),
+  "router-image": z.string().min(1).default("ghcr.io/paddock-llm/operator:0.1.0").describe("Image of the routers (the operator's own: it carries the router's entry point)."),
   "image-pull-policy": z.enum(["Always", "IfNotPresent", "Never"]).optional(),
   "redis-image": z.string().min(1).default("redis:7.4-alpine"),
   "redis-max-memory": z.string().regex(/^\d+(mb|gb)$/i).default("256mb"),

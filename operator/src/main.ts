@@ -4,7 +4,9 @@ import {Registry} from "prom-client";
 import {EXIT_CONFIG} from "../../contract/index.js";
 import {createLogger} from "../../contract/log.js";
 import {Autoscaler} from "./autoscaler/autoscaler.js";
+import {heldRequests} from "./autoscaler/demand.js";
 import {PrometheusClient} from "./autoscaler/prometheus.js";
+import {demandLeaseOf} from "./desired/router.js";
 import {loadOperatorConfig, OperatorConfigError, operatorUsage} from "./config.js";
 import {Controller} from "./controller/controller.js";
 import {KubeEventRecorder} from "./controller/events.js";
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
           events,
           deployment: {image: config["default-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]},
+          router: {image: config["router-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           cache: controller.cache,
           applied,
           onReadiness: (ns, n, ready) => {
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
     services: () => controller.services(),
     podsOf: (ns, n) => controller.cache.pods(ns, n),
     deployment: (ns, n) => controller.cache.deployment(ns, n),
+    held: (ns, n, nowMs) => heldRequests(controller.leaseAnnotations(ns, demandLeaseOf(n)), nowMs),
     defaultPrometheusUrl: config["prometheus-url"],
     prometheus: (url) => {
       let client = prometheusClients.get(url);

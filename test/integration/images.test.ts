@@ -2,7 +2,7 @@ import {spawnSync} from "node:child_process";
 import {cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {dirname, join, resolve} from "node:path";
-import {EXIT_CONFIG, IMAGE_ENTRY} from "../../contract/index.js";
+import {EXIT_CONFIG, IMAGE_ENTRY, OPERATOR_IMAGE_ENTRY} from "../../contract/index.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 import {readDockerfile} from "../helpers/dockerfile.js";
 
@@ -49,6 +49,11 @@ describe("images built from exactly what their Dockerfiles copy", () => {
     const bad = run(dir, [...entry, "--no-such-flag"]);
     expect(bad.status).toBe(EXIT_CONFIG);
     expect(bad.stderr).toMatch(/unknown argument '--no-such-flag'/);
+    // The same image runs the routers, from the entry point the operator's router pods name.
+    const router = run(dir, [OPERATOR_IMAGE_ENTRY.router]);
+    expect(router.status).toBe(EXIT_CONFIG);
+    expect(router.stderr).toMatch(/MODEL_NAME is required/);
+    expect(run(dir, [OPERATOR_IMAGE_ENTRY.router, "--help"]).stdout).toMatch(/ROUTER_STRATEGY/);
   }, 120_000);
 
   it("Dockerfile.inference: the server and the model download program start and check their configuration", () => {

@@ -1,5 +1,6 @@
 import {expand, localPath, planContainer, PlanError, type PlanContext} from "../../dev/runtime/pod-plan.js";
 import {loopbackFor, podIPFor} from "../../dev/runtime/pod-runner.js";
+const POD_NETWORK = "/work/main/dist/dev/runtime/pod-network.js";
 
 const ctx: PlanContext = {
   namespace: "team",
@@ -49,7 +50,15 @@ describe("local runtime: pod plan", () => {
     );
     expect(plan.file).toBe(process.execPath);
     expect(plan.args).toEqual(["/work/main/dist/inference-image/src/main.js"]);
-    expect(plan.env).toEqual({MODEL_PATH: "/home/me/models/stories260K.gguf", PW: "s3cret", REDIS_URL: "redis://:s3cret@127.0.0.1:6379", POD: "chat-abc", IP: "10.42.0.7", HOST: "127.42.0.7"});
+    expect(plan.env).toEqual({MODEL_PATH: "/home/me/models/stories260K.gguf", PW: "s3cret", REDIS_URL: "redis://:s3cret@127.0.0.1:6379", POD: "chat-abc", IP: "10.42.0.7", HOST: "127.42.0.7", NODE_OPTIONS: `--import=${POD_NETWORK}`});
+  });
+
+  it("gives a pod with a service account token its kubeconfig, and every pod the pod network", () => {
+    const router = {name: "router", image: "ghcr.io/paddock-llm/operator:0.1.0", command: ["node", "dist/router/src/main.js"]};
+    const plan = planContainer(router, {...ctx, kubeconfig: "/pods/r/kubeconfig"});
+    expect(plan.args).toEqual(["/work/main/dist/router/src/main.js"]);
+    expect(plan.env).toMatchObject({KUBECONFIG: "/pods/r/kubeconfig", NODE_OPTIONS: `--import=${POD_NETWORK}`});
+    expect(planContainer(router, ctx).env["KUBECONFIG"]).toBeUndefined();
   });
 
   it("serves GPU pods from the CPU on a node whose GPUs are fake, and only there", () => {
@@ -67,7 +76,7 @@ describe("local runtime: pod plan", () => {
       }
       return "no error";
     };
-    expect(fail(() => planContainer({name: "redis", image: "redis:7.4-alpine"}, ctx))).toBe("ImageNotRunnableLocally: the local runtime runs only Paddock's inference image, not redis:7.4-alpine");
+    expect(fail(() => planContainer({name: "redis", image: "redis:7.4-alpine"}, ctx))).toBe("ImageNotRunnableLocally: the local runtime runs only Paddock's inference and operator images, not redis:7.4-alpine");
     expect(fail(() => planContainer({name: "s", image: "inference:dev", env: [{name: "K", valueFrom: {secretKeyRef: {name: "keys", key: "k"}}}]}, ctx))).toBe('CreateContainerConfigError: secret "keys" key "k" not found');
     expect(fail(() => planContainer({name: "s", image: "inference:dev", volumeMounts: [{name: "data", mountPath: "/data"}]}, ctx))).toBe("CreateContainerConfigError: volume data is not available locally");
   });

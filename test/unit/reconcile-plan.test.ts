@@ -3,13 +3,14 @@ import {parseLlmService, type Condition, type LlmService} from "../../operator/s
 import {fingerprint, hashOf, planReconcile, type AppliedRecord, type ReconcileObservation} from "../../operator/src/controller/plan.js";
 import {desiredDeployment} from "../../operator/src/desired/deployment.js";
 import {desiredRedis} from "../../operator/src/desired/redis.js";
-import {desiredPdb, desiredService} from "../../operator/src/desired/service.js";
+import {desiredPdb, desiredReplicasService, desiredService} from "../../operator/src/desired/service.js";
 
-const defaults = {deployment: {image: "paddock/inference:1"}, redis: {image: "redis:7", maxMemory: "64mb"}};
+const defaults = {deployment: {image: "paddock/inference:1"}, redis: {image: "redis:7", maxMemory: "64mb"}, router: {image: "paddock/operator:1"}};
 const now = new Date("2026-12-01T00:00:00Z");
 
 function svc(spec: Record<string, unknown> = {}, status: Record<string, unknown> = {}): LlmService {
-  return parseLlmService({metadata: {name: "chat", namespace: "ns", uid: "uid-chat", generation: 2}, spec: {model: {uri: "https://h/x.gguf"}, cache: {enabled: false}, ...spec}, status});
+  // Routing off unless a case turns it on: the router's objects have their own cases.
+  return parseLlmService({metadata: {name: "chat", namespace: "ns", uid: "uid-chat", generation: 2}, spec: {model: {uri: "https://h/x.gguf"}, cache: {enabled: false}, routing: {enabled: false}, ...spec}, status});
 }
 
 /** The Deployment as the API server would store our apply: generation, a resourceVersion and status. */
@@ -30,17 +31,20 @@ function stored(s: LlmService, patch: {replicas?: number; ready?: number; labels
   };
 }
 const storedService = (s: LlmService): V1Service => ({...desiredService(s), metadata: {...desiredService(s).metadata, resourceVersion: "7"}});
+const storedReplicas = (s: LlmService): V1Service => ({...desiredReplicasService(s), metadata: {...desiredReplicasService(s).metadata, resourceVersion: "8"}});
 
 /** The memo as our last applies left it, for these stored objects. */
 function memo(s: LlmService, deployment: V1Deployment, service: V1Service): Map<string, AppliedRecord> {
   return new Map([
     ["deployment/ns/chat", {hash: hashOf(desiredDeployment(s, defaults.deployment)), fingerprint: fingerprint(deployment)}],
-    ["service/ns/chat", {hash: hashOf(desiredService(s)), fingerprint: fingerprint(service)}]
+    ["service/ns/chat", {hash: hashOf(desiredService(s)), fingerprint: fingerprint(service)}],
+    ["service/ns/chat-replicas", {hash: hashOf(desiredReplicasService(s)), fingerprint: fingerprint(storedReplicas(s))}]
   ]);
 }
 
 function observe(s: LlmService, patch: Partial<ReconcileObservation> = {}): ReconcileObservation {
-  return {svc: s, deployment: undefined, service: undefined, pdb: undefined, redis: undefined, pods: [], applied: new Map(), ...patch};
+  const replicasService = patch.service ? storedReplicas(s) : undefined;
+  return {svc: s, deployment: undefined, service: undefined, pdb: undefined, redis: undefined, pods: [], router: undefined, routerPdb: undefined, replicasService, applied: new Map(), ...patch};
 }
 
 /** A service whose status is what a previous, settled reconcile wrote. */
@@ -58,7 +62,8 @@ const condition = (conditions: readonly Condition[] | undefined, type: string) =
 describe("planReconcile", () => {
   it("creates everything for a new service, scales it, and looks again while it starts", () => {
     const plan = planReconcile(observe(svc({replicas: {min: 1, max: 3, desired: 2}})), defaults, now);
-    expect(kinds(plan)).toEqual(["Deployment", "Service"]);
+    expect(kinds(plan)).toEqual(["Deployment", "Service", "Service"]);
+    expect(plan.applies.map((a) => a.object.metadata?.name)).toEqual(["chat", "chat", "chat-replicas"]);
     expect(plan.scale).toBe(2);
     expect(plan.pdb).toMatchObject({action: "apply"});
     expect(condition(plan.status?.conditions, "Ready")).toMatchObject({status: "False", reason: "Creating"});
@@ -131,13 +136,13 @@ describe("planReconcile", () => {
   it("shares the namespace's Redis: applies it (three objects) until this service owns it, and reports it unready", () => {
     const s = svc({cache: {enabled: true}});
     const fresh = planReconcile(observe(s), defaults, now);
-    expect(kinds(fresh)).toEqual(["Deployment", "Service", "Deployment", "Service", "NetworkPolicy"]);
+    expect(kinds(fresh)).toEqual(["Deployment", "Service", "Service", "Deployment", "Service", "NetworkPolicy"]);
     expect(fresh.ensureRedisSecret).toBe(true);
     const [redisDeployment] = desiredRedis(s, defaults.redis);
     const redis: V1Deployment = {...redisDeployment, metadata: {...redisDeployment.metadata, generation: 1}, status: {readyReplicas: 0}};
     const applied = new Map([[`redis/ns/uid-chat`, {hash: hashOf(desiredRedis(s, defaults.redis)), fingerprint: fingerprint(redis)}]]);
     const owned = planReconcile(observe(s, {redis, applied}), defaults, now);
-    expect(kinds(owned)).toEqual(["Deployment", "Service"]);
+    expect(kinds(owned)).toEqual(["Deployment", "Service", "Service"]);
     expect(condition(owned.status?.conditions, "Degraded")).toMatchObject({status: "True", reason: "CacheUnavailable"});
     const othersOnly = {...redis, metadata: {...redis.metadata, ownerReferences: [{apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", name: "other", uid: "uid-other"}]}};
     expect(kinds(planReconcile(observe(s, {redis: othersOnly, applied}), defaults, now))).toContain("NetworkPolicy");
@@ -151,5 +156,56 @@ describe("planReconcile", () => {
     expect(plan.events.map((e) => `${e.type} ${e.reason}`)).toEqual(["Warning ServerCrashLooping", "Warning ServerCrashLooping"]);
     expect(plan.ready).toBe(false);
     expect(plan.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  describe("with routing (the default)", () => {
+    const routed = (spec: Record<string, unknown> = {}, status: Record<string, unknown> = {}) => svc({routing: {enabled: true}, ...spec}, status);
+
+    it("creates the router's account, Role, binding, demand Lease, Deployment and PDB, and points the Service at the routers", () => {
+      const plan = planReconcile(observe(routed()), defaults, now);
+      expect(plan.applies.map((a) => `${a.object.kind}/${a.object.metadata?.name}`)).toEqual([
+        "Deployment/chat",
+        "Service/chat",
+        "Service/chat-replicas",
+        "ServiceAccount/chat-router",
+        "Role/chat-router",
+        "RoleBinding/chat-router",
+        "Lease/chat-demand",
+        "Deployment/chat-router",
+        "PodDisruptionBudget/chat-router"
+      ]);
+      const service = plan.applies.find((a) => a.object.kind === "Service" && a.object.metadata?.name === "chat")!.object as V1Service;
+      expect(service.spec?.selector).toEqual({"llm.paddock.dev/router": "chat"});
+      const replicas = plan.applies.find((a) => a.object.metadata?.name === "chat-replicas")!.object as V1Service;
+      expect(replicas.spec).toMatchObject({clusterIP: "None", selector: {"llm.paddock.dev/service": "chat"}});
+      // The Role grants reading endpoint slices and annotating this service's Lease, nothing more.
+      const role = plan.applies.find((a) => a.object.kind === "Role")!.object as {rules: Array<{resources: string[]; verbs: string[]; resourceNames?: string[]}>};
+      expect(role.rules).toEqual([
+        {apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "list", "watch"]},
+        {apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["chat-demand"], verbs: ["get", "patch"]}
+      ]);
+    });
+
+    it("is not Ready while no router is, and Ready (ScaledToZero) at zero replicas once one is", () => {
+      const s = routed({replicas: {min: 0, max: 2}, autoscaling: {enabled: true}});
+      const deployment = stored(s, {replicas: 0});
+      const router = (ready: number): V1Deployment => ({apiVersion: "apps/v1", kind: "Deployment", metadata: {name: "chat-router", namespace: "ns", generation: 1}, status: {readyReplicas: ready}});
+      const starting = planReconcile(observe(s, {deployment, router: router(0)}), defaults, now);
+      expect(condition(starting.status?.conditions, "Ready")).toMatchObject({status: "False", reason: "RouterStarting"});
+      const zero = planReconcile(observe(s, {deployment, router: router(2)}), defaults, now);
+      expect(condition(zero.status?.conditions, "Ready")).toMatchObject({status: "True", reason: "ScaledToZero"});
+      expect(zero.status).toMatchObject({desiredReplicas: 0, routerReadyReplicas: 2});
+      expect(zero.scale).toBeUndefined();
+    });
+
+    it("deletes the router's objects once routing is turned off, and the Service selects the model pods again", () => {
+      const off = svc();
+      const router: V1Deployment = {apiVersion: "apps/v1", kind: "Deployment", metadata: {name: "chat-router", namespace: "ns"}};
+      const plan = planReconcile(observe(off, {router}), defaults, now);
+      expect(plan.deletes.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual(["Deployment/chat-router", "ServiceAccount/chat-router", "Role/chat-router", "RoleBinding/chat-router", "Lease/chat-demand"]);
+      const service = plan.applies.find((a) => a.object.metadata?.name === "chat")!;
+      expect(service.object).toMatchObject({kind: "Deployment"});
+      expect((plan.applies.find((a) => a.object.kind === "Service" && a.object.metadata?.name === "chat")!.object as V1Service).spec?.selector).toEqual({"llm.paddock.dev/service": "chat"});
+    });
   });
 });

@@ -63,7 +63,7 @@ export const engineSchema = z.strictObject({
 
 export const replicasSchema = z
   .strictObject({
-    min: z.number().int().min(1).max(1000).default(1).describe("Fewest replicas. Defaults to 1."),
+    min: z.number().int().min(0).max(1000).default(1).describe("Fewest replicas. 0 (scale to zero) needs autoscaling and routing: the router holds requests while the first replica starts. Defaults to 1."),
     max: z.number().int().min(1).max(1000).default(1).describe("Most replicas. Defaults to 1."),
     desired: z.number().int().min(0).max(1000).optional().describe("Fixed replica count when autoscaling is off; `kubectl scale` sets it. Defaults to min.")
   })
@@ -107,6 +107,18 @@ export const cacheSchema = z.strictObject({
     .describe("External Redis. Omitted: the operator runs one Redis per namespace for all its LlmServices.")
 });
 
+export const routingSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe("Put a router in front of the replicas: per-request balancing, retries, holding requests at zero replicas and during rollouts. Defaults to true."),
+  strategy: z
+    .enum(["LeastLoad", "PrefixHash"])
+    .default("LeastLoad")
+    .describe("LeastLoad: fewest in-flight requests. PrefixHash: requests sharing a prompt prefix (system prompt, first user turn, API tenant) go to the same replica, whose KV cache holds it, within loadFactor. Defaults to LeastLoad."),
+  loadFactor: z.number().min(1).max(10).default(1.25).describe("PrefixHash: a replica takes a prefix only while its load is under loadFactor x the average. Defaults to 1.25."),
+  replicas: z.number().int().min(1).max(100).default(2).describe("Router pods. Defaults to 2."),
+  maxHeldRequests: z.number().int().min(0).max(100_000).default(64).describe("Requests each router holds while no replica is ready (scale from zero, rollouts); more get 503 with Retry-After. Defaults to 64."),
+  holdTimeoutSeconds: z.number().int().min(1).max(86_400).default(600).describe("Longest a request waits for a ready replica. Defaults to 600.")
+});
+
 export const specSchema = z.strictObject({
   model: modelSchema.describe("The GGUF model to serve and where it comes from."),
   image: z.string().min(1).max(1024).optional().describe("Inference image. Defaults to the operator's --default-image."),
@@ -134,8 +146,15 @@ export const specSchema = z.strictObject({
       port: z.number().int().min(1).max(65_535).default(80).describe("Port of that Service; it forwards to the servers' port 8000. Defaults to 80.")
     })
     .default({type: "ClusterIP", port: 80})
-    .describe("The Service in front of the replicas, named like the LlmService. Defaults to a ClusterIP Service on port 80.")
-});
+    .describe("The Service in front of the replicas, named like the LlmService. Defaults to a ClusterIP Service on port 80."),
+  routing: routingSchema.default(routingSchema.parse({})).describe("The router pool in front of the replicas. Defaults to on, LeastLoad, 2 routers.")
+}).meta(
+  cel({
+    rule: "self.replicas.min > 0 || (self.autoscaling.enabled && self.routing.enabled)",
+    message: "spec.replicas.min: 0 (scale to zero) needs spec.autoscaling.enabled and spec.routing.enabled: the router holds requests while the first replica starts",
+    fieldPath: ".replicas.min"
+  })
+);
 
 export const conditionSchema = z.strictObject({
   type: z.string(),
@@ -160,6 +179,7 @@ export const statusSchema = z.strictObject({
   desiredReplicas: z.number().int().optional().describe("Replicas the operator is driving towards."),
   selector: z.string().optional().describe("Label selector of the pods (for the scale subresource)."),
   endpoint: z.string().optional().describe("In-cluster URL of the OpenAI-compatible API."),
+  routerReadyReplicas: z.number().int().optional().describe("Router pods that are ready (routing enabled)."),
   lastScaleTime: z.string().optional().describe("When the autoscaler last changed the replica count."),
   scalingDecisions: z.array(scalingDecisionSchema).optional().describe("The last few autoscaling decisions, newest last."),
   scaleDownWindow: z

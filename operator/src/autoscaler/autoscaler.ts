@@ -7,7 +7,7 @@ import type {KubeClient} from "../kube/kube-client.js";
 import {readLoad, type LoadSources, type ServingPod} from "./load.js";
 import {annotationOf, DELETION_COST, planEvaluation, SCALING_CONDITION, servingPods, type ScalingMemory} from "./plan.js";
 import type {Sample} from "./prometheus.js";
-import {restore, type Decision, type Window} from "./recommender.js";
+import {restore, type Decision, type Load, type Window} from "./recommender.js";
 
 /** The autoscaler's own status fields are applied under this manager; the reconciler's stay its own. */
 export const AUTOSCALER_FIELD_MANAGER = "paddock-autoscaler";
@@ -26,6 +26,8 @@ export interface AutoscalerDeps {
   readonly services: () => readonly unknown[];
   readonly podsOf: (namespace: string, name: string) => readonly V1Pod[];
   readonly deployment: (namespace: string, name: string) => {spec?: {replicas?: number}} | undefined;
+  /** Requests the service's routers hold for want of a ready replica (its demand Lease). */
+  readonly held?: (namespace: string, name: string, nowMs: number) => number;
   /** The operator's --prometheus-url, for services that do not name their own. */
   readonly defaultPrometheusUrl: string;
   /** An instant-query client for a Prometheus URL (main.ts builds PrometheusClients, one per URL). */
@@ -88,8 +90,10 @@ export class Autoscaler {
       seen.add(key);
       // Cheap checks on the raw object first: most ticks find nothing due, and parsing every
       // service every second would cost more than the evaluations themselves.
-      if (this.#running.has(key) || (this.#memory.get(key)?.nextDueMs ?? 0) > now) continue;
+      if (this.#running.has(key)) continue;
       const enabled = raw.spec?.autoscaling?.enabled === true;
+      // A service at zero with held requests is due now: waking it cannot wait for the interval.
+      if ((this.#memory.get(key)?.nextDueMs ?? 0) > now && !(enabled && this.#waking(raw.metadata.namespace, raw.metadata.name, now))) continue;
       if (!enabled && !raw.status?.conditions?.some((c) => c.type === SCALING_CONDITION)) continue;
       const svc = parseSafely(raw);
       if (!svc) continue;
@@ -129,7 +133,14 @@ export class Autoscaler {
     if (current === undefined) return undefined; // the reconciler has not created it yet
 
     const pods = this.deps.podsOf(namespace, name);
-    const load = await readLoad(this.#sources(spec.prometheusURL ?? this.deps.defaultPrometheusUrl), namespace, name, servingPods(pods), spec.query);
+    const serving = servingPods(pods);
+    const held = this.deps.held?.(namespace, name, now) ?? 0;
+    // At zero there is nothing to query: the load is what the routers hold.
+    const read: Load =
+      current === 0 && serving.length === 0
+        ? {ok: true, activeRequests: 0, complete: true, source: "no replica runs"}
+        : await readLoad(this.#sources(spec.prometheusURL ?? this.deps.defaultPrometheusUrl), namespace, name, serving, spec.query);
+    const load = withHeld(read, held);
     const plan = planEvaluation({svc, current, load, memory, pods, nowMs: now});
     this.#memory.set(key, {...plan.memory, nextDueMs: memory.nextDueMs});
     this.deps.observer.onEvaluation(namespace, name, plan.result, load.ok ? load.activeRequests : undefined, plan.decision.replicas);
@@ -171,9 +182,24 @@ export class Autoscaler {
     await this.deps.kube.apply({apiVersion: API_VERSION, kind: KIND, metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace}, status}, AUTOSCALER_FIELD_MANAGER, {subresource: "status"});
   }
 
+  /** Whether a service runs no replica while its routers hold requests. */
+  #waking(namespace: string, name: string, nowMs: number): boolean {
+    return this.deps.deployment(namespace, name)?.spec?.replicas === 0 && (this.deps.held?.(namespace, name, nowMs) ?? 0) > 0;
+  }
+
   #now(): number {
     return (this.deps.now ?? Date.now)();
   }
+}
+
+/**
+ * Held requests are load the replicas have not seen yet: they count with the in-flight ones,
+ * and they alone can wake a service at zero (its pods' metrics cannot).
+ */
+export function withHeld(load: Load, held: number): Load {
+  if (held <= 0) return load;
+  if (!load.ok) return {ok: true, activeRequests: held, complete: false, source: `${held} requests held by the routers (${load.message})`};
+  return {...load, activeRequests: load.activeRequests + held, source: `${load.source}, and ${held} requests held by the routers`};
 }
 
 function parseSafely(raw: unknown): LlmService | undefined {

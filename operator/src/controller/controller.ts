@@ -52,6 +52,8 @@ export class Controller {
   readonly #deployments: Array<ListWatch<Obj>> = [];
   readonly #k8sServices: Array<ListWatch<Obj>> = [];
   readonly #pdbs: Array<ListWatch<Obj>> = [];
+  /** The routers' demand Leases (the wake-up signal of services at zero replicas). */
+  readonly #leases: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
   /** Ready replicas of each namespace's shared Redis, last seen. */
@@ -95,6 +97,8 @@ export class Controller {
       this.#k8sServices.push(this.#watch(`/api/v1${scope}/services`, managed, byLabel));
       this.#pdbs.push(this.#watch(`/apis/policy/v1${scope}/poddisruptionbudgets`, managed, byLabel));
       this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
+      // Read by the autoscaler every second; a change is no reason to reconcile.
+      this.#leases.push(this.#watch(`/apis/coordination.k8s.io/v1${scope}/leases`, managed, () => []));
     }
     await Promise.all([...this.#informers].map((i) => i.start()));
     this.#resync = setInterval(() => this.#enqueueAll(), this.options.resyncMs);
@@ -123,6 +127,11 @@ export class Controller {
     pdb: (namespace, name) => first(this.#pdbs, namespace, name) as V1PodDisruptionBudget | undefined,
     pods: (namespace, name) => this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name)) as V1Pod[]
   };
+
+  /** Annotations of a Lease in the watch cache (the demand Leases are the only ones watched). */
+  leaseAnnotations(namespace: string, name: string): Record<string, string> | undefined {
+    return (first(this.#leases, namespace, name)?.metadata as {annotations?: Record<string, string>} | undefined)?.annotations;
+  }
 
   /** Every LlmService in the watch cache. */
   services(): Obj[] {

@@ -4,7 +4,8 @@ import {API_VERSION, KIND, type Condition, type LlmService, type LlmServiceStatu
 import {desiredDeployment, type DeploymentDefaults} from "../desired/deployment.js";
 import {endpoint, selectorLabels} from "../desired/meta.js";
 import {desiredRedis, usesManagedRedis, type RedisDefaults} from "../desired/redis.js";
-import {desiredPdb, desiredService} from "../desired/service.js";
+import {demandLeaseName, desiredRouterAccess, desiredRouterDeployment, desiredRouterPdb, routerName, routingEnabled, type RouterDefaults} from "../desired/router.js";
+import {desiredPdb, desiredReplicasService, desiredService} from "../desired/service.js";
 import type {KubeObject} from "../kube/kube-client.js";
 import {nextConditions, transitions} from "../status/conditions.js";
 import {podProblems, type Observation} from "../status/observe.js";
@@ -38,6 +39,10 @@ export interface ReconcileObservation {
   /** The namespace's managed Redis Deployment, when the service uses it. */
   readonly redis: V1Deployment | undefined;
   readonly pods: readonly V1Pod[];
+  /** The router Deployment, its PDB and the model pods' own Service. */
+  readonly router: V1Deployment | undefined;
+  readonly routerPdb: V1PodDisruptionBudget | undefined;
+  readonly replicasService: V1Service | undefined;
   readonly applied: ReadonlyMap<string, AppliedRecord>;
   /** Set when applying an object failed: the API server's message (reason ApplyFailed). */
   readonly applyFailed?: string;
@@ -60,6 +65,8 @@ export interface ReconcilePlan {
   /** Replicas to set through the scale subresource, when they differ. */
   readonly scale: number | undefined;
   readonly pdb: {readonly action: "apply"; readonly object: V1PodDisruptionBudget} | {readonly action: "delete"} | {readonly action: "none"};
+  /** Objects to delete (the router's, once routing is turned off); a missing one is fine. */
+  readonly deletes: readonly KubeObject[];
   /** The status to write (by SSA on the status subresource); undefined when nothing changed. */
   readonly status: LlmServiceStatus | undefined;
   readonly events: readonly EventSpec[];
@@ -72,6 +79,7 @@ export interface ReconcilePlan {
 export interface PlanDefaults {
   readonly deployment: DeploymentDefaults;
   readonly redis: RedisDefaults;
+  readonly router: RouterDefaults;
 }
 
 /** Look again this soon while a service converges; watches bring most changes earlier. */
@@ -94,6 +102,18 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
     };
     want(`deployment/${namespace}/${name}`, desiredDeployment(svc, defaults.deployment), FIELD_MANAGER, observed.deployment);
     want(`service/${namespace}/${name}`, desiredService(svc), FIELD_MANAGER, observed.service);
+    want(`service/${namespace}/${name}-replicas`, desiredReplicasService(svc), FIELD_MANAGER, observed.replicasService);
+    if (routingEnabled(svc)) {
+      // The router's account, Role, RoleBinding and demand Lease have no watch: they are
+      // applied again whenever their declaration changes or the router Deployment is new.
+      const access = desiredRouterAccess(svc);
+      const hash = hashOf(access);
+      const memo = observed.applied.get(routerAccessKey(svc));
+      if (!observed.router || !memo || memo.hash !== hash) access.forEach((object, i) => applies.push({key: i === 0 ? routerAccessKey(svc) : undefined, object, fieldManager: FIELD_MANAGER, hash}));
+      want(`deployment/${namespace}/${routerName(svc)}`, desiredRouterDeployment(svc, defaults.router), FIELD_MANAGER, observed.router);
+      const routerPdb = desiredRouterPdb(svc);
+      if (routerPdb) want(`pdb/${namespace}/${routerName(svc)}`, routerPdb, FIELD_MANAGER, observed.routerPdb);
+    }
     if (usesManagedRedis(svc)) {
       // The Redis objects go together under one key: this service's owner reference on the
       // Deployment stands for all three (the GC removes them with their last owner).
@@ -120,6 +140,21 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
       ? {action: "delete"}
       : {action: "none"};
 
+  const deletes: KubeObject[] = [];
+  if (observed.applyFailed === undefined) {
+    const ref = (apiVersion: string, kind: string, objectName: string): KubeObject => ({apiVersion, kind, metadata: {name: objectName, namespace}});
+    if (!routingEnabled(svc) && observed.router) {
+      deletes.push(
+        ref("apps/v1", "Deployment", routerName(svc)),
+        ref("v1", "ServiceAccount", routerName(svc)),
+        ref("rbac.authorization.k8s.io/v1", "Role", routerName(svc)),
+        ref("rbac.authorization.k8s.io/v1", "RoleBinding", routerName(svc)),
+        ref("coordination.k8s.io/v1", "Lease", demandLeaseName(svc))
+      );
+    }
+    if (observed.routerPdb && !desiredRouterPdb(svc)) deletes.push(ref("policy/v1", "PodDisruptionBudget", routerName(svc)));
+  }
+
   const d = observed.deployment;
   const observation: Observation = {
     generation: svc.metadata.generation ?? 0,
@@ -138,6 +173,7 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
       : {}),
     pods: podProblems(observed.pods, svc.spec.resources.gpuResourceName),
     ...(usesManagedRedis(svc) ? {managedRedisReady: (observed.redis?.status?.readyReplicas ?? 0) > 0} : {}),
+    ...(routingEnabled(svc) ? {routerReadyReplicas: observed.router?.status?.readyReplicas ?? 0} : {}),
     ...(observed.applyFailed !== undefined ? {applyFailed: observed.applyFailed} : {})
   };
   const previous = svc.status?.conditions ?? [];
@@ -149,6 +185,7 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
     desiredReplicas: wanted,
     selector: Object.entries(selectorLabels(svc)).map(([k, v]) => `${k}=${v}`).join(","),
     endpoint: endpoint(svc),
+    ...(routingEnabled(svc) ? {routerReadyReplicas: observed.router?.status?.readyReplicas ?? 0} : {}),
     conditions
   };
   const events = transitions(previous, conditions).flatMap((c) => {
@@ -161,6 +198,7 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
     ensureRedisSecret: usesManagedRedis(svc) && observed.applyFailed === undefined,
     scale: observed.applyFailed === undefined && current !== wanted ? wanted : undefined,
     pdb: observed.applyFailed === undefined ? pdb : {action: "none"},
+    deletes,
     status: statusChanged(svc.status ?? {}, status) ? status : undefined,
     events,
     ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
@@ -173,6 +211,8 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
 export function statusObject(svc: LlmService, status: LlmServiceStatus): KubeObject & {status: LlmServiceStatus} {
   return {apiVersion: API_VERSION, kind: KIND, metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace}, status};
 }
+
+export const routerAccessKey = (svc: LlmService) => `router-access/${svc.metadata.namespace}/${svc.metadata.name}`;
 
 export const redisKey = (svc: LlmService) => `redis/${svc.metadata.namespace}/${svc.metadata.uid}`;
 

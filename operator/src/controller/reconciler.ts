@@ -3,6 +3,7 @@ import type {V1Deployment, V1Pod, V1PodDisruptionBudget, V1Secret, V1Service} fr
 import {API_VERSION, KIND, parseLlmService, type LlmService} from "../api/llmservice.js";
 import {SERVICE_LABEL} from "../desired/meta.js";
 import {REDIS_NAME, redisSecret} from "../desired/redis.js";
+import {replicasServiceName, routerName} from "../desired/router.js";
 import {isConflict, KubeApiError, resourcePath, type KubeClient, type KubeObject} from "../kube/kube-client.js";
 import type {EventRecorder} from "./events.js";
 import {fingerprint, planReconcile, redisFieldManager, FIELD_MANAGER, SCALER_FIELD_MANAGER, statusObject, type AppliedMemo, type PlanDefaults, type ReconcileObservation, type ReconcilePlan} from "./plan.js";
@@ -76,6 +77,9 @@ async function observe(deps: ReconcilerDeps, svc: LlmService): Promise<Reconcile
     pdb: cache ? cache.pdb(namespace, name) : await kube.get<V1PodDisruptionBudget>(resourcePath("policy/v1", "PodDisruptionBudget", namespace, name)),
     redis: cache ? cache.deployment(namespace, REDIS_NAME) : await kube.get<V1Deployment>(resourcePath("apps/v1", "Deployment", namespace, REDIS_NAME)),
     pods: cache ? cache.pods(namespace, name) : (await kube.list<V1Pod>(resourcePath("v1", "Pod", namespace), `${SERVICE_LABEL}=${name}`)).items,
+    router: cache ? cache.deployment(namespace, routerName(svc)) : await kube.get<V1Deployment>(resourcePath("apps/v1", "Deployment", namespace, routerName(svc))),
+    routerPdb: cache ? cache.pdb(namespace, routerName(svc)) : await kube.get<V1PodDisruptionBudget>(resourcePath("policy/v1", "PodDisruptionBudget", namespace, routerName(svc))),
+    replicasService: cache ? cache.service(namespace, replicasServiceName(svc)) : await kube.get<V1Service>(resourcePath("v1", "Service", namespace, replicasServiceName(svc))),
     applied: deps.applied ?? new Map()
   };
 }
@@ -95,6 +99,7 @@ async function executeWrites(deps: ReconcilerDeps, svc: LlmService, plan: Reconc
   if (plan.scale !== undefined) await kube.scale(namespace, name, plan.scale, SCALER_FIELD_MANAGER);
   if (plan.pdb.action === "apply") await kube.apply(plan.pdb.object, FIELD_MANAGER);
   else if (plan.pdb.action === "delete") await kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}});
+  await Promise.all(plan.deletes.map((o) => kube.delete(o)));
 }
 
 /** Status, events and readiness: what users read. */

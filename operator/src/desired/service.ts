@@ -2,18 +2,34 @@ import type {V1PodDisruptionBudget, V1Service} from "@kubernetes/client-node";
 import {DEFAULT_PORT, HTTP_PORT_NAME} from "../../../contract/index.js";
 import type {LlmService} from "../api/llmservice.js";
 import {commonLabels, ownerReference, selectorLabels} from "./meta.js";
+import {replicasServiceName, routerSelector, routingEnabled} from "./router.js";
 
-/** The Service callers use: spec.service.port forwards to the servers' port 8000. */
+const meta = (svc: LlmService, name: string) => ({name, namespace: svc.metadata.namespace, labels: commonLabels(svc), ownerReferences: [ownerReference(svc)]});
+
+/** What users call, `http://<name>.<namespace>.svc`: the routers when routing is on, else the model pods. */
 export function desiredService(svc: LlmService): V1Service {
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace, labels: commonLabels(svc), ownerReferences: [ownerReference(svc)]},
+    metadata: meta(svc, svc.metadata.name),
     spec: {
       type: svc.spec.service.type,
-      selector: selectorLabels(svc),
+      selector: routingEnabled(svc) ? routerSelector(svc) : selectorLabels(svc),
       ports: [{name: HTTP_PORT_NAME, port: svc.spec.service.port, targetPort: DEFAULT_PORT, protocol: "TCP", appProtocol: "http"}]
     }
+  };
+}
+
+/**
+ * The model pods' own Service, headless: nobody calls it through a virtual IP; its
+ * EndpointSlices tell the routers which pods are ready (and which terminate).
+ */
+export function desiredReplicasService(svc: LlmService): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(svc, replicasServiceName(svc)),
+    spec: {clusterIP: "None", selector: selectorLabels(svc), ports: [{name: HTTP_PORT_NAME, port: DEFAULT_PORT, targetPort: DEFAULT_PORT, protocol: "TCP", appProtocol: "http"}]}
   };
 }
 

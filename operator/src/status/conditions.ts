@@ -40,7 +40,11 @@ function problem(o: Observation): {reason: string; message: string} | undefined 
 function ready(o: Observation): Draft {
   const d = o.deployment;
   const readyCount = d?.readyReplicas ?? 0;
+  if (o.routerReadyReplicas === 0 && d) return {type: "Ready", status: "False", reason: "RouterStarting", message: "no router pod is ready yet: requests cannot reach the replicas"};
   if (readyCount > 0) return {type: "Ready", status: "True", reason: "Serving", message: `${readyCount} of ${o.desiredReplicas} replicas ready`};
+  if (o.desiredReplicas === 0 && d && d.replicas === 0) {
+    return {type: "Ready", status: "True", reason: "ScaledToZero", message: "no replica runs while there is no load; the router holds the next request and the first one wakes the service"};
+  }
   const p = problem(o);
   if (p && p.reason !== "CacheUnavailable") return {type: "Ready", status: "False", ...p};
   return {type: "Ready", status: "False", reason: d ? "Starting" : "Creating", message: d ? "no replica is ready yet (loading the model)" : "creating the Deployment"};

@@ -15,6 +15,8 @@ export interface Observation {
   readonly pods: PodProblems;
   /** Undefined when the service does not use the managed Redis. */
   readonly managedRedisReady?: boolean;
+  /** Ready router pods; undefined when routing is off. */
+  readonly routerReadyReplicas?: number;
   /** The API server refused an object the operator applied: its message. */
   readonly applyFailed?: string;
 }

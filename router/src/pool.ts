@@ -1,0 +1,117 @@
+import type {RoutingStrategy} from "../../contract/index.js";
+import {HashRing, leastLoad, prefixHash, type Replica} from "./balancer.js";
+
+/** A replica that refused or reset a connection gets no new requests for this long, unless it is the only one. */
+export const EJECT_MS = 2_000;
+
+export interface Choice {
+  readonly replica: Replica;
+  /** PrefixHash only: whether the key's own replica took it. */
+  readonly affine?: boolean;
+}
+
+/**
+ * The ready replicas as this router sees them, what it has in flight on each, and the
+ * requests waiting for a replica. Balancing decisions are the pure functions of
+ * balancer.ts; this class only keeps their inputs current.
+ */
+export class ReplicaPool {
+  #replicas: readonly Replica[] = [];
+  #ring = new HashRing([]);
+  readonly #loads = new Map<string, number>();
+  readonly #ejected = new Map<string, number>();
+  readonly #waiters = new Set<() => void>();
+  #held = 0;
+
+  constructor(
+    private readonly strategy: RoutingStrategy,
+    private readonly loadFactor: number,
+    private readonly onChange: (event: {replicas: readonly Replica[]; held: number; loads: ReadonlyMap<string, number>}) => void = () => {},
+    private readonly now: () => number = Date.now
+  ) {}
+
+  get replicas(): readonly Replica[] {
+    return this.#replicas;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Replaces the ready set (from EndpointSlices); wakes every held request to look again. */
+  update(replicas: readonly Replica[]): void {
+    const same = replicas.length === this.#replicas.length && replicas.every((r, i) => r.name === this.#replicas[i]!.name && r.url === this.#replicas[i]!.url);
+    if (same) return;
+    this.#replicas = replicas;
+    this.#ring = new HashRing(replicas.map((r) => r.name));
+    for (const name of this.#loads.keys()) if (!replicas.some((r) => r.name === name) && this.#loads.get(name) === 0) this.#loads.delete(name);
+    this.#notify();
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** The replica for a request, skipping those already tried; undefined when none is left. */
+  choose(key: string, exclude: ReadonlySet<string>): Choice | undefined {
+    let candidates = this.#replicas.filter((r) => !exclude.has(r.name));
+    if (candidates.length === 0) return undefined;
+    const now = this.now();
+    const healthy = candidates.filter((r) => (this.#ejected.get(r.name) ?? 0) <= now);
+    if (healthy.length > 0) candidates = healthy;
+    if (this.strategy === "PrefixHash" && key !== "") {
+      const c = prefixHash(this.#ring, key, candidates, this.#loads, this.loadFactor);
+      return c ? {replica: c.replica, affine: c.affine} : undefined;
+    }
+    const replica = leastLoad(candidates, this.#loads);
+    return replica ? {replica} : undefined;
+  }
+
+  /** Counts a request in flight on a replica until the returned function is called. */
+  acquire(name: string): () => void {
+    this.#loads.set(name, (this.#loads.get(name) ?? 0) + 1);
+    this.#notify();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#loads.get(name) ?? 1) - 1;
+      if (left <= 0 && !this.#replicas.some((r) => r.name === name)) this.#loads.delete(name);
+      else this.#loads.set(name, Math.max(0, left));
+      this.#notify();
+    };
+  }
+
+  /** A replica refused or reset a connection: others get the next requests for a while. */
+  eject(name: string): void {
+    this.#ejected.set(name, this.now() + EJECT_MS);
+  }
+
+  /**
+   * Holds a request until the ready set changes, the signal aborts or `ms` pass. Returns
+   * false when it could not be held (`max` requests already are).
+   */
+  async hold(max: number, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (this.#held >= max) return false;
+    this.#held++;
+    this.#notify();
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          this.#waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(0, ms));
+        signal.addEventListener("abort", done);
+        this.#waiters.add(done);
+      });
+    } finally {
+      this.#held--;
+      this.#notify();
+    }
+    return true;
+  }
+
+  #notify(): void {
+    this.onChange({replicas: this.#replicas, held: this.#held, loads: this.#loads});
+  }
+}

@@ -1,0 +1,54 @@
+import {createHash} from "node:crypto";
+
+/** What the router reads of a request body; everything else passes through untouched. */
+export interface RequestFacts {
+  /** `model` when the body names one. */
+  readonly model: string | undefined;
+  readonly stream: boolean;
+  /** The prefix PrefixHash keys on; empty when the body has none (then any replica will do). */
+  readonly prefix: string;
+}
+
+/** Characters of a prompt that make its key: long enough to tell system prompts apart, bounded so hashing stays cheap. */
+export const PREFIX_CHARS = 4096;
+
+type Message = {role?: unknown; content?: unknown};
+
+/** Text of a chat message's content (a string or OpenAI's array of parts). */
+function text(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.map((p) => (p && typeof p === "object" && typeof (p as {text?: unknown}).text === "string" ? (p as {text: string}).text : "")).join("");
+  return "";
+}
+
+/**
+ * The facts of a parsed JSON body. The prefix is what a KV cache can reuse across
+ * requests: for chat, the system prompt(s) and the first user turn, as rendered in
+ * order; for completions, the start of the prompt.
+ */
+export function requestFacts(body: unknown): RequestFacts {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return {model: undefined, stream: false, prefix: ""};
+  const b = body as {model?: unknown; stream?: unknown; messages?: unknown; prompt?: unknown};
+  const model = typeof b.model === "string" ? b.model : undefined;
+  const stream = b.stream === true;
+  let prefix = "";
+  if (Array.isArray(b.messages)) {
+    for (const m of b.messages as Message[]) {
+      if (!m || typeof m !== "object") break;
+      const part = `${String(m.role)}\u0000${text(m.content)}\u0001`;
+      prefix += part;
+      if (m.role === "user" || prefix.length >= PREFIX_CHARS) break;
+    }
+  } else if (typeof b.prompt === "string") prefix = b.prompt;
+  else if (Array.isArray(b.prompt) && typeof b.prompt[0] === "string") prefix = b.prompt[0];
+  return {model, stream, prefix: prefix.slice(0, PREFIX_CHARS)};
+}
+
+/**
+ * The PrefixHash key: the tenant (a hash of the Authorization header, so one tenant's
+ * traffic never piles onto the replica another's prompts chose) and the prefix.
+ */
+export function affinityKey(authorization: string | undefined, prefix: string): string {
+  const tenant = authorization ? createHash("sha256").update(authorization).digest("hex").slice(0, 16) : "-";
+  return `${tenant}\u0002${prefix}`;
+}
