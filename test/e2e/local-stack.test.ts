@@ -1,4 +1,6 @@
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import {readdirSync, readFileSync} from "node:fs";
+import {Agent, request as httpRequest} from "node:http";
 import {connect} from "node:net";
 import {join, resolve} from "node:path";
 import {createInterface} from "node:readline";
@@ -174,10 +176,21 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     const first = await chat(url, prompt, {temperature: 0});
     const firstText = await first.text();
     expect(first.headers.get("x-cache")).toBe("MISS");
-    // The proxy takes turns over the endpoints: the next request goes to the other pod.
-    const second = await chat(url, prompt, {temperature: 0});
-    expect(second.headers.get("x-cache")).toBe("HIT");
-    expect((JSON.parse(await second.text()) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content).toBe(
+    const firstPod = first.headers.get("x-paddock-replica");
+    expect(live("e2e").map((p) => p.metadata.name)).toContain(firstPod);
+    // The router balances by load: ask again until the other replica answers (it names itself).
+    let other: Response | undefined;
+    for (let i = 0; i < 40 && !other; i++) {
+      const res = await chat(url, prompt, {temperature: 0});
+      if (res.headers.get("x-paddock-replica") !== firstPod) other = res;
+      else {
+        expect(res.headers.get("x-cache")).toBe("HIT");
+        await res.text();
+      }
+    }
+    expect(other).toBeDefined();
+    expect(other!.headers.get("x-cache")).toBe("HIT");
+    expect((JSON.parse(await other!.text()) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content).toBe(
       (JSON.parse(firstText) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content
     );
     const after = await counts();
@@ -185,12 +198,96 @@ describe("local stack (npm run dev), one ordered scenario", () => {
       const b = before.find((x) => x.pod === a.pod)!;
       return {pod: a.pod, generated: a.generated - b.generated, cache: a.cache - b.cache};
     });
-    const generatedOn = delta.find((d) => d.generated === 1 && d.cache === 0);
-    const hitOn = delta.find((d) => d.cache === 1 && d.generated === 0);
-    expect(generatedOn).toBeDefined();
-    expect(hitOn).toBeDefined();
-    expect(hitOn!.pod).not.toBe(generatedOn!.pod);
+    // Generated once, on the first replica; every other answer came from the shared cache.
+    expect(delta.find((d) => d.pod === firstPod)).toMatchObject({generated: 1});
+    expect(delta.find((d) => d.pod !== firstPod)).toMatchObject({generated: 0});
+    expect(delta.find((d) => d.pod !== firstPod)!.cache).toBeGreaterThanOrEqual(1);
   }, 240_000);
+
+  /** The pod's server process, found by the loopback address the local runtime gave it (HOST). */
+  const serverPid = (p: Pod): number => {
+    const host = `HOST=${p.status.podIP!.replace(/^10\./, "127.")}`;
+    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        const env = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+        if (env.includes(host) && env.some((e) => e.startsWith("MODEL_PATH="))) return Number(pid);
+      } catch {
+        // gone, or not ours
+      }
+    }
+    throw new Error(`no process listens for pod ${p.metadata.name}`);
+  };
+
+  /** `n` keep-alive clients on ONE connection; which replica answered each request. */
+  const oneConnection = async (url: string, n: number, requests: number) => {
+    const agent = new Agent({keepAlive: true, maxSockets: 1});
+    const byReplica = new Map<string, number>();
+    let sent = 0;
+    const one = () =>
+      new Promise<void>((done, fail) => {
+        const req = httpRequest(`${url}/v1/chat/completions`, {method: "POST", agent, headers: {"content-type": "application/json"}}, (res) => {
+          const replica = String(res.headers["x-paddock-replica"] ?? res.headers["x-served-by"] ?? "unknown");
+          byReplica.set(replica, (byReplica.get(replica) ?? 0) + 1);
+          res.resume();
+          res.on("end", done);
+        });
+        req.on("error", fail);
+        req.end(JSON.stringify({model: "tiny", messages: [{role: "user", content: `Tell me a story ${Math.random()}`}], max_tokens: 8}));
+      });
+    await Promise.all(Array.from({length: n}, async () => {
+      while (sent++ < requests) await one();
+    }));
+    agent.destroy();
+    return byReplica;
+  };
+
+  step("one keep-alive connection at concurrency 8 reaches every one of 4 replicas through the router; without it, one replica serves all", async () => {
+    const spec = {model: {uri: "file:///models/stories260K.gguf", hostPath: true, name: "tiny"}, replicas: {min: 4, max: 4}, engine: {shutdownGraceSeconds: 10}, cache: {enabled: false}, routing: {enabled: false, replicas: 1}};
+    kubectl(["apply", "-f", "-"], stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "spread"}, spec}));
+    const url = await line("dev: service default/spread -> ", 60_000);
+    await eventually(() => live("spread").filter(ready).length === 4, 120_000, "4 ready replicas");
+    await eventually(async () => (await chat(url, "ping")).ok, 60_000, "spread answering");
+    // Without the router the Service balances connections, as kube-proxy does: one connection, one pod.
+    const direct = await oneConnection(url, 8, 80);
+    expect([...direct.values()]).toEqual([80]);
+
+    kubectl(["patch", "llms", "spread", "--type=merge", "-p", JSON.stringify({spec: {routing: {enabled: true}}})]);
+    // On a new connection: open ones stay with the pod they were balanced to, as with kube-proxy.
+    const viaNewConnection = () =>
+      new Promise<string | undefined>((done) => {
+        const req = httpRequest(`${url}/v1/models`, {agent: false}, (res) => {
+          res.resume();
+          done(res.headers["x-paddock-replica"] as string | undefined);
+        });
+        req.on("error", () => done(undefined));
+        req.end();
+      });
+    await eventually(async () => (await viaNewConnection()) !== undefined, 60_000, "the Service answering through the router");
+    const routed = await oneConnection(url, 8, 200);
+    process.stdout.write(`e2e: one connection, c=8, 4 replicas: ${JSON.stringify(Object.fromEntries(routed))}\n`);
+    expect(routed.size).toBe(4);
+    for (const count of routed.values()) expect(count / 200).toBeGreaterThanOrEqual(0.15);
+    // A model this service does not serve: 404 from the router, OpenAI's shape.
+    const wrong = await fetch(`${url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "gpt-4o", messages: [{role: "user", content: "hi"}]})});
+    expect(wrong.status).toBe(404);
+    expect(await wrong.json()).toMatchObject({error: {code: "model_not_found", type: "invalid_request_error"}});
+  }, 300_000);
+
+  step("kill -9 of one of 4 replicas under 16 concurrent clients fails no request", async () => {
+    const url = await line("dev: service default/spread -> ", 1_000);
+    const load = traffic(url, 16, 24);
+    await sleep(2_000);
+    const victim = live("spread").find(ready)!;
+    process.kill(serverPid(victim), "SIGKILL");
+    await sleep(6_000);
+    const counts = await load.stop();
+    process.stdout.write(`e2e: kill -9 under 16 clients: ${JSON.stringify(counts)}\n`);
+    expect(counts.ok).toBeGreaterThan(50);
+    expect(counts).toMatchObject({failed: 0});
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/llm_router_retries_total\{reason="(connect_error|reset)",service="spread"\} [1-9]/);
+    kubectl(["delete", "llms", "spread"]);
+  }, 120_000);
 
   /** Runs `change` between 2 s of steady traffic before and after; returns what the clients saw. */
   const trafficAround = async (maxTokens: number, change: () => Promise<unknown>) => {
@@ -201,24 +298,26 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     return load.stop();
   };
 
-  step("replaces a deleted pod while traffic keeps flowing, with no failed request", async () => {
+  step("replaces the deleted pod of a 1-replica service while traffic keeps flowing, with no failed request (the router holds)", async () => {
+    kubectl(["patch", "llms", "e2e", "--type=merge", "-p", JSON.stringify({spec: {replicas: {min: 1, max: 1}}})]);
+    await eventually(() => live("e2e").length === 1 && pods("e2e").length === 1, 90_000, "one replica");
     const counts = await trafficAround(24, async () => {
       const victim = live("e2e")[0]!.metadata.name;
       kubectl(["delete", "pod", victim, "--wait=false"]);
-      await eventually(() => pods("e2e").every((p) => p.metadata.name !== victim) && live("e2e").filter(ready).length === 2, 90_000, "replacement Ready and the old pod gone");
+      await eventually(() => pods("e2e").every((p) => p.metadata.name !== victim) && live("e2e").filter(ready).length === 1, 90_000, "replacement Ready and the old pod gone");
     });
     expect(counts.ok).toBeGreaterThan(20);
     expect(counts).toMatchObject({failed: 0});
   }, 180_000);
 
-  step("rolls out a spec change, draining old pods without failing in-flight requests", async () => {
+  step("rolls out a spec change of a 1-replica service without failing a request", async () => {
     const before = live("e2e").map((p) => p.metadata.name);
     const counts = await trafficAround(48, async () => {
       kubectl(["patch", "llms", "e2e", "--type=merge", "-p", JSON.stringify({spec: {engine: {parallelSlots: 2}}})]);
       await eventually(() => {
         const now = pods("e2e");
-        return now.length === 2 && now.every((p) => !before.includes(p.metadata.name) && ready(p) && !p.metadata.deletionTimestamp);
-      }, 180_000, "rollout to 2 new ready pods");
+        return now.length === 1 && now.every((p) => !before.includes(p.metadata.name) && ready(p) && !p.metadata.deletionTimestamp);
+      }, 180_000, "rollout to a new ready pod");
     });
     expect(counts.ok).toBeGreaterThan(20);
     expect(counts).toMatchObject({failed: 0});
@@ -246,10 +345,48 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     expect(decision.reason).toMatch(/^scaling up to \d: load [\d.]+ active requests \(Prometheus, \d\/\d pods\), target 4 per replica/);
   }, 300_000);
 
+  step("scales to zero without load, wakes on the first request (held, not failed), bounds what it holds, and returns to zero", async () => {
+    const spec = {
+      model: {uri: "file:///models/stories260K.gguf", hostPath: true, name: "tiny"},
+      replicas: {min: 0, max: 1},
+      autoscaling: {enabled: true, intervalSeconds: 5, scaleDownDelaySeconds: 10},
+      engine: {shutdownGraceSeconds: 5},
+      cache: {enabled: false},
+      routing: {replicas: 1, maxHeldRequests: 3}
+    };
+    kubectl(["apply", "-f", "-"], stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "zero"}, spec}));
+    const url = await line("dev: service default/zero -> ", 60_000);
+    const reason = () => kubectl(["get", "llms", "zero", "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}']);
+    await eventually(() => reason() === "ScaledToZero" && live("zero").length === 0, 120_000, "scaled to zero with nothing to do");
+    const printed = kubectl(["get", "llms", "zero"]);
+    expect(printed).toMatch(/zero\s+0\s+0\s+ScaledToZero/);
+
+    // Four requests at zero: three are held (the bound), the fourth is told to come back.
+    const sent = Date.now();
+    const answers = Array.from({length: 4}, (_, i) => chat(url, `wake ${i}`).then(async (r) => ({status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.text(), at: Date.now()})));
+    await eventually(() => Number(kubectl(["get", "deployment", "zero", "-o", "jsonpath={.spec.replicas}"])) === 1, 10_000, "woken");
+    const woke = Date.now() - sent;
+    const results = await Promise.all(answers);
+    const served = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status === 503);
+    expect(served).toHaveLength(3);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.retryAfter).toBe("5");
+    expect(JSON.parse(refused[0]!.body)).toMatchObject({error: {code: "too_many_held_requests"}});
+    const firstToken = Math.min(...served.map((r) => r.at)) - sent;
+    process.stdout.write(`e2e: scale from zero: first request -> replicas 1 in ${woke} ms, -> first answer in ${firstToken} ms\n`);
+    expect(woke).toBeLessThan(2_500);
+
+    // No load and nothing held: back to zero after the 10 s window.
+    await eventually(() => reason() === "ScaledToZero" && Number(kubectl(["get", "deployment", "zero", "-o", "jsonpath={.spec.replicas}"])) === 0, 90_000, "back to zero");
+    kubectl(["delete", "llms", "zero"]);
+  }, 300_000);
+
   step("deleting the LlmServices stops every process they started", async () => {
     for (const s of ["e2e", "tiny"]) pods(s);
     kubectl(["delete", "llms", "e2e", "tiny"]);
     await eventually(() => pods("e2e").length === 0 && pods("tiny").length === 0, 120_000, "pods gone");
+    await eventually(() => kubectl(["get", "pods", "-l", "llm.paddock.dev/router", "-o", "name"]).trim() === "", 60_000, "router pods gone");
     const answering = await Promise.all(
       [...new Set(seenPods.values())].map((ip) =>
         fetch(`http://${ip.replace(/^10\./, "127.")}:8000/healthz`, {signal: AbortSignal.timeout(1000)}).then(
