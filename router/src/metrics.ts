@@ -27,7 +27,7 @@ export class RouterMetrics implements ProxyObserver {
   #known = new Set<string>();
 
   constructor(service: string) {
-    this.registry.setDefaultLabels({service});
+    this.registry.setDefaultLabels({llmservice: service});
     for (const reason of ["connect_error", "reset", "draining", "queue_full"] satisfies FailureReason[]) this.#retries.inc({reason}, 0);
     for (const result of ["hit", "spill"]) this.#affinity.inc({result}, 0);
     this.#held.set(0);

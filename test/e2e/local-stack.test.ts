@@ -285,7 +285,7 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     expect(counts.ok).toBeGreaterThan(50);
     expect(counts).toMatchObject({failed: 0});
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/llm_router_retries_total\{reason="(connect_error|reset)",service="spread"\} [1-9]/);
+    expect(metrics).toMatch(/llm_router_retries_total\{reason="(connect_error|reset)",llmservice="spread"\} [1-9]/);
     kubectl(["delete", "llms", "spread"]);
   }, 120_000);
 

@@ -5,6 +5,7 @@ import {Histogram, Registry} from "prom-client";
 import {parse, parseAllDocuments} from "yaml";
 import {ServerMetrics} from "../../inference-image/src/metrics.js";
 import {OperatorMetrics} from "../../operator/src/metrics.js";
+import {RouterMetrics} from "../../router/src/metrics.js";
 import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
 import {OperatorProcess} from "../../dev/processes/operator.js";
 import {freePort} from "../../dev/processes/ports.js";
@@ -85,13 +86,16 @@ describe("helm chart", () => {
     const exported = new Set<string>();
     const server = new ServerMetrics(new Registry(), {defaultMetrics: false});
     const operator = new OperatorMetrics(new Registry(), () => {});
-    for (const m of [...server.registry.getMetricsAsArray(), ...operator.registry.getMetricsAsArray()]) {
+    const router = new RouterMetrics("chat");
+    for (const m of [...server.registry.getMetricsAsArray(), ...operator.registry.getMetricsAsArray(), ...router.registry.getMetricsAsArray()]) {
       exported.add(m.name);
       if (m instanceof Histogram) for (const suffix of ["_bucket", "_sum", "_count"]) exported.add(m.name + suffix);
     }
     const texts = [readFileSync(resolve(CHART, "files/dashboard.json"), "utf8"), readFileSync(resolve(CHART, "files/alerts.yaml"), "utf8")];
     const referenced = new Set(texts.flatMap((t) => t.match(/\b(?:llm|paddock)_[a-z_]+\b/g) ?? []));
     expect(referenced.size).toBeGreaterThan(10);
+    // The router's metrics are on the dashboard and in the alerts too.
+    expect([...referenced].filter((m) => m.startsWith("llm_router_")).length).toBeGreaterThanOrEqual(6);
     expect([...referenced].filter((m) => !exported.has(m))).toEqual([]);
   });
 
@@ -171,6 +175,13 @@ describe("helm chart", () => {
       k.kubectl(["apply", "-n", "chart-app", "-f", resolve(REPO_ROOT, "examples/llmservice.yaml")]);
       await eventually(() => k.kubectl(["get", "llms", "tiny", "-n", "chart-app", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) === "True", 60_000, "Ready via the chart's RBAC");
       expect(operator.logs.filter((l) => String(l["error"] ?? "").includes("403"))).toEqual([]);
+      // The operator could grant its routers their Role (it holds those rights), and they get no more.
+      const routerMay = (...args: string[]) => k.kubectlResult(["auth", "can-i", ...args, "-n", "chart-app", "--as=system:serviceaccount:chart-app:tiny-router"]).stdout.trim();
+      expect(routerMay("watch", "endpointslices.discovery.k8s.io")).toBe("yes");
+      expect(routerMay("patch", "leases.coordination.k8s.io/tiny-demand")).toBe("yes");
+      expect(routerMay("patch", "leases.coordination.k8s.io/other-demand")).toBe("no");
+      expect(routerMay("get", "secrets")).toBe("no");
+      expect(routerMay("list", "pods")).toBe("no");
     } finally {
       await operator.stop();
     }

@@ -121,7 +121,9 @@ describe("operator", () => {
     ["an empty external Redis", {model, cache: {redis: {}}}, "spec.cache.redis needs exactly one of url or secretRef"],
     ["a Prometheus URL without scheme", {model, autoscaling: {prometheusURL: "prom:9090"}}, "spec.autoscaling.prometheusURL must be an http:// or https:// URL"],
     ["an unknown field", {model, surprise: true}, 'unknown field "spec.surprise"'],
-    ["no model", {}, "spec.model: Required value"]
+    ["no model", {}, "spec.model: Required value"],
+    ["scale to zero without autoscaling", {model, replicas: {min: 0, max: 2}}, "spec.replicas.min: 0 (scale to zero) needs spec.autoscaling.enabled and spec.routing.enabled"],
+    ["an unknown routing strategy", {model, routing: {strategy: "Random"}}, "spec.routing.strategy: Unsupported value"]
   ])("rejects %s at kubectl apply, naming the field", (_what, spec, message) => {
     const r = apply("default", "invalid", spec);
     expect(r.status).not.toBe(0);
@@ -210,13 +212,14 @@ describe("operator", () => {
     const deploymentsIn = () => (JSON.parse(k.kubectl(["get", "deployments", "-n", n, "-o", "json"])) as {items: unknown[]}).items.length;
     await eventually(() => deploymentsIn() > 0, 30_000, "the first Deployment written");
     await crashing.kill();
-    expect(deploymentsIn()).toBeLessThan(7);
+    expect(deploymentsIn()).toBeLessThan(13); // 6 model + 6 router Deployments + Redis when done
     operator = OperatorProcess.start(k.kubeconfig, ["--leader-elect=false"]);
     for (let i = 0; i < 6; i++) await waitReady(n, `s${i}`);
     const deployments = JSON.parse(k.kubectl(["get", "deployments", "-n", n, "-o", "json"])) as {items: Obj[]};
-    expect(deployments.items.map((d) => d.metadata.name).sort()).toEqual(["paddock-redis", "s0", "s1", "s2", "s3", "s4", "s5"]);
+    const names = Array.from({length: 6}, (_, i) => [`s${i}`, `s${i}-router`]).flat();
+    expect(deployments.items.map((d) => d.metadata.name).sort()).toEqual(["paddock-redis", ...names].sort());
     const rs = JSON.parse(k.kubectl(["get", "replicasets", "-n", n, "-o", "json"])) as {items: Obj[]};
-    expect(rs.items).toHaveLength(7);
+    expect(rs.items).toHaveLength(13);
     const secrets = JSON.parse(k.kubectl(["get", "secrets", "-n", n, "-o", "json"])) as {items: Obj[]};
     expect(secrets.items.filter((s) => s.metadata.name === "paddock-redis")).toHaveLength(1);
   });

@@ -80,7 +80,7 @@ describe("router against misbehaving replicas", () => {
       expect(res.headers.get("x-request-id")).toBe(`req-${i}`);
     }
     const metrics = await (await fetch(`${r.url}/metrics`)).text();
-    expect(metrics).toMatch(/llm_router_retries_total\{reason="draining",service="chat"\} [1-9]/);
+    expect(metrics).toMatch(/llm_router_retries_total\{reason="draining",llmservice="chat"\} [1-9]/);
   });
 
   it("passes the last refusal through when every replica refuses: 429 with the replica's Retry-After", async () => {
@@ -142,7 +142,7 @@ describe("router against misbehaving replicas", () => {
     expect(over.status).toBe(503);
     expect(over.headers.get("retry-after")).toBe("5");
     expect(await over.json()).toMatchObject({error: {code: "too_many_held_requests"}});
-    expect(await (await fetch(`${r.url}/metrics`)).text()).toMatch(/llm_router_held_requests\{service="chat"\} 2/);
+    expect(await (await fetch(`${r.url}/metrics`)).text()).toMatch(/llm_router_held_requests\{llmservice="chat"\} 2/);
     r.pool.update(replicas);
     let rest = "";
     for (;;) {
@@ -180,6 +180,6 @@ describe("router against misbehaving replicas", () => {
     await reader.cancel();
     for (let i = 0; i < 50 && slow.closed === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(slow.closed).toBe(1);
-    expect(await (await fetch(`${r.url}/metrics`)).text()).toMatch(/llm_router_in_flight_requests\{replica="[^"]+",service="chat"\} 0/);
+    expect(await (await fetch(`${r.url}/metrics`)).text()).toMatch(/llm_router_in_flight_requests\{replica="[^"]+",llmservice="chat"\} 0/);
   });
 });

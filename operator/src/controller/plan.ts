@@ -55,6 +55,8 @@ export interface PlannedApply {
   readonly object: KubeObject;
   readonly fieldManager: string;
   readonly hash: string;
+  /** Applied after every stage-0 apply succeeded (a RoleBinding after its Role). Defaults to 0. */
+  readonly stage?: 1;
 }
 
 export interface ReconcilePlan {
@@ -109,7 +111,14 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
       const access = desiredRouterAccess(svc);
       const hash = hashOf(access);
       const memo = observed.applied.get(routerAccessKey(svc));
-      if (!observed.router || !memo || memo.hash !== hash) access.forEach((object, i) => applies.push({key: i === 0 ? routerAccessKey(svc) : undefined, object, fieldManager: FIELD_MANAGER, hash}));
+      // The RoleBinding goes last, once its Role exists (the API server checks the Role it
+      // grants), and carries the group's memo: a group that failed half-way is applied again.
+      if (!observed.router || !memo || memo.hash !== hash) {
+        for (const object of access) {
+          const binding = object.kind === "RoleBinding";
+          applies.push({key: binding ? routerAccessKey(svc) : undefined, object, fieldManager: FIELD_MANAGER, hash, ...(binding ? {stage: 1 as const} : {})});
+        }
+      }
       want(`deployment/${namespace}/${routerName(svc)}`, desiredRouterDeployment(svc, defaults.router), FIELD_MANAGER, observed.router);
       const routerPdb = desiredRouterPdb(svc);
       if (routerPdb) want(`pdb/${namespace}/${routerName(svc)}`, routerPdb, FIELD_MANAGER, observed.routerPdb);

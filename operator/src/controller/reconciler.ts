@@ -89,12 +89,16 @@ async function executeWrites(deps: ReconcilerDeps, svc: LlmService, plan: Reconc
   const {kube} = deps;
   const {namespace, name} = svc.metadata;
   // Independent writes go out together: a reconcile costs round trips, not their sum.
-  await Promise.all(
-    plan.applies.map(async (a) => {
-      const result = await kube.apply<KubeObject>(a.object, a.fieldManager);
-      if (a.key !== undefined) deps.applied?.set(a.key, {hash: a.hash, fingerprint: fingerprint(result)});
-    })
-  );
+  for (const stage of [undefined, 1]) {
+    await Promise.all(
+      plan.applies
+        .filter((a) => a.stage === stage)
+        .map(async (a) => {
+          const result = await kube.apply<KubeObject>(a.object, a.fieldManager);
+          if (a.key !== undefined) deps.applied?.set(a.key, {hash: a.hash, fingerprint: fingerprint(result)});
+        })
+    );
+  }
   if (plan.ensureRedisSecret) await ensureRedisSecret(kube, svc);
   if (plan.scale !== undefined) await kube.scale(namespace, name, plan.scale, SCALER_FIELD_MANAGER);
   if (plan.pdb.action === "apply") await kube.apply(plan.pdb.object, FIELD_MANAGER);
