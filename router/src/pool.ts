@@ -1,5 +1,6 @@
 import type {RoutingStrategy} from "../../contract/index.js";
 import {HashRing, leastLoad, prefixHash, type Replica} from "./balancer.js";
+import type {Cancellation} from "./cancel.js";
 
 /** A replica that refused or reset a connection gets no new requests for this long, unless it is the only one. */
 export const EJECT_MS = 2_000;
@@ -85,10 +86,10 @@ export class ReplicaPool {
   }
 
   /**
-   * Holds a request until the ready set changes, the signal aborts or `ms` pass. Returns
+   * Holds a request until the ready set changes, the request is cancelled or `ms` pass. Returns
    * false when it could not be held (`max` requests already are).
    */
-  async hold(max: number, ms: number, signal: AbortSignal): Promise<boolean> {
+  async hold(max: number, ms: number, cancel: Cancellation): Promise<boolean> {
     if (this.#held >= max) return false;
     this.#held++;
     this.#notify();
@@ -96,12 +97,12 @@ export class ReplicaPool {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          signal.removeEventListener("abort", done);
+          forget();
           this.#waiters.delete(done);
           resolve();
         };
         const timer = setTimeout(done, Math.max(0, ms));
-        signal.addEventListener("abort", done);
+        const forget = cancel.onCancel(done);
         this.#waiters.add(done);
       });
     } finally {

@@ -3,6 +3,7 @@ import {Agent, request as httpRequest, type ClientRequest, type IncomingHttpHead
 import {REPLICA_HEADER, REQUEST_ID_HEADER} from "../../contract/index.js";
 import type {Logger} from "../../contract/log.js";
 import type {Replica} from "./balancer.js";
+import {Cancellation} from "./cancel.js";
 import {sendError} from "./errors.js";
 import type {ReplicaPool} from "./pool.js";
 import {affinityKey, requestFacts, type RequestFacts} from "./request-key.js";
@@ -52,6 +53,7 @@ type Attempt = {kind: "response"; upstream: ClientRequest; response: IncomingMes
  */
 export class RouterProxy {
   readonly #agent = new Agent({keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo"});
+  readonly #addresses = new Map<string, {host: string; port: number}>();
 
   constructor(
     private readonly pool: ReplicaPool,
@@ -82,15 +84,15 @@ export class RouterProxy {
     }
     const key = this.options.prefixAffinity && facts.prefix !== "" ? affinityKey(firstHeader(req.headers.authorization), facts.prefix) : "";
 
-    const abort = new AbortController();
+    const cancel = new Cancellation();
     let timedOut = false;
     const deadline = setTimeout(() => {
       timedOut = true;
-      abort.abort();
+      cancel.cancel();
     }, this.options.requestTimeoutMs);
     res.on("close", () => {
       clearTimeout(deadline);
-      abort.abort();
+      cancel.cancel();
     });
     const holdUntil = started + this.options.holdTimeoutMs;
     const tried = new Set<string>();
@@ -112,7 +114,7 @@ export class RouterProxy {
 
     try {
       for (;;) {
-        if (abort.signal.aborted) {
+        if (cancel.cancelled) {
           if (timedOut) giveUpTimeout(res, this.observer, this.options.requestTimeoutMs, heldStream);
           return;
         }
@@ -130,15 +132,15 @@ export class RouterProxy {
             return reply(503, "server_error", "too_many_held_requests", `${this.options.service} has no ready replica and ${this.options.maxHeld} requests already wait for one`, {"retry-after": String(RETRY_AFTER_SECONDS)});
           }
           if (facts.stream && !res.headersSent) heldStream = this.#startHeldStream(res, started);
-          await this.pool.hold(this.options.maxHeld, remaining, abort.signal);
+          await this.pool.hold(this.options.maxHeld, remaining, cancel);
           continue;
         }
-        const attempt = await this.#attempt(choice.replica, req, body, id, abort.signal);
+        const attempt = await this.#attempt(choice.replica, req, body, id, cancel);
         if (attempt.kind === "failed") {
           tried.add(choice.replica.name);
           this.pool.eject(choice.replica.name);
           last = {reason: attempt.reason};
-          if (abort.signal.aborted) continue;
+          if (cancel.cancelled) continue;
           if (retries >= MAX_RETRIES) return giveUp(last);
           retries++;
           this.observer.retry(attempt.reason);
@@ -175,24 +177,35 @@ export class RouterProxy {
     return setInterval(say, this.options.heartbeatMs ?? 5_000);
   }
 
-  #attempt(replica: Replica, req: IncomingMessage, body: Buffer, id: string, signal: AbortSignal): Promise<Attempt> {
+  #attempt(replica: Replica, req: IncomingMessage, body: Buffer, id: string, cancel: Cancellation): Promise<Attempt> {
     const release = this.pool.acquire(replica.name);
-    const url = new URL(replica.url);
+    const {host, port} = this.#address(replica.url);
     return new Promise<Attempt>((resolve) => {
       const sentAt = performance.now();
-      const upstream = httpRequest({host: url.hostname, port: url.port, method: req.method, path: req.url, headers: requestHeaders(req, id, body.length), agent: this.#agent}, (response) => {
-        signal.removeEventListener("abort", onAbort);
+      const upstream = httpRequest({host, port, method: req.method, path: req.url, headers: requestHeaders(req, id, body.length), agent: this.#agent}, (response) => {
+        forget();
         resolve({kind: "response", upstream, response, release, sentAt});
       });
-      const onAbort = () => upstream.destroy();
-      signal.addEventListener("abort", onAbort, {once: true});
+      const forget = cancel.onCancel(() => upstream.destroy());
       upstream.on("error", (e: NodeJS.ErrnoException) => {
         release();
-        signal.removeEventListener("abort", onAbort);
+        forget();
         resolve({kind: "failed", reason: failureOf(e)});
       });
       upstream.end(body);
     });
+  }
+
+  /** Host and port of a replica URL, parsed once. */
+  #address(url: string): {host: string; port: number} {
+    let a = this.#addresses.get(url);
+    if (!a) {
+      const u = new URL(url);
+      a = {host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80)};
+      if (this.#addresses.size > 10_000) this.#addresses.clear();
+      this.#addresses.set(url, a);
+    }
+    return a;
   }
 
   /** The replica's answer, streamed to the client as it comes. */

@@ -11,6 +11,13 @@ export interface RequestFacts {
 
 /** Characters of a prompt that make its key: long enough to tell system prompts apart, bounded so hashing stays cheap. */
 export const PREFIX_CHARS = 4096;
+/**
+ * A system prompt at least this long is the key on its own: it is what the KV cache
+ * reuses across a tenant's requests, whatever the user asks. A shorter one ("You are a
+ * helpful assistant") is shared too widely to matter, so the first user turn joins it
+ * and keys the conversation instead.
+ */
+export const SYSTEM_KEY_CHARS = 512;
 
 type Message = {role?: unknown; content?: unknown};
 
@@ -23,8 +30,8 @@ function text(content: unknown): string {
 
 /**
  * The facts of a parsed JSON body. The prefix is what a KV cache can reuse across
- * requests: for chat, the system prompt(s) and the first user turn, as rendered in
- * order; for completions, the start of the prompt.
+ * requests: for chat, the leading system prompt(s), and the first user turn unless the
+ * system prompt is long (SYSTEM_KEY_CHARS); for completions, the start of the prompt.
  */
 export function requestFacts(body: unknown): RequestFacts {
   if (!body || typeof body !== "object" || Array.isArray(body)) return {model: undefined, stream: false, prefix: ""};
@@ -33,10 +40,13 @@ export function requestFacts(body: unknown): RequestFacts {
   const stream = b.stream === true;
   let prefix = "";
   if (Array.isArray(b.messages)) {
+    let system = 0;
     for (const m of b.messages as Message[]) {
       if (!m || typeof m !== "object") break;
-      const part = `${String(m.role)}\u0000${text(m.content)}\u0001`;
-      prefix += part;
+      const leadingSystem = (m.role === "system" || m.role === "developer") && system === prefix.length;
+      if (!leadingSystem && system >= SYSTEM_KEY_CHARS) break;
+      prefix += `${String(m.role)}\u0000${text(m.content)}\u0001`;
+      if (leadingSystem) system = prefix.length;
       if (m.role === "user" || prefix.length >= PREFIX_CHARS) break;
     }
   } else if (typeof b.prompt === "string") prefix = b.prompt;

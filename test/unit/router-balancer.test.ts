@@ -64,7 +64,11 @@ describe("router: PrefixHash", () => {
 });
 
 describe("router: what it reads of a request", () => {
-  it("keys chat on the system prompt and first user turn, completions on the prompt, and the tenant", () => {
+  it("keys chat on a long system prompt alone, a short one with the first user turn, completions on the prompt, and the tenant", () => {
+    const long = "You are a pirate who tells long stories. ".repeat(20);
+    const ask = (user: string) => requestFacts({messages: [{role: "system", content: long}, {role: "user", content: user}]}).prefix;
+    expect(ask("a")).toBe(ask("b"));
+    expect(ask("a")).toContain("pirate");
     const chat = (user: string, later = "") =>
       requestFacts({model: "m", stream: true, messages: [{role: "system", content: "You are a pirate."}, {role: "user", content: user}, {role: "assistant", content: "Arr"}, {role: "user", content: later}]});
     expect(chat("hi")).toMatchObject({model: "m", stream: true});
