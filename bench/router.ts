@@ -9,11 +9,11 @@
  *    per-request round-robin over the replicas (what a request-balancing Service does) vs
  *    LeastLoad vs PrefixHash: TTFT p50/p99, req/s, and the replicas' prompt-cache reuse.
  *    Each strategy gets its own tenants' prompts, so none starts with another's warm slots.
- * 3. Wake (BENCH_WAKE=0 skips it): on the local stack (control plane, operator, routers as
+ * 3. Wake: on the local stack (control plane, operator, routers as
  *    pods), a service at zero replicas: first request -> replicas 1 -> first token, beside the
  *    pod's own start (created -> Ready).
  *
- * Prints tables, writes bench/results/router.json and its section of bench/RESULTS.md.
+ * BENCH_PARTS (default overhead,strategies,wake) picks the parts. Prints tables, writes bench/results/router.json and its section of bench/RESULTS.md.
  */
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {existsSync, mkdirSync} from "node:fs";
@@ -36,7 +36,7 @@ const PER_CLIENT = Number(env("BENCH_PER_CLIENT", "8"));
 const ROUNDS = Number(env("BENCH_ROUNDS", "3"));
 const TRIVIAL_SECONDS = Number(env("BENCH_TRIVIAL_SECONDS", "5"));
 const TENANT_REQUESTS = Number(env("BENCH_TENANT_REQUESTS", "6"));
-const WAKE = env("BENCH_WAKE", "1") !== "0";
+const PARTS = new Set(env("BENCH_PARTS", "overhead,strategies,wake").split(","));
 const LAST_CORE = String(cpus().length - 1);
 const FIRST_CORE = "0";
 const ROUTER_ENTRY = resolve(REPO_ROOT, "dist/router/src/main.js");
@@ -104,11 +104,12 @@ async function closedLoop(url: string, concurrency: number, perClient: number, b
 }
 
 const overheadRows: Array<Record<string, string | number>> = [];
-{
+if (PARTS.has("overhead")) {
   const server = await ServerProcess.start({MODEL_NAME: "m", PARALLEL_SLOTS: "4", THREADS: "1", MAX_QUEUE: "1024", CACHE_MODE: "off"});
   pin(server.child.pid, LAST_CORE);
   const router = await startRouter([server.url], "LeastLoad", FIRST_CORE);
-  const chat = (c: number, i: number) => JSON.stringify({model: "m", messages: [{role: "user", content: `Tell me a story ${c}.${i}.${Math.random()}`}], max_tokens: 16, temperature: 0});
+  // The same prompts both ways (greedy, no cache): the same tokens, so only the hop differs.
+  const chat = (c: number, i: number) => JSON.stringify({model: "m", messages: [{role: "user", content: `Tell me a story (${c}.${i})`}], max_tokens: 16, temperature: 0});
   try {
     await closedLoop(server.url, 4, 4, chat);
     await closedLoop(router.url, 4, 4, chat);
@@ -139,7 +140,7 @@ const overheadRows: Array<Record<string, string | number>> = [];
 }
 
 // The router's own ceiling: a backend that answers at once, in its own process on the other core.
-{
+if (PARTS.has("overhead")) {
   const backendPort = await freePort();
   const backendSource = `require("node:http").createServer((q, s) => { q.resume(); q.on("end", () => s.writeHead(200, {"content-type": "application/json", "content-length": 11}).end('{"ok":true}')); }).listen(${backendPort}, "127.0.0.1");`;
   const backend = spawn(process.execPath, ["-e", backendSource], {stdio: "ignore"});
@@ -205,7 +206,7 @@ const USERS = ["Tell me a story about a dog.", "What did the cat do?", "Sue went
 const systemPrompt = (tenant: string) => `You are the story teller of ${tenant}. Tell short, kind stories for small children, with simple words. `.repeat(18);
 
 const strategyRows: Array<Record<string, string | number>> = [];
-{
+if (PARTS.has("strategies")) {
   const path = model20m();
   const replicas = await Promise.all(
     Array.from({length: 4}, () => ServerProcess.start({MODEL_PATH: path, MODEL_NAME: "m", PARALLEL_SLOTS: "4", THREADS: "1", CONTEXT_SIZE: "2048", MAX_QUEUE: "1024", CACHE_MODE: "off"}, {waitReady: true}))
@@ -281,7 +282,7 @@ printTable(`Strategies: 4 replicas (synthetic 20M, 4 slots each), 8 tenants with
 // ---- 3. Wake -----------------------------------------------------------------------------
 
 const wakeRows: Array<Record<string, string | number>> = [];
-if (WAKE) {
+if (PARTS.has("wake")) {
   const {startStack} = await import("../dev/stack.js");
   const stack = await startStack({dir: resolve(REPO_ROOT, ".paddock/bench-router"), log: () => {}});
   try {
@@ -294,6 +295,9 @@ if (WAKE) {
     };
     await stack.kube.apply({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name: "wake", namespace: "default"}, spec}, "bench");
     const url = await stack.serviceUrl("default", "wake");
+    // A router must answer through the Service (it holds the request; its /healthz is its
+    // own, not a replica's); the model pods may be anywhere.
+    while (!(await fetch(`${url}/healthz`).catch(() => undefined))?.ok) await sleep(250);
     type Svc = {status?: {conditions?: Array<{type: string; reason: string}>}};
     type Pod = {metadata: {creationTimestamp: string}; status?: {conditions?: Array<{type: string; status: string; lastTransitionTime: string}>}};
     for (let round_ = 0; round_ < 3; round_++) {
@@ -307,12 +311,15 @@ if (WAKE) {
       let scaledAt: number | undefined;
       const watch = (async () => {
         while (scaledAt === undefined) {
-          const d = await stack.kube.get<{spec?: {replicas?: number}}>("/apis/apps/v1/namespaces/default/deployments/wake");
+          // A failed read is retried: this loop runs unawaited beside the request.
+          const d = await stack.kube.get<{spec?: {replicas?: number}}>("/apis/apps/v1/namespaces/default/deployments/wake").catch(() => undefined);
           if ((d?.spec?.replicas ?? 0) > 0) scaledAt = performance.now();
           else await sleep(50);
         }
       })();
-      const res = await fetch(`${url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "m", messages: [{role: "user", content: "Once upon a time"}], max_tokens: 8, stream: true})});
+      const res = await fetch(`${url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "m", messages: [{role: "user", content: "Once upon a time"}], max_tokens: 8, stream: true})}).catch((e: unknown) => {
+        throw new Error(`wake request to ${url} failed: ${String(e)} ${String((e as {cause?: unknown}).cause)}`);
+      });
       const {firstAt} = await readSse(res, /"content":"[^"]/);
       await watch;
       const pod = (await stack.kube.list<Pod>("/api/v1/namespaces/default/pods", "llm.paddock.dev/service=wake")).items[0];

@@ -27,9 +27,12 @@ export async function startRouter(config: RouterConfig, log: Logger, kc?: KubeCo
   const metrics = new RouterMetrics(config.service);
   const kube = config.replicas.kind === "endpointSlices" || config.demand ? (kc ?? defaultKubeConfig()) : undefined;
   const demand = config.demand && kube ? new DemandSignal(leaseWriter(kube, config.demand.namespace, config.demand.lease, config.demand.pod), (e) => log.warn("writing the demand lease failed", {error: String(e)})) : undefined;
-  const pool = new ReplicaPool(config.strategy, config.loadFactor, ({replicas, held, loads}) => {
-    metrics.pool(replicas, held, loads);
-    demand?.set(held);
+  const pool = new ReplicaPool(config.strategy, config.loadFactor, {
+    ...metrics.poolObserver,
+    held: (held) => {
+      metrics.poolObserver.held(held);
+      demand?.set(held);
+    }
   });
   const proxy = new RouterProxy(
     pool,

@@ -24,7 +24,6 @@ export class RouterMetrics implements ProxyObserver {
     registers: [this.registry]
   });
   readonly #replicas = new Gauge({name: ROUTER_METRIC.replicas, help: "Ready replicas this router sends requests to.", registers: [this.registry]});
-  #known = new Set<string>();
 
   constructor(service: string) {
     this.registry.setDefaultLabels({llmservice: service});
@@ -46,13 +45,10 @@ export class RouterMetrics implements ProxyObserver {
     this.#affinity.inc({result: hit ? "hit" : "spill"});
   }
 
-  /** The pool changed: replicas, held requests, in-flight counts. */
-  pool(replicas: readonly Replica[], held: number, loads: ReadonlyMap<string, number>): void {
-    this.#replicas.set(replicas.length);
-    this.#held.set(held);
-    const names = new Set([...replicas.map((r) => r.name), ...loads.keys()]);
-    for (const name of names) this.#inFlight.set({replica: name}, loads.get(name) ?? 0);
-    for (const name of this.#known) if (!names.has(name)) this.#inFlight.remove({replica: name});
-    this.#known = names;
-  }
+  /** The pool's observer: ready replicas, in flight per replica (undefined: gone), held requests. */
+  readonly poolObserver = {
+    replicas: (replicas: readonly Replica[]) => this.#replicas.set(replicas.length),
+    load: (replica: string, inFlight: number | undefined) => (inFlight === undefined ? this.#inFlight.remove({replica}) : this.#inFlight.set({replica}, inFlight)),
+    held: (held: number) => this.#held.set(held)
+  };
 }

@@ -5,6 +5,13 @@ import type {Cancellation} from "./cancel.js";
 /** A replica that refused or reset a connection gets no new requests for this long, unless it is the only one. */
 export const EJECT_MS = 2_000;
 
+/** Told of every change, each kind on its own: a request's acquire and release are on the hot path. */
+export interface PoolObserver {
+  replicas?(replicas: readonly Replica[]): void;
+  load?(replica: string, inFlight: number | undefined): void;
+  held?(held: number): void;
+}
+
 export interface Choice {
   readonly replica: Replica;
   /** PrefixHash only: whether the key's own replica took it. */
@@ -27,7 +34,7 @@ export class ReplicaPool {
   constructor(
     private readonly strategy: RoutingStrategy,
     private readonly loadFactor: number,
-    private readonly onChange: (event: {replicas: readonly Replica[]; held: number; loads: ReadonlyMap<string, number>}) => void = () => {},
+    private readonly observer: PoolObserver = {},
     private readonly now: () => number = Date.now
   ) {}
 
@@ -45,8 +52,14 @@ export class ReplicaPool {
     if (same) return;
     this.#replicas = replicas;
     this.#ring = new HashRing(replicas.map((r) => r.name));
-    for (const name of this.#loads.keys()) if (!replicas.some((r) => r.name === name) && this.#loads.get(name) === 0) this.#loads.delete(name);
-    this.#notify();
+    for (const name of this.#loads.keys()) {
+      if (!replicas.some((r) => r.name === name) && this.#loads.get(name) === 0) {
+        this.#loads.delete(name);
+        this.observer.load?.(name, undefined);
+      }
+    }
+    for (const r of replicas) if (!this.#loads.has(r.name)) this.observer.load?.(r.name, 0);
+    this.observer.replicas?.(replicas);
     for (const wake of [...this.#waiters]) wake();
   }
 
@@ -67,16 +80,21 @@ export class ReplicaPool {
 
   /** Counts a request in flight on a replica until the returned function is called. */
   acquire(name: string): () => void {
-    this.#loads.set(name, (this.#loads.get(name) ?? 0) + 1);
-    this.#notify();
+    const now = (this.#loads.get(name) ?? 0) + 1;
+    this.#loads.set(name, now);
+    this.observer.load?.(name, now);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.#loads.get(name) ?? 1) - 1;
-      if (left <= 0 && !this.#replicas.some((r) => r.name === name)) this.#loads.delete(name);
-      else this.#loads.set(name, Math.max(0, left));
-      this.#notify();
+      const left = Math.max(0, (this.#loads.get(name) ?? 1) - 1);
+      if (left === 0 && !this.#replicas.some((r) => r.name === name)) {
+        this.#loads.delete(name);
+        this.observer.load?.(name, undefined);
+      } else {
+        this.#loads.set(name, left);
+        this.observer.load?.(name, left);
+      }
     };
   }
 
@@ -92,7 +110,7 @@ export class ReplicaPool {
   async hold(max: number, ms: number, cancel: Cancellation): Promise<boolean> {
     if (this.#held >= max) return false;
     this.#held++;
-    this.#notify();
+    this.observer.held?.(this.#held);
     try {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -107,12 +125,8 @@ export class ReplicaPool {
       });
     } finally {
       this.#held--;
-      this.#notify();
+      this.observer.held?.(this.#held);
     }
     return true;
-  }
-
-  #notify(): void {
-    this.onChange({replicas: this.#replicas, held: this.#held, loads: this.#loads});
   }
 }
