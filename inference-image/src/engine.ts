@@ -9,15 +9,17 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaGrammar,
   type LlamaModel,
   type Token
 } from "node-llama-cpp";
 import type {ServerConfig} from "./config.js";
-import {contextLengthExceeded} from "./errors.js";
-import type {InferenceRequest, Prompt} from "./openai-request.js";
+import {contextLengthExceeded, invalidRequest} from "./errors.js";
+import type {InferenceRequest, Prompt, ResponseFormat} from "./openai-request.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {toChatHistory} from "./chat-history.js";
 import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import {JsonCloser} from "./json-closer.js";
 import {StopDetector} from "./stop-detector.js";
 
 export type FinishReason = "stop" | "length";
@@ -81,6 +83,9 @@ export interface LlamaEngineOptions {
   readonly tokenObserver?: TokenObserver;
   readonly log?: (level: "info" | "warn" | "error", message: string) => void;
 }
+
+/** Compiled response-format grammars kept; older ones are compiled again when asked for. */
+const MAX_GRAMMARS = 64;
 
 /** Tokens kept for OpenAI-style presence/frequency penalties (llama.cpp's window). */
 const PENALTY_WINDOW_TOKENS = 256;
@@ -173,6 +178,10 @@ export class LlamaEngine implements Engine {
     // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
     if (promptTokens >= contextSize) throw contextLengthExceeded(contextSize, promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
 
+    // Compiled before a slot is taken: a schema the grammar refuses is the client's 400.
+    const grammar = await this.grammarFor(request.format)?.catch((e: unknown) => {
+      throw invalidRequest(`Invalid schema for response_format: ${e instanceof Error ? e.message : String(e)}`, "response_format.json_schema.schema", "invalid_json_schema");
+    });
     const queuedAt = performance.now();
     // Among free slots, the one whose KV cache already holds the longest prefix of this prompt.
     const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => commonPrefix(s.contextTokens, evaluated)), evaluated.length));
@@ -190,8 +199,13 @@ export class LlamaEngine implements Engine {
     const stops = new StopDetector(request.params.stop);
     // Stop strings are matched here, on text, and end generation through this signal.
     const stopSignal = new AbortController();
+    // JSON mode: whatever ends generation (max_tokens, a stop string), the text parses.
+    const json = request.format.kind === "json_object" ? new JsonCloser() : undefined;
     const emit = (piece: string) => {
-      if (piece !== "") options.onText?.(piece);
+      if (piece !== "") {
+        json?.push(piece);
+        options.onText?.(piece);
+      }
       return piece;
     };
     try {
@@ -200,6 +214,7 @@ export class LlamaEngine implements Engine {
       // `result.response` is not used: the text is what passed the stop detector, as streamed.
       const penalties = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
       const result = await completion.generateCompletionWithMeta(tokens, {
+        ...(grammar ? {grammar} : {}),
         signal: AbortSignal.any([options.signal, stopSignal.signal]),
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? contextSize,
@@ -233,6 +248,7 @@ export class LlamaEngine implements Engine {
         }
       });
       if (!stops.stopped) text += emit(stops.flush());
+      if (json && result.metadata.stopReason !== "abort") text += emit(json.closing());
       const stopCause = stops.stopped ? "stop_sequence" : toStopCause(result.metadata.stopReason, options);
       const completionTokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
       // Each decode counts its tokens as input except the one whose logits are sampled: the
@@ -279,6 +295,22 @@ export class LlamaEngine implements Engine {
 
   stopAccepting(): void {
     this.pool.close();
+  }
+
+  /** Grammars are compiled once per format and kept (a bounded number of schemas). */
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  private grammarFor(format: ResponseFormat): Promise<LlamaGrammar> | undefined {
+    if (format.kind === "text") return undefined;
+    const key = format.kind === "json_object" ? "json" : JSON.stringify(format.schema);
+    let grammar = this.#grammars.get(key);
+    if (!grammar) {
+      grammar = format.kind === "json_object" ? this.llama.getGrammarFor("json") : this.llama.createGrammarForJsonSchema(format.schema as never);
+      if (this.#grammars.size >= MAX_GRAMMARS) this.#grammars.delete(this.#grammars.keys().next().value!);
+      this.#grammars.set(key, grammar);
+      grammar.catch(() => this.#grammars.delete(key));
+    }
+    return grammar;
   }
 
   /**

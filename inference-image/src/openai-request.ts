@@ -1,5 +1,6 @@
 import {z} from "zod";
 import {invalidRequest, unsupportedParameter, ApiError} from "./errors.js";
+import {toGrammarSchema} from "./json-schema.js";
 
 /** Which public endpoint a request came through; part of cache keys and metric labels. */
 export type Endpoint = "chat" | "completions" | "generate";
@@ -27,6 +28,15 @@ export interface SamplingParams {
   readonly frequencyPenalty: number;
 }
 
+/**
+ * What the output must be: free text, a JSON object, or JSON valid against a schema
+ * (already translated to the grammar's subset, see json-schema.ts).
+ */
+export type ResponseFormat =
+  | {readonly kind: "text"}
+  | {readonly kind: "json_object"}
+  | {readonly kind: "json_schema"; readonly name: string; readonly schema: Readonly<Record<string, unknown>>; readonly strict: boolean};
+
 /** A validated request, independent of which OpenAI shape it arrived in. */
 export interface InferenceRequest {
   readonly endpoint: Endpoint;
@@ -35,6 +45,7 @@ export interface InferenceRequest {
   readonly params: SamplingParams;
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  readonly format: ResponseFormat;
 }
 
 const stop = z.union([z.string(), z.array(z.string()).max(4, "may hold at most 4 sequences")]).nullish();
@@ -83,7 +94,21 @@ const chatSchema = z.strictObject({
   parallel_tool_calls: z.unknown().optional(),
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),
-  response_format: z.unknown().optional(),
+  response_format: z
+    .discriminatedUnion("type", [
+      z.strictObject({type: z.literal("text")}),
+      z.strictObject({type: z.literal("json_object")}),
+      z.strictObject({
+        type: z.literal("json_schema"),
+        json_schema: z.strictObject({
+          name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'"),
+          description: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()),
+          strict: z.boolean().nullish()
+        })
+      })
+    ])
+    .nullish(),
   modalities: z.unknown().optional(),
   audio: z.unknown().optional(),
   prediction: z.unknown().optional(),
@@ -118,7 +143,6 @@ const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => bool
   ["tool_choice", (v) => v == null || v === "none", "is not supported: this server has no tool calling"],
   ["functions", (v) => v == null, "is not supported: this server has no function calling"],
   ["function_call", (v) => v == null || v === "none", "is not supported: this server has no function calling"],
-  ["response_format", (v) => v == null || (isObject(v) && v["type"] === "text"), "is not supported except {\"type\":\"text\"}"],
   ["modalities", (v) => v == null || (Array.isArray(v) && v.every((m) => m === "text")), "is not supported except [\"text\"]"],
   ["audio", (v) => v == null, "is not supported"],
   ["prediction", (v) => v == null, "is not supported"],
@@ -142,8 +166,19 @@ export function parseChatRequest(body: unknown): InferenceRequest {
     prompt: {kind: "chat", messages},
     params: samplingParams(r, r.max_completion_tokens ?? r.max_tokens ?? undefined),
     stream: r.stream ?? false,
-    includeUsage: r.stream_options?.include_usage ?? false
+    includeUsage: r.stream_options?.include_usage ?? false,
+    format: responseFormat(r.response_format)
   };
+}
+
+const TEXT: ResponseFormat = {kind: "text"};
+
+function responseFormat(f: z.infer<typeof chatSchema>["response_format"]): ResponseFormat {
+  if (!f || f.type === "text") return TEXT;
+  if (f.type === "json_object") return {kind: "json_object"};
+  const strict = f.json_schema.strict ?? false;
+  const {schema} = toGrammarSchema(f.json_schema.schema, strict, "response_format.json_schema.schema");
+  return {kind: "json_schema", name: f.json_schema.name, schema, strict};
 }
 
 /** Parses a `/v1/completions` body. Without `max_tokens`, 16 tokens, as OpenAI does. */
@@ -160,7 +195,8 @@ export function parseCompletionRequest(body: unknown): InferenceRequest {
     prompt: {kind: "text", text},
     params: samplingParams(r, r.max_tokens ?? 16),
     stream: r.stream ?? false,
-    includeUsage: r.stream_options?.include_usage ?? false
+    includeUsage: r.stream_options?.include_usage ?? false,
+    format: TEXT
   };
 }
 
@@ -173,7 +209,8 @@ export function parseGenerateRequest(body: unknown): InferenceRequest {
     prompt: {kind: "text", text: r.prompt},
     params: samplingParams({temperature: r.temperature ?? 0, seed: r.seed}, r.max_tokens ?? 256),
     stream: false,
-    includeUsage: false
+    includeUsage: false,
+    format: TEXT
   };
 }
 

@@ -33,7 +33,8 @@ describe("chat request parsing", () => {
       prompt: {kind: "chat", messages: [{role: "system", content: "be brief"}, {role: "user", content: "ab"}]},
       params: {temperature: 1, topP: 1, topK: 0, minP: 0, seed: undefined, maxTokens: 7, stop: ["\n"], presencePenalty: 0, frequencyPenalty: 0},
       stream: true,
-      includeUsage: true
+      includeUsage: true,
+      format: {kind: "text"}
     });
   });
 
@@ -41,7 +42,9 @@ describe("chat request parsing", () => {
     [{...chat, n: 2}, "n", "unsupported_parameter"],
     [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tools", "unsupported_parameter"],
     [{...chat, logprobs: true}, "logprobs", "unsupported_parameter"],
-    [{...chat, response_format: {type: "json_object"}}, "response_format", "unsupported_parameter"],
+    [{...chat, response_format: {type: "xml"}}, "response_format.type", "invalid_value"],
+    [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", strict: true, schema: {type: "string", pattern: "^a"}}}}, "response_format.json_schema.schema.pattern", "invalid_json_schema"],
+    [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", schema: {}}}}, "response_format.json_schema.schema", "invalid_json_schema"],
     [{...chat, frobnicate: 1}, "frobnicate", "unknown_parameter"],
     [{...chat, temperature: "hot"}, "temperature", "invalid_value"],
     [{...chat, temperature: 2.5}, "temperature", "invalid_value"],

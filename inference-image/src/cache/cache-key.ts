@@ -2,7 +2,7 @@ import {createHash} from "node:crypto";
 import type {InferenceRequest} from "../openai-request.js";
 
 /** Bumped whenever the encoding below changes, so old entries are never read as new ones. */
-export const CACHE_KEY_VERSION = 1;
+export const CACHE_KEY_VERSION = 2;
 
 /** Everything about the served model that changes its output. */
 export interface ModelIdentity {
@@ -17,7 +17,7 @@ export interface ModelIdentity {
 
 /**
  * The cache key of a request: sha256 over a canonical encoding of the model identity,
- * the tenant, the endpoint, the prompt and every sampling parameter. `stream`, `user`,
+ * the tenant, the endpoint, the prompt, the response format and every sampling parameter. `stream`, `user`,
  * JSON key order and whitespace never reach it, since it is built from the parsed,
  * normalized request, not from the body.
  */
@@ -29,6 +29,8 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
     tenant,
     endpoint: request.endpoint,
     prompt: request.prompt,
+    // The translated schema: two spellings the grammar enforces alike share an entry.
+    format: request.format,
     params: {
       temperature: params.temperature,
       topP: params.topP,

@@ -1,0 +1,84 @@
+import {ApiError} from "../../inference-image/src/errors.js";
+import {toGrammarSchema} from "../../inference-image/src/json-schema.js";
+import {parseChatRequest} from "../../inference-image/src/openai-request.js";
+
+const P = "response_format.json_schema.schema";
+const refused = (schema: unknown, strict = true) => {
+  try {
+    toGrammarSchema(schema, strict, P);
+  } catch (e) {
+    return e instanceof ApiError ? {status: e.status, param: e.param, message: e.message} : String(e);
+  }
+  return "accepted";
+};
+
+describe("response_format json_schema: the grammar's subset", () => {
+  it("translates what the grammar enforces: types, enums, nested objects and arrays, $defs, anyOf, nullable", () => {
+    const {schema, dropped} = toGrammarSchema(
+      {
+        $schema: "https://json-schema.org/draft/2020-12/schema",
+        title: "Person",
+        type: "object",
+        properties: {
+          name: {type: "string", maxLength: 20, description: "who"},
+          age: {type: ["integer", "null"]},
+          role: {enum: ["admin", "user"]},
+          tags: {type: "array", items: {type: "string"}, maxItems: 3},
+          address: {$ref: "#/definitions/address"},
+          born: {type: "string", format: "date"},
+          nick: {anyOf: [{type: "string"}, {type: "null"}]},
+          meta: {type: ["object", "null"], properties: {k: {type: "boolean"}}}
+        },
+        required: ["name"],
+        additionalProperties: false,
+        definitions: {address: {type: "object", properties: {city: {type: "string"}}}}
+      },
+      true,
+      P
+    );
+    expect(dropped).toEqual([]);
+    expect(schema).toEqual({
+      type: "object",
+      properties: {
+        name: {type: "string", maxLength: 20, description: "who"},
+        age: {type: ["integer", "null"]},
+        role: {enum: ["admin", "user"]},
+        tags: {type: "array", items: {type: "string"}, maxItems: 3},
+        address: {$ref: "#/$defs/address"},
+        born: {type: "string", format: "date"},
+        nick: {oneOf: [{type: "string"}, {type: "null"}]},
+        meta: {oneOf: [{type: "object", properties: {k: {type: "boolean"}}}, {type: "null"}]}
+      },
+      additionalProperties: false,
+      $defs: {address: {type: "object", properties: {city: {type: "string"}}}}
+    });
+  });
+
+  it("strict: refuses what it cannot enforce, naming the keyword's path", () => {
+    expect(refused({type: "object", properties: {n: {type: "integer", minimum: 0}}})).toMatchObject({status: 400, param: `${P}.properties.n.minimum`});
+    expect(refused({type: "string", pattern: "^a+$"})).toMatchObject({param: `${P}.pattern`});
+    expect(refused({type: "string", format: "email"})).toMatchObject({param: `${P}.format (email)`});
+    expect(refused({allOf: [{type: "string"}]})).toMatchObject({param: `${P}.allOf`});
+    expect(refused({type: "object", properties: {a: {$ref: "#/$defs/missing"}}})).toMatchObject({param: `${P}.properties.a.$ref`});
+    expect(refused({type: "wat"})).toMatchObject({param: `${P}.type`});
+    expect(refused({})).toMatchObject({param: P, message: expect.stringContaining("needs a type")});
+  });
+
+  it("not strict: drops what it cannot enforce and keeps the shape", () => {
+    const {schema, dropped} = toGrammarSchema({type: "object", properties: {n: {type: "integer", minimum: 0, multipleOf: 2}, s: {type: "string", pattern: "x"}}}, false, P);
+    expect(schema).toEqual({type: "object", properties: {n: {type: "integer"}, s: {type: "string"}}});
+    expect(dropped).toEqual([`${P}.properties.n: minimum`, `${P}.properties.n: multipleOf`, `${P}.properties.s: pattern`]);
+  });
+
+  it("reaches requests as their format, for the engine and the cache key", () => {
+    const base = {model: "m", messages: [{role: "user", content: "hi"}]};
+    expect(parseChatRequest({...base, response_format: {type: "json_object"}}).format).toEqual({kind: "json_object"});
+    expect(parseChatRequest({...base, response_format: {type: "text"}}).format).toEqual({kind: "text"});
+    expect(parseChatRequest({...base, response_format: {type: "json_schema", json_schema: {name: "p", strict: true, schema: {type: "object", properties: {a: {type: "boolean"}}}}}}).format).toEqual({
+      kind: "json_schema",
+      name: "p",
+      strict: true,
+      schema: {type: "object", properties: {a: {type: "boolean"}}}
+    });
+  });
+});
