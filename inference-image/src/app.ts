@@ -3,6 +3,7 @@ import express, {type NextFunction, type Request, type Response} from "express";
 import type {ApiKeys} from "./api-keys.js";
 import {OPEN_TENANT} from "./api-keys.js";
 import {createCompletionHandler, type HandlerCache} from "./completion-handler.js";
+import {createEmbeddingsHandler} from "./embeddings.js";
 import {PATHS} from "../../contract/index.js";
 import type {Engine} from "./engine.js";
 import {FlightRegistry} from "./flight.js";
@@ -39,10 +40,11 @@ export interface AppDeps {
 type Res = Response<unknown, RequestLocals>;
 
 /** Path -> endpoint label; anything else is not an inference request. */
-const INFERENCE_ROUTES: Record<string, Endpoint> = {
+const INFERENCE_ROUTES: Record<string, Endpoint | "embeddings"> = {
   "/v1/chat/completions": "chat",
   "/v1/completions": "completions",
-  "/generate": "generate"
+  "/generate": "generate",
+  "/v1/embeddings": "embeddings"
 };
 
 /** Builds the HTTP app; sockets, signals and the model are the caller's. */
@@ -66,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   /** One log line, and the request metrics, per inference request. */
-  const finishInference = (endpoint: Endpoint, res: Res) => {
+  const finishInference = (endpoint: Endpoint | "embeddings", res: Res) => {
     const seconds = (performance.now() - res.locals.startedAt) / 1000;
     // 499: the client closed the connection before the response was complete (nginx's convention).
     const status = res.locals.log["outcome"] === "client_closed" || !res.writableFinished ? 499 : res.statusCode;
@@ -134,7 +136,8 @@ export function createApp(deps: AppDeps): express.Express {
   };
   const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
   for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {
-    app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
+    if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler(() => state.engine!));
+    else app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
   }
 
   app.use((req: Request) => {

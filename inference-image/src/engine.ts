@@ -9,16 +9,18 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
   type Token
 } from "node-llama-cpp";
 import type {ServerConfig} from "./config.js";
-import {contextLengthExceeded, invalidRequest} from "./errors.js";
+import {ApiError, contextLengthExceeded, invalidRequest} from "./errors.js";
 import type {InferenceRequest, Prompt, ResponseFormat} from "./openai-request.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {toChatHistory} from "./chat-history.js";
 import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import type {EmbeddingInput, Embedder} from "./embeddings.js";
 import {JsonCloser} from "./json-closer.js";
 import {StopDetector} from "./stop-detector.js";
 
@@ -59,7 +61,7 @@ export interface TokenObserver {
 }
 
 /** What the HTTP layer needs from a model; tests and benchmarks use the real one. */
-export interface Engine {
+export interface Engine extends Embedder {
   readonly modelName: string;
   readonly slots: {readonly size: number; readonly busy: number; readonly queued: number};
   generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult>;
@@ -102,7 +104,8 @@ export class LlamaEngine implements Engine {
     private readonly context: LlamaContext,
     private readonly pool: SlotPool<LlamaContextSequence>,
     private readonly chatWrapper: ChatWrapper,
-    private readonly tokenObserver: TokenObserver | undefined
+    private readonly tokenObserver: TokenObserver | undefined,
+    private readonly threads: number | undefined
   ) {}
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -155,7 +158,7 @@ export class LlamaEngine implements Engine {
       `model loaded: gpu=${String(llama.gpu)} layers=${model.gpuLayers}/${model.fileInsights.totalLayers} ` +
         `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} flashAttention=${flashAttention} chatWrapper=${chatWrapper.wrapperName}`
     );
-    return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver);
+    return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver, config.threads);
   }
 
   get slots() {
@@ -297,6 +300,53 @@ export class LlamaEngine implements Engine {
     this.pool.close();
   }
 
+  get embeddingSize(): number {
+    return this.model.embeddingVectorSize;
+  }
+
+  /**
+   * Embeddings from the same model file, in one embedding context beside the generation
+   * slots: created on the first request (its KV memory is spent only by servers that embed),
+   * one sequence of the server's context size, requests taking turns. So embedding can
+   * use at most that one context's compute while the slots keep theirs.
+   */
+  async embed(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<{vectors: number[][]; promptTokens: number}> {
+    const tokenized = inputs.map((input, i) => {
+      const tokens = typeof input === "string" ? this.model.tokenize(input) : (input as Token[]);
+      if (tokens.length > this.contextSizeForEmbedding) {
+        throw new ApiError(400, "invalid_request_error", "context_length_exceeded", `This model's maximum context length is ${this.contextSizeForEmbedding} tokens. However, input${inputs.length > 1 ? `[${i}]` : ""} has ${tokens.length} tokens.`, inputs.length > 1 ? `input[${i}]` : "input");
+      }
+      // An id beyond the vocabulary would make llama.cpp read out of bounds: refuse it here.
+      if (typeof input !== "string" && tokens.some((t) => t >= this.vocabularySize)) throw invalidRequest(`input${inputs.length > 1 ? `[${i}]` : ""} holds a token id beyond this model's vocabulary (${this.vocabularySize} tokens)`, "input", "invalid_value");
+      return tokens;
+    });
+    const run = this.#embedding.then(async () => {
+      this.#embeddingContext ??= this.model.createEmbeddingContext({contextSize: this.contextSizeForEmbedding, ...(this.threads ? {threads: this.threads} : {})});
+      const context = await this.#embeddingContext;
+      const vectors: number[][] = [];
+      for (const tokens of tokenized) {
+        if (signal.aborted) throw signal.reason;
+        vectors.push([...(await context.getEmbeddingFor(tokens)).vector]);
+      }
+      return {vectors, promptTokens: tokenized.reduce((a, t) => a + t.length, 0)};
+    });
+    this.#embedding = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  #embedding: Promise<void> = Promise.resolve();
+  #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+
+  /** Tokens in the model's vocabulary, from the GGUF's tokenizer list. */
+  private get vocabularySize(): number {
+    const tokens = (this.model.fileInfo.metadata as {tokenizer?: {ggml?: {tokens?: unknown}}}).tokenizer?.ggml?.tokens;
+    return Array.isArray(tokens) ? tokens.length : 0;
+  }
+
+  private get contextSizeForEmbedding(): number {
+    return Math.min(this.context.contextSize, this.model.trainContextSize);
+  }
+
   /** Grammars are compiled once per format and kept (a bounded number of schemas). */
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
 
@@ -326,6 +376,7 @@ export class LlamaEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    await (await this.#embeddingContext?.catch(() => undefined))?.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();

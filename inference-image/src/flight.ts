@@ -30,7 +30,7 @@ export class Flight {
    * stores the entry there, so a client that repeats its request right after its response
    * finds it (read-your-writes). It must not throw; a slow store is bounded by its timeout.
    */
-  constructor(engine: Engine, request: InferenceRequest, timeoutMs: number, finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>) {
+  constructor(engine: Pick<Engine, "generate">, request: InferenceRequest, timeoutMs: number, finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>) {
     const deadline = AbortSignal.timeout(timeoutMs);
     this.#signal = AbortSignal.any([this.#abort.signal, deadline]);
     const generation = engine.generate(request, {

@@ -93,3 +93,56 @@ describe("OpenAI surface: structured output", () => {
     expect(jsonAgain.headers.get("x-cache")).toBe(json.headers.get("x-cache") === "BYPASS" ? "BYPASS" : "HIT");
   });
 });
+
+describe("OpenAI surface: embeddings", () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    server = await ServerProcess.start({PARALLEL_SLOTS: "1", CONTEXT_SIZE: "256"});
+    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => server.stop());
+
+  it("embeds strings and token arrays: the model's dimension, unit norm, identical inputs identical vectors, usage counted", async () => {
+    const res = await client.embeddings.create({model: TINY_MODEL_NAME, input: ["Once upon a time", "The dog ran to the park", "Once upon a time"], encoding_format: "float"});
+    expect(res.object).toBe("list");
+    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2]);
+    for (const d of res.data) {
+      expect(d.object).toBe("embedding");
+      expect(d.embedding).toHaveLength(64); // stories260K's embedding size
+      expect(Math.hypot(...d.embedding)).toBeCloseTo(1, 5);
+    }
+    expect(res.data[2]!.embedding).toEqual(res.data[0]!.embedding);
+    expect(res.data[1]!.embedding).not.toEqual(res.data[0]!.embedding);
+    expect(res.usage.prompt_tokens).toBeGreaterThan(6);
+    expect(res.usage.total_tokens).toBe(res.usage.prompt_tokens);
+
+    // base64 (the openai client's default) decodes to the same float32 values.
+    const b64 = await client.embeddings.create({model: TINY_MODEL_NAME, input: "Once upon a time"});
+    const asFloats = Array.from(b64.data[0]!.embedding);
+    expect(asFloats.map((v, i) => Math.abs(v - res.data[0]!.embedding[i]!) < 1e-6).every(Boolean)).toBe(true);
+
+    // Token ids: the same text, tokenized by the client, gives the same vector.
+    const tokens = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, input: [[1, 2, 3], [4, 5]]})});
+    expect(tokens.status).toBe(200);
+    expect(((await tokens.json()) as {data: unknown[]}).data).toHaveLength(2);
+  });
+
+  it("refuses what it cannot do with 400 naming the parameter", async () => {
+    const post = async (body: object) => {
+      const r = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
+      return {status: r.status, error: ((await r.json()) as {error: {param: string; code: string}}).error};
+    };
+    expect(await post({input: "word ".repeat(400)})).toMatchObject({status: 400, error: {param: "input", code: "context_length_exceeded"}});
+    expect(await post({input: "hi", dimensions: 32})).toMatchObject({status: 400, error: {param: "dimensions", code: "unsupported_parameter"}});
+    expect(await post({input: ""})).toMatchObject({status: 400, error: {param: "input"}});
+    expect(await post({input: [[99999]]})).toMatchObject({status: 400, error: {param: "input"}});
+    expect(await post({input: "hi", encoding_format: "int8"})).toMatchObject({status: 400, error: {param: "encoding_format"}});
+    const other = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "text-embedding-3-small", input: "hi"})});
+    expect(other.status).toBe(404);
+    // The model is still listed once, and generation still works beside embedding.
+    expect((await client.models.list()).data.map((m) => m.id)).toEqual([TINY_MODEL_NAME]);
+    expect((await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once", max_tokens: 4})).choices[0]!.text.length).toBeGreaterThan(0);
+  });
+});

@@ -8,7 +8,7 @@ import type {InferenceRequest} from "../../inference-image/src/openai-request.js
  * lived. Flight and FlightRegistry are the real ones. (The real server is exercised in
  * test/integration/cache-server.test.ts.)
  */
-class HeldEngine implements Engine {
+class HeldEngine implements Pick<Engine, "generate"> {
   readonly modelName = "held";
   readonly slots = {size: 1, busy: 0, queued: 0};
   readonly calls: Array<{options: GenerateOptions; end: (r: GenerationResult) => void}> = [];
