@@ -3,13 +3,13 @@ import {cacheKey, type ModelIdentity} from "./cache/cache-key.js";
 import {decideCaching, type CacheMode, type CacheStatus} from "./cache/cache-policy.js";
 import type {ResponseCache} from "./cache/response-cache.js";
 import type {Engine, GenerationResult} from "./engine.js";
-import {ApiError, internalError, modelNotFound} from "./errors.js";
+import {ApiError, internalError, invalidRequest, modelNotFound} from "./errors.js";
 import {Flight, type FlightRegistry} from "./flight.js";
 import type {Logger} from "../../contract/log.js";
 import type {ServerMetrics} from "./metrics.js";
 import type {Endpoint, InferenceRequest} from "./openai-request.js";
 import type {RequestLocals} from "./request-context.js";
-import {ResponseFormatter, type CompletionRecord} from "./responses.js";
+import {ResponseFormatter, totalOf, type CompletionRecord} from "./responses.js";
 import {SseStream} from "./sse.js";
 
 /** The response cache as the handler sees it. */
@@ -76,6 +76,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     locals.log.stream = request.stream;
     if (deps.logPrompts) locals.log.prompt = request.prompt.kind === "chat" ? request.prompt.messages : request.prompt.text;
     const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage);
+    if (request.n > 1) return serveChoices(engine, request, formatter, res);
 
     const plan = await consultCache(request, locals.tenant, req.get("cache-control"));
     res.set("X-Cache", plan.status);
@@ -108,6 +109,89 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     const {flight, joined} = plan.key ? deps.flights.join(plan.key, start) : {flight: start(), joined: false};
     if (joined) locals.log.coalesced = true;
     await follow(flight, joined, request, formatter, res);
+  }
+
+  /**
+   * `n` > 1: n choices of one prompt. Greedy choices are identical by definition, so one
+   * generation serves them all; sampled ones run side by side on n slots (choice i with
+   * seed + i when a seed is given). Not cached and not shared with other requests.
+   */
+  async function serveChoices(engine: Engine, request: InferenceRequest, formatter: ResponseFormatter, res: Res): Promise<void> {
+    if (request.n > engine.slots.size) throw invalidRequest(`Invalid value for 'n': at most ${engine.slots.size} (this server's slots).`, "n", "invalid_value");
+    const locals = res.locals;
+    res.set("X-Cache", "BYPASS");
+    Object.assign(locals.log, {cache: "BYPASS", n: request.n});
+    const abort = new AbortController();
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, deps.requestTimeoutMs);
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on("close", onClose);
+    const sse = request.stream ? new SseStream(res) : undefined;
+    const runs = request.params.temperature === 0 ? 1 : request.n;
+    const indices = (run: number) => (runs === 1 ? Array.from({length: request.n}, (_, i) => i) : [run]);
+    let sawText = false;
+    const open = () => {
+      if (!sse || sse.open || res.destroyed) return;
+      sse.start({"X-Request-Id": locals.requestId});
+      for (let i = 0; i < request.n; i++) for (const c of formatter.opening(i)) sse.send(c);
+    };
+    try {
+      const results = await Promise.all(
+        Array.from({length: runs}, (_, run) =>
+          engine
+            .generate(
+              {...request, params: {...request.params, seed: request.params.seed === undefined ? undefined : request.params.seed + run}},
+              {
+                signal: abort.signal,
+                timedOut: () => timedOut,
+                onStart: open,
+                onText: (piece) => {
+                  if (!sawText) {
+                    sawText = true;
+                    metrics.ttft.observe({endpoint}, (performance.now() - locals.startedAt) / 1000);
+                  }
+                  if (sse) for (const i of indices(run)) sse.send(formatter.text(piece, i));
+                }
+              }
+            )
+            .catch((error: unknown) => {
+              abort.abort(); // one choice failed (a full queue, say): the others stop too
+              throw error;
+            })
+        )
+      );
+      if (results.some((r) => r.stopCause === "aborted") || res.destroyed) {
+        locals.log.outcome = "client_closed";
+        return;
+      }
+      const records = Array.from({length: request.n}, (_, i) => {
+        const r = results[runs === 1 ? 0 : i]!;
+        return {chunks: [r.text], finishReason: r.finishReason, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens};
+      });
+      const total = totalOf(records);
+      metrics.promptTokens.inc(total.promptTokens);
+      metrics.completionTokens.inc(results.reduce((a, r) => a + r.completionTokens, 0));
+      metrics.responses.inc({source: "generated"});
+      Object.assign(locals.log, {prompt_tokens: total.promptTokens, completion_tokens: total.completionTokens});
+      if (sse) {
+        records.forEach((r, i) => sse.send(formatter.finish(r.finishReason, i)));
+        if (request.includeUsage) sse.send(formatter.usageChunk(total));
+        sse.end();
+      } else res.json(formatter.choicesBody(records));
+    } catch (error) {
+      if (!sse?.open) throw error;
+      const apiError = error instanceof ApiError ? error : internalError();
+      locals.log.error = apiError.code;
+      sse.fail(apiError);
+    } finally {
+      clearTimeout(deadline);
+      res.off("close", onClose);
+    }
   }
 
   /** Decides HIT / MISS / BYPASS; a failing store is a BYPASS that does not write either. */

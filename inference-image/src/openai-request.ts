@@ -46,6 +46,8 @@ export interface InferenceRequest {
   readonly stream: boolean;
   readonly includeUsage: boolean;
   readonly format: ResponseFormat;
+  /** Choices to generate (`n`); at most the server's slots. */
+  readonly n: number;
 }
 
 const stop = z.union([z.string(), z.array(z.string()).max(4, "may hold at most 4 sequences")]).nullish();
@@ -66,7 +68,7 @@ const common = {
   stream: z.boolean().nullish(),
   stream_options: z.strictObject({include_usage: z.boolean().optional()}).nullish(),
   user: z.string().optional(),
-  n: z.number().int().nullish(),
+  n: z.number().int().min(1).max(128).nullish(),
   logprobs: z.unknown().optional(),
   logit_bias: z.unknown().optional(),
   store: z.unknown().optional(),
@@ -135,7 +137,6 @@ const generateSchema = z.strictObject({
  * neutral value, so a client never gets a silently different behaviour.
  */
 const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => boolean, why: string]> = [
-  ["n", (v) => v == null || v === 1, "must be 1: this server generates one choice per request"],
   ["logprobs", (v) => v == null || v === false, "is not supported"],
   ["top_logprobs", (v) => v == null, "is not supported"],
   ["logit_bias", (v) => v == null || isEmptyObject(v), "is not supported"],
@@ -167,7 +168,8 @@ export function parseChatRequest(body: unknown): InferenceRequest {
     params: samplingParams(r, r.max_completion_tokens ?? r.max_tokens ?? undefined),
     stream: r.stream ?? false,
     includeUsage: r.stream_options?.include_usage ?? false,
-    format: responseFormat(r.response_format)
+    format: responseFormat(r.response_format),
+    n: r.n ?? 1
   };
 }
 
@@ -196,7 +198,8 @@ export function parseCompletionRequest(body: unknown): InferenceRequest {
     params: samplingParams(r, r.max_tokens ?? 16),
     stream: r.stream ?? false,
     includeUsage: r.stream_options?.include_usage ?? false,
-    format: TEXT
+    format: TEXT,
+    n: r.n ?? 1
   };
 }
 
@@ -210,7 +213,8 @@ export function parseGenerateRequest(body: unknown): InferenceRequest {
     params: samplingParams({temperature: r.temperature ?? 0, seed: r.seed}, r.max_tokens ?? 256),
     stream: false,
     includeUsage: false,
-    format: TEXT
+    format: TEXT,
+    n: 1
   };
 }
 

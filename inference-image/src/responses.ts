@@ -27,6 +27,12 @@ export const usageOf = (r: Pick<CompletionRecord, "promptTokens" | "completionTo
   prompt_tokens_details: {cached_tokens: r.cachedTokens ?? 0}
 });
 
+/** Usage of several choices of one prompt: the prompt once, every choice's completion. */
+export function totalOf(records: ReadonlyArray<Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">>): Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens"> {
+  const first = records[0]!;
+  return {promptTokens: first.promptTokens, cachedTokens: first.cachedTokens ?? 0, completionTokens: records.reduce((a, r) => a + r.completionTokens, 0)};
+}
+
 /**
  * Builds OpenAI response bodies and stream chunks for one response id. Pure: the same
  * record renders the same body whether it was just generated or replayed from cache.
@@ -47,36 +53,54 @@ export class ResponseFormatter {
 
   /** The non-streaming body. */
   body(record: CompletionRecord): Record<string, unknown> {
-    const text = record.chunks.join("");
-    if (this.endpoint === "generate") return {result: text};
-    const choice =
-      this.endpoint === "chat"
-        ? {index: 0, message: {role: "assistant", content: text, refusal: null}, logprobs: null, finish_reason: record.finishReason}
-        : {index: 0, text, logprobs: null, finish_reason: record.finishReason};
+    if (this.endpoint === "generate") return {result: record.chunks.join("")};
+    return this.choicesBody([record]);
+  }
+
+  /**
+   * A body with one choice per record (`n`). Usage counts the prompt once and every
+   * choice's tokens, as OpenAI does.
+   */
+  choicesBody(records: readonly CompletionRecord[]): Record<string, unknown> {
+    const choices = records.map((record, index) => {
+      const text = record.chunks.join("");
+      return this.endpoint === "chat"
+        ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs: null, finish_reason: record.finishReason}
+        : {index, text, logprobs: null, finish_reason: record.finishReason};
+    });
     return {
       id: this.id,
       object: this.endpoint === "chat" ? "chat.completion" : "text_completion",
       created: this.created,
       model: this.model,
-      choices: [choice],
-      usage: usageOf(record)
+      choices,
+      usage: usageOf(totalOf(records))
     };
   }
 
   /** Chunks sent before any text: chat streams announce the assistant role first. */
-  opening(): Record<string, unknown>[] {
-    return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: ""}, null)] : [];
+  opening(index = 0): Record<string, unknown>[] {
+    return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: ""}, null, index)] : [];
   }
 
-  text(piece: string): Record<string, unknown> {
-    return this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null);
+  text(piece: string, index = 0): Record<string, unknown> {
+    return this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index);
   }
 
   /** The chunk that carries `finish_reason`, and the usage chunk when the client asked for it. */
   closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown>[] {
     const last = this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason);
     if (!this.includeUsage) return [last];
-    return [last, {...this.envelope(), choices: [], usage: usageOf(record)}];
+    return [last, this.usageChunk(record)];
+  }
+
+  /** The chunk that ends one choice of several. */
+  finish(finishReason: FinishReason, index: number): Record<string, unknown> {
+    return this.chunk(this.endpoint === "chat" ? {} : "", finishReason, index);
+  }
+
+  usageChunk(record: Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown> {
+    return {...this.envelope(), choices: [], usage: usageOf(record)};
   }
 
   /** Every chunk of a stream for a finished record, as a replay sends them. */
@@ -84,11 +108,11 @@ export class ResponseFormatter {
     return [...this.opening(), ...record.chunks.map((c) => this.text(c)), ...this.closing(record)];
   }
 
-  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | null): Record<string, unknown> {
+  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | null, index = 0): Record<string, unknown> {
     const choice =
       typeof delta === "string"
-        ? {index: 0, text: delta, logprobs: null, finish_reason: finishReason}
-        : {index: 0, delta, logprobs: null, finish_reason: finishReason};
+        ? {index, text: delta, logprobs: null, finish_reason: finishReason}
+        : {index, delta, logprobs: null, finish_reason: finishReason};
     return {...this.envelope(), choices: [choice], ...(this.includeUsage ? {usage: null} : {})};
   }
 

@@ -146,3 +146,53 @@ describe("OpenAI surface: embeddings", () => {
     expect((await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once", max_tokens: 4})).choices[0]!.text.length).toBeGreaterThan(0);
   });
 });
+
+describe("OpenAI surface: n choices", () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    server = await ServerProcess.start({PARALLEL_SLOTS: "3"});
+    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => server.stop());
+
+  it("returns n choices: identical when greedy, sampled side by side otherwise, usage counting every choice", async () => {
+    const greedy = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], n: 3, max_tokens: 12, temperature: 0});
+    expect(greedy.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    const texts = greedy.choices.map((c) => c.message.content);
+    expect(new Set(texts).size).toBe(1);
+    const one = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0}, {headers: {"cache-control": "no-store"}});
+    expect(texts[0]).toBe(one.choices[0]!.message.content);
+    expect(greedy.usage).toMatchObject({prompt_tokens: one.usage!.prompt_tokens, completion_tokens: 3 * one.usage!.completion_tokens});
+
+    const sampled = await client.completions.create({model: TINY_MODEL_NAME, prompt: "The dog", n: 3, max_tokens: 16, temperature: 1, seed: 11});
+    expect(sampled.choices).toHaveLength(3);
+    expect(new Set(sampled.choices.map((c) => c.text)).size).toBeGreaterThan(1);
+    expect(sampled.usage!.completion_tokens).toBeGreaterThan(8);
+  });
+
+  it("streams n choices with their index, one finish_reason each", async () => {
+    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A cat"}], n: 2, max_tokens: 8, temperature: 1, seed: 5, stream: true, stream_options: {include_usage: true}});
+    const text = ["", ""];
+    const finished: number[] = [];
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        text[c.index] += c.delta.content ?? "";
+        if (c.finish_reason) finished.push(c.index);
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text.every((t) => t.length > 0)).toBe(true);
+    expect(finished.sort()).toEqual([0, 1]);
+    expect(usage!.completion_tokens).toBeGreaterThan(2);
+    expect(usage!.completion_tokens).toBeLessThanOrEqual(16);
+  });
+
+  it("refuses n above the slots, naming n", async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], n: 4})});
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({error: {param: "n", code: "invalid_value"}});
+  });
+});

@@ -34,12 +34,13 @@ describe("chat request parsing", () => {
       params: {temperature: 1, topP: 1, topK: 0, minP: 0, seed: undefined, maxTokens: 7, stop: ["\n"], presencePenalty: 0, frequencyPenalty: 0},
       stream: true,
       includeUsage: true,
-      format: {kind: "text"}
+      format: {kind: "text"},
+      n: 1
     });
   });
 
   it.each([
-    [{...chat, n: 2}, "n", "unsupported_parameter"],
+    [{...chat, n: 0}, "n", "invalid_value"],
     [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tools", "unsupported_parameter"],
     [{...chat, logprobs: true}, "logprobs", "unsupported_parameter"],
     [{...chat, response_format: {type: "xml"}}, "response_format.type", "invalid_value"],

@@ -31,6 +31,7 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
     prompt: request.prompt,
     // The translated schema: two spellings the grammar enforces alike share an entry.
     format: request.format,
+    n: request.n,
     params: {
       temperature: params.temperature,
       topP: params.topP,
