@@ -75,7 +75,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     const locals = res.locals;
     locals.log.stream = request.stream;
     if (deps.logPrompts) locals.log.prompt = request.prompt.kind === "chat" ? request.prompt.messages : request.prompt.text;
-    const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage);
+    const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage, request.tools);
     if (request.n > 1) return serveChoices(engine, request, formatter, res);
 
     const plan = await consultCache(request, locals.tenant, req.get("cache-control"));
@@ -155,7 +155,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
                     sawText = true;
                     metrics.ttft.observe({endpoint}, (performance.now() - locals.startedAt) / 1000);
                   }
-                  if (sse) for (const i of indices(run)) sse.send(formatter.text(piece, i));
+                  if (sse) for (const i of indices(run)) for (const c of formatter.text(piece, i)) sse.send(c);
                 }
               }
             )
@@ -254,7 +254,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
             metrics.ttft.observe({endpoint}, ttft);
             locals.log.ttft_ms = Math.round(ttft * 10_000) / 10;
           }
-          sse?.send(formatter.text(piece));
+          if (sse) for (const c of formatter.text(piece)) sse.send(c);
         },
         onEnd: (result) => {
           logResult(result);

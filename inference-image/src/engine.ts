@@ -16,7 +16,8 @@ import {
 } from "node-llama-cpp";
 import type {ServerConfig} from "./config.js";
 import {ApiError, contextLengthExceeded, invalidRequest} from "./errors.js";
-import type {InferenceRequest, Prompt, ResponseFormat} from "./openai-request.js";
+import type {InferenceRequest, Prompt, ResponseFormat, Tools} from "./openai-request.js";
+import {toolCallSchema} from "./tool-calls.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {toChatHistory} from "./chat-history.js";
 import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
@@ -176,13 +177,15 @@ export class LlamaEngine implements Engine {
   }
 
   async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
-    const {tokens, evaluated, promptTokens, stopTriggers} = this.render(request.prompt);
+    const {tokens, evaluated, promptTokens, stopTriggers} = this.render(request.prompt, request.tools);
+    // A tool call is JSON constrained to its schema, like a json_schema response.
+    const format: ResponseFormat = request.tools ? {kind: "json_schema", name: "tool_call", schema: toolCallSchema(request.tools), strict: true} : request.format;
     const contextSize = this.context.contextSize;
     // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
     if (promptTokens >= contextSize) throw contextLengthExceeded(contextSize, promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
 
     // Compiled before a slot is taken: a schema the grammar refuses is the client's 400.
-    const grammar = await this.grammarFor(request.format)?.catch((e: unknown) => {
+    const grammar = await this.grammarFor(format)?.catch((e: unknown) => {
       throw invalidRequest(`Invalid schema for response_format: ${e instanceof Error ? e.message : String(e)}`, "response_format.json_schema.schema", "invalid_json_schema");
     });
     const queuedAt = performance.now();
@@ -203,7 +206,7 @@ export class LlamaEngine implements Engine {
     // Stop strings are matched here, on text, and end generation through this signal.
     const stopSignal = new AbortController();
     // JSON mode: whatever ends generation (max_tokens, a stop string), the text parses.
-    const json = request.format.kind === "json_object" ? new JsonCloser() : undefined;
+    const json = request.format.kind === "json_object" || request.tools ? new JsonCloser() : undefined;
     const emit = (piece: string) => {
       if (piece !== "") {
         json?.push(piece);
@@ -277,7 +280,7 @@ export class LlamaEngine implements Engine {
    * template (or node-llama-cpp's best match when the GGUF has none); its end-of-turn
    * markers become stop triggers. `promptTokens` counts the BOS token llama.cpp prepends.
    */
-  private render(prompt: Prompt): {tokens: Token[]; evaluated: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
+  private render(prompt: Prompt, tools?: Tools): {tokens: Token[]; evaluated: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
     const bos = this.model.tokens.bos;
     const prependsBos = this.model.tokens.shouldPrependBosToken && bos !== null;
     let tokens: Token[];
@@ -285,7 +288,9 @@ export class LlamaEngine implements Engine {
     if (prompt.kind === "text") {
       tokens = this.model.tokenize(prompt.text);
     } else {
-      const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages)});
+      // Offered tools are documented in the prompt as the model's template does it.
+      const availableFunctions = tools ? Object.fromEntries(tools.functions.map((f) => [f.name, {...(f.description ? {description: f.description} : {}), params: f.parameters as never}])) : undefined;
+      const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages), ...(availableFunctions ? {availableFunctions, documentFunctionParams: true} : {})});
       tokens = state.contextText.tokenize(this.model.tokenizer);
       stopTriggers = state.stopGenerationTriggers;
       // The template already starts with BOS; LlamaCompletion adds its own, so drop the template's.

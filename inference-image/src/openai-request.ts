@@ -6,8 +6,35 @@ import {toGrammarSchema} from "./json-schema.js";
 export type Endpoint = "chat" | "completions" | "generate";
 
 export interface ChatMessage {
-  readonly role: "system" | "user" | "assistant";
+  readonly role: "system" | "user" | "assistant" | "tool";
   readonly content: string;
+  /** An assistant's calls (history). */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A tool message: the call it answers. */
+  readonly toolCallId?: string;
+}
+
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as the client sent them: a JSON string. */
+  readonly arguments: string;
+}
+
+/** A function the model may call, its parameters translated to the grammar's subset. */
+export interface ToolFunction {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Tools offered, and how the reply must use them: `required` (one call to any of them)
+ * or `named` (one call to that function), both grammar-constrained to the parameters.
+ */
+export interface Tools {
+  readonly functions: readonly ToolFunction[];
+  readonly choice: {readonly kind: "required"} | {readonly kind: "named"; readonly name: string};
 }
 
 export type Prompt =
@@ -48,6 +75,8 @@ export interface InferenceRequest {
   readonly format: ResponseFormat;
   /** Choices to generate (`n`); at most the server's slots. */
   readonly n: number;
+  /** Tools the reply must call; undefined for a plain reply. */
+  readonly tools?: Tools;
 }
 
 const stop = z.union([z.string(), z.array(z.string()).max(4, "may hold at most 4 sequences")]).nullish();
@@ -91,9 +120,24 @@ const chatSchema = z.strictObject({
   messages: z.array(message).min(1, "must contain at least one message"),
   max_completion_tokens: z.number().int().min(1).nullish(),
   top_logprobs: z.unknown().optional(),
-  tools: z.unknown().optional(),
-  tool_choice: z.unknown().optional(),
-  parallel_tool_calls: z.unknown().optional(),
+  tools: z
+    .array(
+      z.strictObject({
+        type: z.literal("function"),
+        function: z.strictObject({
+          name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'"),
+          description: z.string().optional(),
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullish()
+        })
+      })
+    )
+    .max(128, "may hold at most 128 tools")
+    .nullish(),
+  tool_choice: z
+    .union([z.enum(["none", "auto", "required"]), z.strictObject({type: z.literal("function"), function: z.strictObject({name: z.string()})})])
+    .nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),
   response_format: z
@@ -140,8 +184,6 @@ const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => bool
   ["logprobs", (v) => v == null || v === false, "is not supported"],
   ["top_logprobs", (v) => v == null, "is not supported"],
   ["logit_bias", (v) => v == null || isEmptyObject(v), "is not supported"],
-  ["tools", (v) => v == null || (Array.isArray(v) && v.length === 0), "is not supported: this server has no tool calling"],
-  ["tool_choice", (v) => v == null || v === "none", "is not supported: this server has no tool calling"],
   ["functions", (v) => v == null, "is not supported: this server has no function calling"],
   ["function_call", (v) => v == null || v === "none", "is not supported: this server has no function calling"],
   ["modalities", (v) => v == null || (Array.isArray(v) && v.every((m) => m === "text")), "is not supported except [\"text\"]"],
@@ -161,7 +203,10 @@ export function parseChatRequest(body: unknown): InferenceRequest {
   const r = parseWith(chatSchema, body);
   rejectUnsupported(r);
   const messages = r.messages.map((m, i) => toChatMessage(m, i));
+  const tools = toolsOf(r);
+  if (tools && (r.n ?? 1) > 1) throw unsupportedParameter("n", "must be 1 with tools");
   return {
+    ...(tools ? {tools} : {}),
     endpoint: "chat",
     model: r.model,
     prompt: {kind: "chat", messages},
@@ -174,6 +219,36 @@ export function parseChatRequest(body: unknown): InferenceRequest {
 }
 
 const TEXT: ResponseFormat = {kind: "text"};
+
+/**
+ * The tools and tool choice, validated. `none` (or no tools) means a plain reply. `auto`,
+ * OpenAI's default when tools are given, needs the model's own function-calling template
+ * parsed while it generates; not built yet, so it is refused with what to send instead.
+ */
+function toolsOf(r: z.infer<typeof chatSchema>): Tools | undefined {
+  const defined = r.tools ?? [];
+  const choice = r.tool_choice ?? (defined.length > 0 ? "auto" : "none");
+  if (choice === "none") return undefined;
+  if (defined.length === 0) throw invalidRequest("Invalid value for 'tool_choice': tools must be given when tool_choice is not 'none'.", "tool_choice", "invalid_value");
+  if (choice === "auto") {
+    throw unsupportedParameter(
+      "tool_choice",
+      "'auto' is not supported yet: this server does not parse calls from the model's own function-calling template. Send tool_choice 'required' or {\"type\":\"function\",\"function\":{\"name\":...}}, whose calls are grammar-constrained to the parameters, or 'none'"
+    );
+  }
+  const names = new Set<string>();
+  const functions = defined.map((t, i): ToolFunction => {
+    const param = `tools[${i}].function`;
+    if (names.has(t.function.name)) throw invalidRequest(`Invalid value for '${param}.name': '${t.function.name}' is defined twice.`, `${param}.name`, "invalid_value");
+    names.add(t.function.name);
+    const parameters = t.function.parameters ?? {type: "object", properties: {}};
+    if (parameters["type"] !== "object") throw invalidRequest(`Invalid value for '${param}.parameters.type': a function's parameters must be a schema of type 'object'.`, `${param}.parameters.type`, "invalid_value");
+    return {name: t.function.name, description: t.function.description, parameters: toGrammarSchema(parameters, t.function.strict ?? false, `${param}.parameters`).schema};
+  });
+  if (choice === "required") return {functions, choice: {kind: "required"}};
+  if (!names.has(choice.function.name)) throw invalidRequest(`Invalid value for 'tool_choice.function.name': no tool is named '${choice.function.name}'.`, "tool_choice.function.name", "invalid_value");
+  return {functions, choice: {kind: "named", name: choice.function.name}};
+}
 
 function responseFormat(f: z.infer<typeof chatSchema>["response_format"]): ResponseFormat {
   if (!f || f.type === "text") return TEXT;
@@ -244,10 +319,13 @@ function samplingParams(r: SamplingFields, maxTokens: number | undefined): Sampl
   };
 }
 
+const toolCallsSchema = z.array(
+  z.strictObject({id: z.string().min(1), type: z.literal("function"), function: z.strictObject({name: z.string().min(1), arguments: z.string()})})
+);
+
 function toChatMessage(m: z.infer<typeof message>, index: number): ChatMessage {
   const param = `messages[${index}]`;
-  if (m.role === "tool" || m.role === "function") throw unsupportedParameter(`${param}.role`, `'${m.role}' is not supported: this server has no tool calling`);
-  if (m.tool_calls != null) throw unsupportedParameter(`${param}.tool_calls`, "is not supported: this server has no tool calling");
+  if (m.role === "function") throw unsupportedParameter(`${param}.role`, "'function' (the deprecated function-calling API) is not supported: use tools and 'tool' messages");
   let content: string;
   if (typeof m.content === "string") content = m.content;
   else if (m.content == null) content = "";
@@ -260,6 +338,16 @@ function toChatMessage(m: z.infer<typeof message>, index: number): ChatMessage {
         return part["text"];
       })
       .join("");
+  }
+  if (m.role === "tool") {
+    if (typeof m.tool_call_id !== "string" || m.tool_call_id === "") throw invalidRequest(`Missing required parameter: '${param}.tool_call_id'.`, `${param}.tool_call_id`, "missing_required_parameter");
+    return {role: "tool", content, toolCallId: m.tool_call_id};
+  }
+  if (m.tool_calls != null) {
+    if (m.role !== "assistant") throw invalidRequest(`Invalid value for '${param}.tool_calls': only assistant messages carry tool calls.`, `${param}.tool_calls`, "invalid_value");
+    const calls = toolCallsSchema.safeParse(m.tool_calls);
+    if (!calls.success) throw invalidRequest(`Invalid value for '${param}.tool_calls': ${calls.error.issues[0]!.message} at ${calls.error.issues[0]!.path.join(".")}.`, `${param}.tool_calls`, "invalid_value");
+    return {role: "assistant", content, toolCalls: calls.data.map((c) => ({id: c.id, name: c.function.name, arguments: c.function.arguments}))};
   }
   return {role: m.role === "developer" ? "system" : m.role, content};
 }

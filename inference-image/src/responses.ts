@@ -1,4 +1,5 @@
-import type {Endpoint} from "./openai-request.js";
+import type {Endpoint, Tools} from "./openai-request.js";
+import {ToolCallStream, toolCallOf, type ToolCallDelta} from "./tool-calls.js";
 import type {FinishReason} from "./engine.js";
 
 /** Everything needed to render a finished completion in any of the API's shapes. */
@@ -46,9 +47,21 @@ export class ResponseFormatter {
     requestId: string,
     /** Unix seconds. */
     private readonly created: number,
-    private readonly includeUsage = false
+    private readonly includeUsage = false,
+    /** The reply is a tool call: text renders as `tool_calls`. */
+    private readonly tools?: Tools
   ) {
     this.id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${requestId}`;
+    this.#callId = `call_${requestId}`;
+    this.#stream = tools ? new ToolCallStream(tools) : undefined;
+  }
+
+  readonly #callId: string;
+  readonly #stream: ToolCallStream | undefined;
+
+  /** A tool call's finish: "tool_calls" once the call is complete, "length" when cut. */
+  #finishReason(record: Pick<CompletionRecord, "finishReason">): FinishReason | "tool_calls" {
+    return this.tools && record.finishReason === "stop" ? "tool_calls" : record.finishReason;
   }
 
   /** The non-streaming body. */
@@ -64,6 +77,11 @@ export class ResponseFormatter {
   choicesBody(records: readonly CompletionRecord[]): Record<string, unknown> {
     const choices = records.map((record, index) => {
       const text = record.chunks.join("");
+      if (this.tools) {
+        const call = toolCallOf(text, this.tools);
+        const message = {role: "assistant", content: null, tool_calls: [{id: this.#callId, type: "function", function: call}], refusal: null};
+        return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
+      }
       return this.endpoint === "chat"
         ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs: null, finish_reason: record.finishReason}
         : {index, text, logprobs: null, finish_reason: record.finishReason};
@@ -83,13 +101,19 @@ export class ResponseFormatter {
     return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: ""}, null, index)] : [];
   }
 
-  text(piece: string, index = 0): Record<string, unknown> {
-    return this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index);
+  /** The chunks a piece of generated text becomes (a tool call's deltas may be none yet). */
+  text(piece: string, index = 0): Record<string, unknown>[] {
+    if (this.#stream) return this.#stream.push(piece).map((d) => this.chunk({tool_calls: [this.#toolDelta(d)]}, null, index));
+    return [this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index)];
+  }
+
+  #toolDelta(d: ToolCallDelta) {
+    return d.kind === "header" ? {index: 0, id: this.#callId, type: "function", function: {name: d.name, arguments: ""}} : {index: 0, function: {arguments: d.text}};
   }
 
   /** The chunk that carries `finish_reason`, and the usage chunk when the client asked for it. */
   closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown>[] {
-    const last = this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason);
+    const last = this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record));
     if (!this.includeUsage) return [last];
     return [last, this.usageChunk(record)];
   }
@@ -105,10 +129,10 @@ export class ResponseFormatter {
 
   /** Every chunk of a stream for a finished record, as a replay sends them. */
   allChunks(record: CompletionRecord): Record<string, unknown>[] {
-    return [...this.opening(), ...record.chunks.map((c) => this.text(c)), ...this.closing(record)];
+    return [...this.opening(), ...record.chunks.flatMap((c) => this.text(c)), ...this.closing(record)];
   }
 
-  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | null, index = 0): Record<string, unknown> {
+  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0): Record<string, unknown> {
     const choice =
       typeof delta === "string"
         ? {index, text: delta, logprobs: null, finish_reason: finishReason}

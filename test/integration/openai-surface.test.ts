@@ -196,3 +196,119 @@ describe("OpenAI surface: n choices", () => {
     expect(await res.json()).toMatchObject({error: {param: "n", code: "invalid_value"}});
   });
 });
+
+describe("OpenAI surface: tools", () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+  const ajv = new Ajv({strict: true, allErrors: true});
+
+  beforeAll(async () => {
+    server = await ServerProcess.start({PARALLEL_SLOTS: "2"});
+    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => server.stop());
+
+  const weather = {
+    type: "object",
+    properties: {city: {type: "string", maxLength: 16}, unit: {enum: ["celsius", "fahrenheit"]}, days: {type: "integer"}},
+    required: ["city", "unit", "days"],
+    additionalProperties: false
+  };
+  const search = {type: "object", properties: {query: {type: "string", maxLength: 20}, limit: {type: "integer"}}, required: ["query", "limit"], additionalProperties: false};
+  const tools: OpenAI.ChatCompletionTool[] = [
+    {type: "function", function: {name: "get_weather", description: "Weather forecast for a city", parameters: weather}},
+    {type: "function", function: {name: "search", description: "Search the web", parameters: search}}
+  ];
+  const schemas: Record<string, object> = {get_weather: weather, search};
+  const messages: OpenAI.ChatCompletionMessageParam[] = [{role: "user", content: "What is the weather in Paris?"}];
+  const valid = (name: string, args: string) => {
+    const validate = ajv.getSchema(name) ?? (ajv.addSchema(schemas[name]!, name), ajv.getSchema(name)!);
+    const ok = validate(JSON.parse(args));
+    expect(validate.errors ?? []).toEqual([]);
+    return ok;
+  };
+
+  it("tool_choice 'required' and a named function return schema-valid calls", async () => {
+    for (const tool_choice of ["required", {type: "function", function: {name: "search"}}] as const) {
+      for (const seed of [1, 2]) {
+        const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 1, seed});
+        const choice = res.choices[0]!;
+        expect(choice.finish_reason).toBe("tool_calls");
+        expect(choice.message.content).toBeNull();
+        const call = choice.message.tool_calls![0]!;
+        expect(call).toMatchObject({type: "function", id: expect.stringMatching(/^call_/)});
+        if (call.type !== "function") throw new Error("not a function call");
+        if (typeof tool_choice === "object") expect(call.function.name).toBe("search");
+        else expect(Object.keys(schemas)).toContain(call.function.name);
+        expect(valid(call.function.name, call.function.arguments)).toBe(true);
+      }
+    }
+  });
+
+  it("streams a call as OpenAI does: id and name first, then the arguments in pieces", async () => {
+    for (const tool_choice of ["required", {type: "function", function: {name: "get_weather"}}] as const) {
+      const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0, stream: true});
+      let name = "";
+      let args = "";
+      let pieces = 0;
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        const delta = chunk.choices[0]?.delta;
+        for (const t of delta?.tool_calls ?? []) {
+          expect(t.index).toBe(0);
+          if (t.function?.name) {
+            expect(name).toBe("");
+            expect(t.id).toMatch(/^call_/);
+            name = t.function.name;
+          }
+          if (t.function?.arguments) {
+            args += t.function.arguments;
+            pieces++;
+          }
+        }
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(finish).toBe("tool_calls");
+      expect(pieces).toBeGreaterThan(1);
+      expect(valid(name, args)).toBe(true);
+      // The same request, not streamed, gives the same call.
+      const whole = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0});
+      const call = whole.choices[0]!.message.tool_calls![0]!;
+      if (call.type !== "function") throw new Error("not a function call");
+      expect(call.function).toEqual({name, arguments: args});
+    }
+  });
+
+  it("renders a multi-turn history with tool calls and their results", async () => {
+    const history: OpenAI.ChatCompletionMessageParam[] = [
+      ...messages,
+      {role: "assistant", content: null, tool_calls: [{id: "call_1", type: "function", function: {name: "get_weather", arguments: '{"city":"Paris","unit":"celsius","days":1}'}}]},
+      {role: "tool", tool_call_id: "call_1", content: '{"temperature": 21, "sky": "sunny"}'}
+    ];
+    const answer = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [...history, {role: "user", content: "Thanks! And tomorrow?"}], max_tokens: 16, temperature: 0});
+    expect(answer.choices[0]!.message.content!.length).toBeGreaterThan(0);
+    const again = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: history, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
+    const call = again.choices[0]!.message.tool_calls![0]!;
+    if (call.type !== "function") throw new Error("not a function call");
+    expect(valid("get_weather", call.function.arguments)).toBe(true);
+    // The history reached the prompt: it is longer than the question alone.
+    const alone = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
+    expect(again.usage!.prompt_tokens).toBeGreaterThan(alone.usage!.prompt_tokens + 10);
+  });
+
+  it("refuses what it cannot do, naming the parameter: auto (OpenAI's default with tools), bad tools and tool messages", async () => {
+    const post = async (body: object) => {
+      const r = await fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages, ...body})});
+      return {status: r.status, error: ((await r.json()) as {error: {param: string; code: string; message: string}}).error};
+    };
+    expect(await post({tools, tool_choice: "auto"})).toMatchObject({status: 400, error: {param: "tool_choice", code: "unsupported_parameter", message: expect.stringContaining("'required'")}});
+    expect(await post({tools})).toMatchObject({status: 400, error: {param: "tool_choice"}});
+    expect(await post({tools: [{type: "function", function: {name: "f", parameters: {type: "string"}}}], tool_choice: "required"})).toMatchObject({status: 400, error: {param: "tools[0].function.parameters.type"}});
+    expect(await post({tools, tool_choice: {type: "function", function: {name: "nope"}}})).toMatchObject({status: 400, error: {param: "tool_choice.function.name"}});
+    expect(await post({messages: [...messages, {role: "tool", tool_call_id: "call_x", content: "{}"}]})).toMatchObject({status: 400, error: {param: "messages[1].tool_call_id"}});
+    // tool_choice 'none': tools are not used, the reply is text.
+    const none = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: "none", max_tokens: 8});
+    expect(none.choices[0]!.message.tool_calls ?? []).toEqual([]);
+    expect(none.choices[0]!.message.content!.length).toBeGreaterThan(0);
+  });
+});

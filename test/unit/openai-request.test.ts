@@ -41,7 +41,7 @@ describe("chat request parsing", () => {
 
   it.each([
     [{...chat, n: 0}, "n", "invalid_value"],
-    [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tools", "unsupported_parameter"],
+    [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tool_choice", "unsupported_parameter"],
     [{...chat, logprobs: true}, "logprobs", "unsupported_parameter"],
     [{...chat, response_format: {type: "xml"}}, "response_format.type", "invalid_value"],
     [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", strict: true, schema: {type: "string", pattern: "^a"}}}}, "response_format.json_schema.schema.pattern", "invalid_json_schema"],
@@ -56,7 +56,7 @@ describe("chat request parsing", () => {
     [{messages: chat.messages}, "model", "missing_required_parameter"],
     [{...chat, messages: [{role: "robot", content: "x"}]}, "messages[0].role", "invalid_value"],
     [{...chat, messages: [{role: "user", content: [{type: "image_url", image_url: {url: "x"}}]}]}, "messages[0].content[0].type", "unsupported_parameter"],
-    [{...chat, messages: [{role: "tool", content: "x", tool_call_id: "1"}]}, "messages[0].role", "unsupported_parameter"]
+    [{...chat, messages: [{role: "function", content: "x", name: "f"}]}, "messages[0].role", "unsupported_parameter"]
   ])("rejects %j naming '%s'", (body, param, code) => {
     const e = errorOf(() => parseChatRequest(body));
     expect(e.status).toBe(400);

@@ -32,6 +32,7 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
     // The translated schema: two spellings the grammar enforces alike share an entry.
     format: request.format,
     n: request.n,
+    tools: request.tools ?? null,
     params: {
       temperature: params.temperature,
       topP: params.topP,
