@@ -5,6 +5,7 @@ import {
   LlamaLogLevel,
   LlamaText,
   resolveChatWrapper,
+  TokenBias,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
@@ -188,6 +189,7 @@ export class LlamaEngine implements Engine {
     const grammar = await this.grammarFor(format)?.catch((e: unknown) => {
       throw invalidRequest(`Invalid schema for response_format: ${e instanceof Error ? e.message : String(e)}`, "response_format.json_schema.schema", "invalid_json_schema");
     });
+    const tokenBias = this.tokenBias(request.params.logitBias);
     const queuedAt = performance.now();
     // Among free slots, the one whose KV cache already holds the longest prefix of this prompt.
     const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => commonPrefix(s.contextTokens, evaluated)), evaluated.length));
@@ -221,6 +223,7 @@ export class LlamaEngine implements Engine {
       const penalties = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
       const result = await completion.generateCompletionWithMeta(tokens, {
         ...(grammar ? {grammar} : {}),
+        ...(tokenBias ? {tokenBias} : {}),
         signal: AbortSignal.any([options.signal, stopSignal.signal]),
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? contextSize,
@@ -341,6 +344,17 @@ export class LlamaEngine implements Engine {
 
   #embedding: Promise<void> = Promise.resolve();
   #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+
+  /** OpenAI's logit_bias: added to the token's logit; -100 bans it (unless a grammar needs it). */
+  private tokenBias(bias: ReadonlyArray<readonly [number, number]>): TokenBias | undefined {
+    if (bias.length === 0) return undefined;
+    const out = new TokenBias(this.model.tokenizer);
+    for (const [token, value] of bias) {
+      if (token >= this.vocabularySize) throw invalidRequest(`Invalid value for 'logit_bias': token ${token} is beyond this model's vocabulary (${this.vocabularySize} tokens).`, "logit_bias", "invalid_value");
+      out.set(token as Token, value <= -100 ? "never" : {logit: value});
+    }
+    return out;
+  }
 
   /** Tokens in the model's vocabulary, from the GGUF's tokenizer list. */
   private get vocabularySize(): number {

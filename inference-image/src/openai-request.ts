@@ -53,6 +53,8 @@ export interface SamplingParams {
   readonly stop: readonly string[];
   readonly presencePenalty: number;
   readonly frequencyPenalty: number;
+  /** `logit_bias` as [token id, bias] pairs, sorted by id; -100 bans a token. */
+  readonly logitBias: ReadonlyArray<readonly [number, number]>;
 }
 
 /**
@@ -95,14 +97,22 @@ const common = {
   presence_penalty: penalty,
   frequency_penalty: penalty,
   stream: z.boolean().nullish(),
-  stream_options: z.strictObject({include_usage: z.boolean().optional()}).nullish(),
+  // include_obfuscation pads chunks against side channels; nothing to pad here, nothing changes.
+  stream_options: z.strictObject({include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional()}).nullish(),
   user: z.string().optional(),
   n: z.number().int().min(1).max(128).nullish(),
   logprobs: z.unknown().optional(),
-  logit_bias: z.unknown().optional(),
-  store: z.unknown().optional(),
-  metadata: z.unknown().optional(),
-  service_tier: z.unknown().optional()
+  logit_bias: z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100)).nullish(),
+  // Accepted and ignored: none changes the output. store/metadata ask OpenAI to keep the
+  // completion for its dashboard (nothing is stored here); service_tier picks a price and
+  // latency class; prompt_cache_key and safety_identifier are routing and abuse hints.
+  store: z.boolean().nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullish(),
+  prompt_cache_key: z.string().nullish(),
+  safety_identifier: z.string().nullish(),
+  verbosity: z.unknown().optional(),
+  web_search_options: z.unknown().optional()
 };
 
 const contentPart = z.looseObject({type: z.string()});
@@ -157,7 +167,8 @@ const chatSchema = z.strictObject({
     .nullish(),
   modalities: z.unknown().optional(),
   audio: z.unknown().optional(),
-  prediction: z.unknown().optional(),
+  // Predicted output only speeds generation up where it matches; the output is the model's either way.
+  prediction: z.strictObject({type: z.literal("content"), content: z.union([z.string(), z.array(contentPart)])}).nullish(),
   reasoning_effort: z.unknown().optional()
 });
 
@@ -183,16 +194,13 @@ const generateSchema = z.strictObject({
 const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => boolean, why: string]> = [
   ["logprobs", (v) => v == null || v === false, "is not supported"],
   ["top_logprobs", (v) => v == null, "is not supported"],
-  ["logit_bias", (v) => v == null || isEmptyObject(v), "is not supported"],
   ["functions", (v) => v == null, "is not supported: this server has no function calling"],
   ["function_call", (v) => v == null || v === "none", "is not supported: this server has no function calling"],
   ["modalities", (v) => v == null || (Array.isArray(v) && v.every((m) => m === "text")), "is not supported except [\"text\"]"],
   ["audio", (v) => v == null, "is not supported"],
-  ["prediction", (v) => v == null, "is not supported"],
   ["reasoning_effort", (v) => v == null, "is not supported"],
-  ["store", (v) => v == null || v === false, "is not supported: this server stores no completions"],
-  ["metadata", (v) => v == null, "is not supported: this server stores no completions"],
-  ["service_tier", (v) => v == null || v === "auto" || v === "default", "is not supported"],
+  ["verbosity", (v) => v == null, "is not supported: this model has no verbosity setting"],
+  ["web_search_options", (v) => v == null, "is not supported: this server does not search the web"],
   ["echo", (v) => v == null || v === false, "is not supported"],
   ["best_of", (v) => v == null || v === 1, "must be 1"],
   ["suffix", (v) => v == null, "is not supported: this model has no infill"]
@@ -302,6 +310,7 @@ interface SamplingFields {
   stop?: string | string[] | null | undefined;
   presence_penalty?: number | null | undefined;
   frequency_penalty?: number | null | undefined;
+  logit_bias?: Record<string, number> | null | undefined;
 }
 
 /** OpenAI's defaults: temperature 1, top_p 1, no penalties; top_k 0 and min_p 0 disable those samplers. */
@@ -315,7 +324,11 @@ function samplingParams(r: SamplingFields, maxTokens: number | undefined): Sampl
     maxTokens,
     stop: r.stop == null ? [] : (typeof r.stop === "string" ? [r.stop] : r.stop).filter((s) => s.length > 0),
     presencePenalty: r.presence_penalty ?? 0,
-    frequencyPenalty: r.frequency_penalty ?? 0
+    frequencyPenalty: r.frequency_penalty ?? 0,
+    logitBias: Object.entries(r.logit_bias ?? {})
+      .map(([token, bias]) => [Number(token), bias] as const)
+      .filter(([, bias]) => bias !== 0)
+      .sort((a, b) => a[0] - b[0])
   };
 }
 
@@ -400,8 +413,4 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function isEmptyObject(v: unknown): boolean {
-  return isObject(v) && Object.keys(v).length === 0;
 }

@@ -8,11 +8,20 @@ import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
  * addon stays out of jest's VM), as an independent check of the server's `usage`.
  */
 export async function countTokens(texts: string[]): Promise<number[]> {
+  return JSON.parse(await run(texts, "count")) as number[];
+}
+
+/** The token ids of each text (no BOS), from the same tokenizer. */
+export async function tokenIds(texts: string[]): Promise<number[][]> {
+  return JSON.parse(await run(texts, "ids")) as number[][];
+}
+
+async function run(texts: string[], mode: "count" | "ids"): Promise<string> {
   const script = resolve(REPO_ROOT, "test/helpers/tokenize-cli.mjs");
-  const {stdout} = await promisify(execFile)(process.execPath, [script, TINY_MODEL, JSON.stringify(texts)], {
+  const {stdout} = await promisify(execFile)(process.execPath, [script, TINY_MODEL, JSON.stringify(texts), mode], {
     cwd: REPO_ROOT,
     // Not jest's NODE_OPTIONS: --experimental-vm-modules breaks node-llama-cpp's binary self-test.
     env: {PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp"}
   });
-  return JSON.parse(stdout) as number[];
+  return stdout;
 }

@@ -2,6 +2,7 @@ import {Ajv} from "ajv";
 import OpenAI from "openai";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {ServerProcess} from "../../dev/processes/server.js";
+import {tokenIds} from "../helpers/tokenize.js";
 
 /**
  * The OpenAI features applications rely on beyond plain chat, on the real tiny model
@@ -310,5 +311,33 @@ describe("OpenAI surface: tools", () => {
     const none = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: "none", max_tokens: 8});
     expect(none.choices[0]!.message.tool_calls ?? []).toEqual([]);
     expect(none.choices[0]!.message.content!.length).toBeGreaterThan(0);
+  });
+});
+
+describe("OpenAI surface: logit_bias", () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    server = await ServerProcess.start({PARALLEL_SLOTS: "1", CACHE_MODE: "off"});
+    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => server.stop());
+
+  it("bans a token with -100 and forces one with +100", async () => {
+    const ask = (logit_bias?: Record<string, number>) => client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 6, temperature: 0, ...(logit_bias ? {logit_bias} : {})});
+    const plain = (await ask()).choices[0]!.text;
+    expect(plain.startsWith(",")).toBe(true);
+    // Mid-text pieces: tokenizing "," alone would give the word-initial variant.
+    const [afterWord, dog] = await tokenIds(["time,", "a dog"]);
+    const comma = afterWord!.at(-1)!;
+    expect((await ask({[comma]: -100})).choices[0]!.text).not.toContain(",");
+    const forced = (await ask({[dog!.at(-1)!]: 100})).choices[0]!.text;
+    // +100 outweighs every other logit: all 6 tokens are that one.
+    expect(forced.length).toBeGreaterThan(0);
+    expect(forced).toBe(forced.slice(0, forced.length / 6).repeat(6));
+    const bad = await fetch(`${server.url}/v1/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "x", logit_bias: {"99999": 5}})});
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({error: {param: "logit_bias"}});
   });
 });

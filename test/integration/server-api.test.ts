@@ -118,8 +118,9 @@ describe("inference server API", () => {
     ["malformed JSON", "/v1/chat/completions", "{oops", 400, "invalid_json", null],
     ["a wrong type", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: "hi"}, 400, "invalid_value", "messages"],
     ["an unknown model", "/v1/chat/completions", {model: "gpt-4", messages: [{role: "user", content: "hi"}]}, 404, "model_not_found", "model"],
-    ["n > 1", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 3}, 400, "unsupported_parameter", "n"],
-    ["tools", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], tools: [{type: "function", function: {name: "f"}}]}, 400, "unsupported_parameter", "tools"],
+    ["n above the slots", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 3}, 400, "invalid_value", "n"],
+    ["tools with tool_choice auto", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], tools: [{type: "function", function: {name: "f"}}]}, 400, "unsupported_parameter", "tool_choice"],
+    ["logprobs", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], logprobs: true}, 400, "unsupported_parameter", "logprobs"],
     ["an unknown field", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", best_guess: true}, 400, "unknown_parameter", "best_guess"],
     ["a prompt longer than the context", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "cat ".repeat(3000)}, 400, "context_length_exceeded", "prompt"],
     ["an oversized body", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x".repeat(2 * 1024 * 1024)}, 413, "request_too_large", null]
@@ -135,7 +136,7 @@ describe("inference server API", () => {
   });
 
   it("answers unknown paths with 404 and stays healthy after every bad request", async () => {
-    expect((await fetch(`${server.url}/v1/embeddings`, {method: "POST"})).status).toBe(404);
+    expect((await fetch(`${server.url}/v1/images/generations`, {method: "POST"})).status).toBe(404);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
@@ -143,7 +144,7 @@ describe("inference server API", () => {
   it("exports parseable metrics whose counters move with traffic", async () => {
     const before = parseMetrics(await server.metrics());
     await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once", max_tokens: 10, temperature: 0});
-    await post("/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 2});
+    await post("/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 3});
     const after = parseMetrics(await server.metrics());
     const delta = (key: string) => sample(after, key) - sample(before, key);
     expect(delta('llm_requests_total{endpoint="completions",status="200"}')).toBe(1);

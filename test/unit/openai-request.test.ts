@@ -31,7 +31,7 @@ describe("chat request parsing", () => {
       endpoint: "chat",
       model: "m",
       prompt: {kind: "chat", messages: [{role: "system", content: "be brief"}, {role: "user", content: "ab"}]},
-      params: {temperature: 1, topP: 1, topK: 0, minP: 0, seed: undefined, maxTokens: 7, stop: ["\n"], presencePenalty: 0, frequencyPenalty: 0},
+      params: {temperature: 1, topP: 1, topK: 0, minP: 0, seed: undefined, maxTokens: 7, stop: ["\n"], presencePenalty: 0, frequencyPenalty: 0, logitBias: []},
       stream: true,
       includeUsage: true,
       format: {kind: "text"},

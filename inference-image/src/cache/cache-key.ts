@@ -42,7 +42,8 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
       maxTokens: params.maxTokens ?? null,
       stop: params.stop,
       presencePenalty: params.presencePenalty,
-      frequencyPenalty: params.frequencyPenalty
+      frequencyPenalty: params.frequencyPenalty,
+      logitBias: params.logitBias
     }
   };
   return createHash("sha256").update(canonicalJson(material)).digest("hex");
