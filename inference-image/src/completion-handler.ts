@@ -39,6 +39,7 @@ type Res = Response<unknown, RequestLocals>;
 const isComplete = (r: GenerationResult) => r.stopCause === "eos" || r.stopCause === "stop_sequence" || r.stopCause === "max_tokens";
 
 const toRecord = (chunks: readonly string[], r: GenerationResult): CompletionRecord => ({
+  ...(r.logprobs ? {logprobs: r.logprobs} : {}),
   chunks: [...chunks],
   finishReason: r.finishReason,
   promptTokens: r.promptTokens,
@@ -171,7 +172,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
       }
       const records = Array.from({length: request.n}, (_, i) => {
         const r = results[runs === 1 ? 0 : i]!;
-        return {chunks: [r.text], finishReason: r.finishReason, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens};
+        return {chunks: [r.text], finishReason: r.finishReason, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens, ...(r.logprobs ? {logprobs: r.logprobs} : {})};
       });
       const total = totalOf(records);
       metrics.promptTokens.inc(total.promptTokens);
@@ -179,7 +180,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
       metrics.responses.inc({source: "generated"});
       Object.assign(locals.log, {prompt_tokens: total.promptTokens, completion_tokens: total.completionTokens});
       if (sse) {
-        records.forEach((r, i) => sse.send(formatter.finish(r.finishReason, i)));
+        records.forEach((r, i) => sse.send(formatter.finish(r, i)));
         if (request.includeUsage) sse.send(formatter.usageChunk(total));
         sse.end();
       } else res.json(formatter.choicesBody(records));

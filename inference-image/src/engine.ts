@@ -7,6 +7,7 @@ import {
   resolveChatWrapper,
   TokenBias,
   type ChatWrapper,
+  type ControlledEvaluateInputItem,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -44,7 +45,20 @@ export interface GenerationResult {
   readonly completionTokens: number;
   /** Milliseconds spent waiting for a free slot. */
   readonly queueMs: number;
+  /** Per output token, when the request asked for logprobs. */
+  readonly logprobs?: readonly TokenLogprob[];
 }
+
+/** An output token's log probability under the model, and the most likely alternatives. */
+export interface TokenLogprob {
+  readonly token: string;
+  readonly logprob: number;
+  readonly bytes: readonly number[];
+  readonly top: ReadonlyArray<{readonly token: string; readonly logprob: number; readonly bytes: readonly number[]}>;
+}
+
+/** OpenAI's stand-in for the log probability of a token the model gives no chance: finite, as JSON needs. */
+const LOGPROB_FLOOR = -9999;
 
 export interface GenerateOptions {
   /** Aborts queueing or generation; generation then ends within one token. */
@@ -202,6 +216,7 @@ export class LlamaEngine implements Engine {
     // The prompt tokens node-llama-cpp evaluates count as input, except the last (an output).
     const inputBefore = sequence.tokenMeter.usedInputTokens;
     let streamedTokens = 0;
+    const generated: Token[] = [];
     let lastTokenAt = slotAt;
     let text = "";
     const stops = new StopDetector(request.params.stop);
@@ -245,11 +260,12 @@ export class LlamaEngine implements Engine {
             }
           : false,
         customStopTriggers: stopTriggers,
-        onToken: (generated) => {
+        onToken: (tokens) => {
           const now = performance.now();
           if (streamedTokens > 0) this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
           lastTokenAt = now;
-          streamedTokens += generated.length;
+          streamedTokens += tokens.length;
+          if (request.logprobs) generated.push(...tokens);
         },
         onTextChunk: (chunk) => {
           text += emit(stops.push(chunk));
@@ -263,7 +279,9 @@ export class LlamaEngine implements Engine {
       // Each decode counts its tokens as input except the one whose logits are sampled: the
       // prompt's evaluation adds (evaluated - 1), each generated token fed back adds 0.
       const evaluatedPrompt = Math.min(promptTokens, sequence.tokenMeter.usedInputTokens - inputBefore + 1);
+      const logprobs = request.logprobs && stopCause !== "aborted" ? await this.scoreTokens(sequence, evaluated, this.visibleTokens(generated, text), request.logprobs.top) : undefined;
       return {
+        ...(logprobs ? {logprobs} : {}),
         text,
         finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
         stopCause,
@@ -344,6 +362,47 @@ export class LlamaEngine implements Engine {
 
   #embedding: Promise<void> = Promise.resolve();
   #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+
+  /** The generated tokens whose text starts inside the output (a stop string's tokens are cut with it). */
+  private visibleTokens(generated: readonly Token[], text: string): Token[] {
+    const kept: Token[] = [];
+    let offset = 0;
+    for (let i = 0; i < generated.length && offset < text.length; i++) {
+      kept.push(generated[i]!);
+      offset = this.model.detokenize(generated.slice(0, i + 1)).length;
+    }
+    return kept;
+  }
+
+  /**
+   * Log probabilities of the output tokens under the model itself (temperature 1, no
+   * truncation), whatever sampler chose them: the KV of the reply is evaluated once more,
+   * teacher-forced in one batch (the cost of processing that many prompt tokens), and
+   * ends as it was, so the slot's prefix cache is unchanged.
+   */
+  private async scoreTokens(sequence: LlamaContextSequence, evaluated: readonly Token[], tokens: readonly Token[], top: number): Promise<TokenLogprob[]> {
+    if (tokens.length === 0) return [];
+    const promptEnd = evaluated.length - 1;
+    await sequence.eraseContextTokenRanges([{start: promptEnd, end: sequence.nextTokenIndex}]);
+    const raw = {temperature: 1, topK: 0, topP: 1, minP: 0};
+    const input: ControlledEvaluateInputItem[] = [evaluated[promptEnd]!, ...tokens.slice(0, -1)].map((t) => [t, {generateNext: {probabilities: true, options: raw}}]);
+    const out = await sequence.controlledEvaluate(input);
+    // A token's text depends on what precedes it (SentencePiece drops a word's leading space
+    // at the start of a text): each is detokenized after the tokens before it.
+    const context = [...evaluated];
+    const piece = (t: Token, before: readonly Token[]) => {
+      const text = this.model.detokenize([t], false, before);
+      return {token: text, bytes: [...Buffer.from(text, "utf8")]};
+    };
+    const logOf = (p: number | undefined) => (p !== undefined && p > 0 ? Math.max(LOGPROB_FLOOR, Math.log(p)) : LOGPROB_FLOOR);
+    return tokens.map((t, i) => {
+      const probabilities = out[i]?.next.probabilities ?? new Map<Token, number>();
+      const best = top > 0 ? [...probabilities].sort((a, b) => b[1] - a[1]).slice(0, top) : [];
+      const before = context.slice(-8);
+      context.push(t);
+      return {...piece(t, before), logprob: logOf(probabilities.get(t)), top: best.map(([alt, p]) => ({...piece(alt, before), logprob: logOf(p)}))};
+    });
+  }
 
   /** OpenAI's logit_bias: added to the token's logit; -100 bans it (unless a grammar needs it). */
   private tokenBias(bias: ReadonlyArray<readonly [number, number]>): TokenBias | undefined {

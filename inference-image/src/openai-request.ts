@@ -79,6 +79,8 @@ export interface InferenceRequest {
   readonly n: number;
   /** Tools the reply must call; undefined for a plain reply. */
   readonly tools?: Tools;
+  /** Log probabilities of the output tokens, with this many alternatives each; undefined: none. */
+  readonly logprobs?: {readonly top: number};
 }
 
 const stop = z.union([z.string(), z.array(z.string()).max(4, "may hold at most 4 sequences")]).nullish();
@@ -101,7 +103,7 @@ const common = {
   stream_options: z.strictObject({include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional()}).nullish(),
   user: z.string().optional(),
   n: z.number().int().min(1).max(128).nullish(),
-  logprobs: z.unknown().optional(),
+  logprobs: z.union([z.boolean(), z.number().int().min(0).max(5)]).nullish(),
   logit_bias: z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100)).nullish(),
   // Accepted and ignored: none changes the output. store/metadata ask OpenAI to keep the
   // completion for its dashboard (nothing is stored here); service_tier picks a price and
@@ -129,7 +131,7 @@ const chatSchema = z.strictObject({
   ...common,
   messages: z.array(message).min(1, "must contain at least one message"),
   max_completion_tokens: z.number().int().min(1).nullish(),
-  top_logprobs: z.unknown().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
   tools: z
     .array(
       z.strictObject({
@@ -192,8 +194,6 @@ const generateSchema = z.strictObject({
  * neutral value, so a client never gets a silently different behaviour.
  */
 const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => boolean, why: string]> = [
-  ["logprobs", (v) => v == null || v === false, "is not supported"],
-  ["top_logprobs", (v) => v == null, "is not supported"],
   ["functions", (v) => v == null, "is not supported: this server has no function calling"],
   ["function_call", (v) => v == null || v === "none", "is not supported: this server has no function calling"],
   ["modalities", (v) => v == null || (Array.isArray(v) && v.every((m) => m === "text")), "is not supported except [\"text\"]"],
@@ -213,8 +213,12 @@ export function parseChatRequest(body: unknown): InferenceRequest {
   const messages = r.messages.map((m, i) => toChatMessage(m, i));
   const tools = toolsOf(r);
   if (tools && (r.n ?? 1) > 1) throw unsupportedParameter("n", "must be 1 with tools");
+  if (typeof r.logprobs === "number") throw invalidRequest("Invalid value for 'logprobs': must be a boolean in chat completions (top_logprobs sets the alternatives).", "logprobs", "invalid_value");
+  if (r.top_logprobs != null && r.logprobs !== true) throw invalidRequest("Invalid value for 'top_logprobs': logprobs must be true to use it.", "top_logprobs", "invalid_value");
+  if (r.logprobs === true && tools) throw unsupportedParameter("logprobs", "is not supported with tools");
   return {
     ...(tools ? {tools} : {}),
+    ...(r.logprobs === true ? {logprobs: {top: r.top_logprobs ?? 0}} : {}),
     endpoint: "chat",
     model: r.model,
     prompt: {kind: "chat", messages},
@@ -271,10 +275,12 @@ export function parseCompletionRequest(body: unknown): InferenceRequest {
   const r = parseWith(completionSchema, body);
   rejectUnsupported(r);
   let text: string;
+  if (typeof r.logprobs === "boolean") throw invalidRequest("Invalid value for 'logprobs': must be an integer 0-5 in completions (the alternatives per token).", "logprobs", "invalid_value");
   if (typeof r.prompt === "string") text = r.prompt;
   else if (r.prompt.length === 1 && r.prompt[0] !== undefined) text = r.prompt[0];
   else throw unsupportedParameter("prompt", "must be a string or an array of exactly one string (batched prompts are not supported)");
   return {
+    ...(typeof r.logprobs === "number" ? {logprobs: {top: r.logprobs}} : {}),
     endpoint: "completions",
     model: r.model,
     prompt: {kind: "text", text},

@@ -1,6 +1,6 @@
 import type {Endpoint, Tools} from "./openai-request.js";
 import {ToolCallStream, toolCallOf, type ToolCallDelta} from "./tool-calls.js";
-import type {FinishReason} from "./engine.js";
+import type {FinishReason, TokenLogprob} from "./engine.js";
 
 /** Everything needed to render a finished completion in any of the API's shapes. */
 export interface CompletionRecord {
@@ -11,6 +11,8 @@ export interface CompletionRecord {
   /** Prompt tokens not evaluated again: reused from the slot's KV cache, or all of them for a response-cache hit. */
   readonly cachedTokens?: number;
   readonly completionTokens: number;
+  /** Per output token, when asked for. */
+  readonly logprobs?: readonly TokenLogprob[];
 }
 
 export interface Usage {
@@ -83,8 +85,8 @@ export class ResponseFormatter {
         return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
       }
       return this.endpoint === "chat"
-        ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs: null, finish_reason: record.finishReason}
-        : {index, text, logprobs: null, finish_reason: record.finishReason};
+        ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs: this.#logprobs(record.logprobs), finish_reason: record.finishReason}
+        : {index, text, logprobs: this.#logprobs(record.logprobs), finish_reason: record.finishReason};
     });
     return {
       id: this.id,
@@ -111,16 +113,39 @@ export class ResponseFormatter {
     return d.kind === "header" ? {index: 0, id: this.#callId, type: "function", function: {name: d.name, arguments: ""}} : {index: 0, function: {arguments: d.text}};
   }
 
-  /** The chunk that carries `finish_reason`, and the usage chunk when the client asked for it. */
-  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown>[] {
-    const last = this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record));
+  /**
+   * The chunk that carries `finish_reason` (and the choice's logprobs, which are computed
+   * once the reply is complete), and the usage chunk when the client asked for it.
+   */
+  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens" | "logprobs">): Record<string, unknown>[] {
+    const last = this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), 0, record.logprobs);
     if (!this.includeUsage) return [last];
     return [last, this.usageChunk(record)];
   }
 
   /** The chunk that ends one choice of several. */
-  finish(finishReason: FinishReason, index: number): Record<string, unknown> {
-    return this.chunk(this.endpoint === "chat" ? {} : "", finishReason, index);
+  finish(record: Pick<CompletionRecord, "finishReason" | "logprobs">, index: number): Record<string, unknown> {
+    return this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason, index, record.logprobs);
+  }
+
+  /** Chat: `{content: [{token, logprob, bytes, top_logprobs}]}`; completions: the legacy parallel arrays. */
+  #logprobs(logprobs: readonly TokenLogprob[] | undefined): Record<string, unknown> | null {
+    if (!logprobs) return null;
+    if (this.endpoint === "chat") {
+      return {content: logprobs.map((l) => ({token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: l.top})), refusal: null};
+    }
+    let offset = 0;
+    const textOffset = logprobs.map((l) => {
+      const at = offset;
+      offset += l.token.length;
+      return at;
+    });
+    return {
+      tokens: logprobs.map((l) => l.token),
+      token_logprobs: logprobs.map((l) => l.logprob),
+      top_logprobs: logprobs.map((l) => Object.fromEntries(l.top.map((t) => [t.token, t.logprob]))),
+      text_offset: textOffset
+    };
   }
 
   usageChunk(record: Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">): Record<string, unknown> {
@@ -132,11 +157,9 @@ export class ResponseFormatter {
     return [...this.opening(), ...record.chunks.flatMap((c) => this.text(c)), ...this.closing(record)];
   }
 
-  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0): Record<string, unknown> {
-    const choice =
-      typeof delta === "string"
-        ? {index, text: delta, logprobs: null, finish_reason: finishReason}
-        : {index, delta, logprobs: null, finish_reason: finishReason};
+  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0, logprobs?: readonly TokenLogprob[]): Record<string, unknown> {
+    const lp = this.#logprobs(logprobs);
+    const choice = typeof delta === "string" ? {index, text: delta, logprobs: lp, finish_reason: finishReason} : {index, delta, logprobs: lp, finish_reason: finishReason};
     return {...this.envelope(), choices: [choice], ...(this.includeUsage ? {usage: null} : {})};
   }
 

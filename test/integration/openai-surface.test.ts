@@ -341,3 +341,71 @@ describe("OpenAI surface: logit_bias", () => {
     expect(await bad.json()).toMatchObject({error: {param: "logit_bias"}});
   });
 });
+
+describe("OpenAI surface: logprobs", () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    server = await ServerProcess.start({PARALLEL_SLOTS: "1"});
+    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => server.stop());
+
+  const check = (content: OpenAI.ChatCompletionTokenLogprob[], top: number, text: string) => {
+    expect(content.map((c) => c.token).join("")).toBe(text);
+    for (const c of content) {
+      expect(Number.isFinite(c.logprob)).toBe(true);
+      expect(c.logprob).toBeLessThanOrEqual(0);
+      expect(Buffer.from(c.bytes!).toString("utf8")).toBe(c.token);
+      expect(c.top_logprobs).toHaveLength(top);
+      const alts = c.top_logprobs.map((t) => t.logprob);
+      expect(alts).toEqual([...alts].sort((a, b) => b - a));
+      expect(alts.every(Number.isFinite)).toBe(true);
+    }
+  };
+
+  it("chat: finite, sorted, and at temperature 0 each chosen token is the most likely one; streamed too", async () => {
+    const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3});
+    const content = res.choices[0]!.logprobs!.content!;
+    expect(content).toHaveLength(res.usage!.completion_tokens);
+    check(content, 3, res.choices[0]!.message.content!);
+    for (const c of content) {
+      expect(c.top_logprobs[0]!.token).toBe(c.token);
+      expect(c.top_logprobs[0]!.logprob).toBeCloseTo(c.logprob, 6);
+    }
+
+    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3, stream: true}, {headers: {"cache-control": "no-store"}});
+    let text = "";
+    const streamed: OpenAI.ChatCompletionTokenLogprob[] = [];
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    }
+    expect(text).toBe(res.choices[0]!.message.content);
+    expect(streamed.map((c) => [c.token, c.logprob.toFixed(4)])).toEqual(content.map((c) => [c.token, c.logprob.toFixed(4)]));
+  });
+
+  it("sampled tokens get their own log probability, alternatives counting them; legacy completions use parallel arrays", async () => {
+    const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A dog"}], max_tokens: 12, temperature: 1.5, seed: 4, logprobs: true});
+    check(res.choices[0]!.logprobs!.content!, 0, res.choices[0]!.message.content!);
+
+    const legacy = await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 8, temperature: 0, logprobs: 2});
+    const lp = legacy.choices[0]!.logprobs!;
+    expect(lp.tokens!.join("")).toBe(legacy.choices[0]!.text);
+    expect(lp.token_logprobs).toHaveLength(lp.tokens!.length);
+    expect(lp.top_logprobs!.every((t) => Object.keys(t).length === 2)).toBe(true);
+    expect(lp.text_offset![0]).toBe(0);
+  });
+
+  it("refuses bad values naming the parameter", async () => {
+    const post = async (path: string, body: object) => {
+      const r = await fetch(`${server.url}${path}`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
+      return {status: r.status, error: ((await r.json()) as {error: {param: string}}).error};
+    };
+    const messages = [{role: "user", content: "hi"}];
+    expect(await post("/v1/chat/completions", {messages, logprobs: true, top_logprobs: 21})).toMatchObject({status: 400, error: {param: "top_logprobs"}});
+    expect(await post("/v1/chat/completions", {messages, top_logprobs: 2})).toMatchObject({status: 400, error: {param: "top_logprobs"}});
+    expect(await post("/v1/completions", {prompt: "x", logprobs: 6})).toMatchObject({status: 400, error: {param: "logprobs"}});
+  });
+});

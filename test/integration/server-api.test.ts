@@ -120,7 +120,7 @@ describe("inference server API", () => {
     ["an unknown model", "/v1/chat/completions", {model: "gpt-4", messages: [{role: "user", content: "hi"}]}, 404, "model_not_found", "model"],
     ["n above the slots", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 3}, 400, "invalid_value", "n"],
     ["tools with tool_choice auto", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], tools: [{type: "function", function: {name: "f"}}]}, 400, "unsupported_parameter", "tool_choice"],
-    ["logprobs", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], logprobs: true}, 400, "unsupported_parameter", "logprobs"],
+    ["an image part", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: [{type: "image_url", image_url: {url: "http://x/y.png"}}]}]}, 400, "unsupported_parameter", "messages[0].content[0].type"],
     ["an unknown field", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", best_guess: true}, 400, "unknown_parameter", "best_guess"],
     ["a prompt longer than the context", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "cat ".repeat(3000)}, 400, "context_length_exceeded", "prompt"],
     ["an oversized body", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x".repeat(2 * 1024 * 1024)}, 413, "request_too_large", null]

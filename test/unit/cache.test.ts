@@ -74,7 +74,7 @@ describe("cache entries", () => {
     expect(decodeEntry(encodeEntry(record))).toEqual(record);
   });
 
-  it.each(["", "not json", "null", "[]", '{"v":2,"chunks":[],"finishReason":"stop","promptTokens":1,"completionTokens":1}', '{"v":1,"chunks":"x"}'])(
+  it.each(["", "not json", "null", "[]", '{"v":1,"chunks":[],"finishReason":"stop","promptTokens":1,"completionTokens":1}', '{"v":1,"chunks":"x"}'])(
     "reads malformed or foreign data %j as a miss",
     (raw) => {
       expect(decodeEntry(raw)).toBeUndefined();

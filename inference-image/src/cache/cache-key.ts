@@ -33,6 +33,7 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
     format: request.format,
     n: request.n,
     tools: request.tools ?? null,
+    logprobs: request.logprobs ?? null,
     params: {
       temperature: params.temperature,
       topP: params.topP,

@@ -14,14 +14,17 @@ export interface CacheStore {
 }
 
 /** Bumped when the stored shape changes; entries of another version read as misses. */
-const ENTRY_VERSION = 1;
+const ENTRY_VERSION = 2;
+
+const alternative = z.strictObject({token: z.string(), logprob: z.number(), bytes: z.array(z.number().int())});
 
 const entrySchema = z.strictObject({
   v: z.literal(ENTRY_VERSION),
   chunks: z.array(z.string()),
   finishReason: z.enum(["stop", "length"]),
   promptTokens: z.number().int().min(0),
-  completionTokens: z.number().int().min(0)
+  completionTokens: z.number().int().min(0),
+  logprobs: z.array(alternative.extend({top: z.array(alternative)})).optional()
 });
 
 export function encodeEntry(record: CompletionRecord): string {
@@ -30,7 +33,8 @@ export function encodeEntry(record: CompletionRecord): string {
     chunks: record.chunks,
     finishReason: record.finishReason,
     promptTokens: record.promptTokens,
-    completionTokens: record.completionTokens
+    completionTokens: record.completionTokens,
+    ...(record.logprobs ? {logprobs: record.logprobs} : {})
   });
 }
 
@@ -44,6 +48,6 @@ export function decodeEntry(raw: string): CompletionRecord | undefined {
   }
   const parsed = entrySchema.safeParse(json);
   if (!parsed.success) return undefined;
-  const {chunks, finishReason, promptTokens, completionTokens} = parsed.data;
-  return {chunks, finishReason, promptTokens, completionTokens};
+  const {chunks, finishReason, promptTokens, completionTokens, logprobs} = parsed.data;
+  return {chunks, finishReason, promptTokens, completionTokens, ...(logprobs ? {logprobs} : {})};
 }
