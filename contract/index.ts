@@ -42,12 +42,20 @@ export const ENV = {
 
 /** Environment of the model download program (the `fetch-model` init container). */
 export const FETCH_ENV = {
-  /** https:// URL of the model file. */
+  /** https:// URL, or hf://<org>/<repo>/<path>.gguf[@<revision>], of the model file. */
   url: "MODEL_URL",
   /** Where the verified file goes (the server's MODEL_PATH). */
   path: ENV.modelPath,
-  /** Expected sha256; optional. */
-  sha256: ENV.modelSha256
+  /** Expected sha256; optional (for hf:// the hub's LFS digest is used when absent). */
+  sha256: ENV.modelSha256,
+  /** Seconds without a byte before the transfer reconnects and resumes. */
+  stallTimeoutSeconds: "STALL_TIMEOUT_SECONDS",
+  /** Reconnects allowed before the download fails. */
+  maxRetries: "DOWNLOAD_MAX_RETRIES",
+  /** Bearer token for the model host (hf://), from a Secret. */
+  token: "HF_TOKEN",
+  /** The Hugging Face hub or a mirror, as the hub's clients read HF_ENDPOINT. */
+  hfEndpoint: "HF_ENDPOINT"
 } as const;
 
 /**

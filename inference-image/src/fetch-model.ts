@@ -1,50 +1,232 @@
-import {createHash} from "node:crypto";
-import {createWriteStream, existsSync, renameSync, rmSync, writeFileSync} from "node:fs";
+import {createHash, type Hash} from "node:crypto";
+import {createReadStream, createWriteStream, existsSync, renameSync, rmSync, statfsSync, statSync, writeFileSync} from "node:fs";
+import {dirname} from "node:path";
 import {Readable} from "node:stream";
-import {pipeline} from "node:stream/promises";
 import {fileURLToPath} from "node:url";
 import {EXIT_CONFIG, FETCH_ENV} from "../../contract/index.js";
 import {fileSha256} from "./cache/model-digest.js";
-
-/** A failed download; the message is what `kubectl describe` shows as ModelDownloadFailed. */
-export class ModelDownloadError extends Error {
-  override name = "ModelDownloadError";
-}
+import {backoffMs, DEFAULT_HF_ENDPOINT, resolveModelUrl} from "./model-url.js";
 
 /**
- * Downloads `url` to `path`, verifying `sha256` when given. Writes to `<path>.part` and
- * renames only after verification, so a half-written or corrupt file is never served.
- * An existing file whose digest matches is kept (a PVC used as a cache).
+ * A failed download; the message is what `kubectl describe` shows as ModelDownloadFailed,
+ * and `reason` the condition's reason.
  */
-export async function fetchModel(url: string, path: string, sha256: string | undefined, fetchImpl: typeof fetch = fetch): Promise<"downloaded" | "present"> {
-  if (existsSync(path) && (!sha256 || (await fileSha256(path)) === sha256)) return "present";
-  const partial = `${path}.part`;
-  try {
-    const res = await fetchImpl(url, {redirect: "follow"});
-    if (!res.ok || !res.body) throw new ModelDownloadError(`GET ${url}: HTTP ${res.status}`);
-    const hash = createHash("sha256");
-    const body = Readable.fromWeb(res.body as never);
-    body.on("data", (chunk: Buffer) => hash.update(chunk));
-    await pipeline(body, createWriteStream(partial));
-    const digest = hash.digest("hex");
-    if (sha256 && digest !== sha256) throw new ModelDownloadError(`sha256 mismatch for ${url}: expected ${sha256}, got ${digest}`);
-    renameSync(partial, path);
-    return "downloaded";
-  } catch (error) {
-    rmSync(partial, {force: true});
-    if (error instanceof ModelDownloadError) throw error;
-    throw new ModelDownloadError(`downloading ${url} failed: ${error instanceof Error ? error.message : String(error)}`);
+export class ModelDownloadError extends Error {
+  override name = "ModelDownloadError";
+  constructor(
+    message: string,
+    readonly reason: "HttpError" | "Unauthorized" | "DigestMismatch" | "InsufficientStorage" | "TooManyRetries" | "InvalidSource" = "HttpError"
+  ) {
+    super(message);
   }
 }
 
+export interface FetchOptions {
+  readonly sha256?: string | undefined;
+  /** Bearer token for the host (hf:// sources). */
+  readonly token?: string | undefined;
+  readonly hfEndpoint?: string;
+  /** No byte for this long: reconnect and resume. Defaults to 60 s. */
+  readonly stallTimeoutMs?: number;
+  /** Reconnects before giving up. Defaults to 10. */
+  readonly maxRetries?: number;
+  /** Free bytes where the file goes; defaults to statfs. */
+  readonly freeBytes?: (dir: string) => number;
+  /** Told of progress (bytes so far, total when known). */
+  readonly onProgress?: (p: {bytes: number; total: number | undefined}) => void;
+  readonly fetchImpl?: typeof fetch;
+  /** Back-off before reconnect `attempt`; defaults to 1 s doubling to 30 s. */
+  readonly backoff?: (attempt: number) => number;
+}
+
+const freeBytesOf = (dir: string) => {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+};
+
+/**
+ * Downloads a model to `path`: resumes with HTTP Range after a dropped or stalled
+ * connection (no byte for `stallTimeoutMs`), with bounded, backed-off retries; checks free
+ * space against the announced length before writing; hashes while writing (sha256, from
+ * the spec or, for hf://, the hub's LFS digest) and renames into place only once verified,
+ * so a half-written or corrupt file is never served. A verified existing file is kept, and
+ * a `.part` left by an earlier attempt on a persistent volume is resumed.
+ */
+export async function fetchModel(uri: string, path: string, options: FetchOptions = {}): Promise<"downloaded" | "present"> {
+  const fetchImpl = options.fetchImpl ?? fetch;
+  let resolved: {url: string; hub: boolean};
+  try {
+    resolved = resolveModelUrl(uri, options.hfEndpoint ?? DEFAULT_HF_ENDPOINT);
+  } catch (e) {
+    throw new ModelDownloadError(e instanceof Error ? e.message : String(e), "InvalidSource");
+  }
+  const auth: Record<string, string> = options.token ? {authorization: `Bearer ${options.token}`} : {};
+  const deny = (status: number) =>
+    new ModelDownloadError(`GET ${uri}: HTTP ${status}: ${options.token ? "the token was refused" : "a token is needed (spec.model.tokenSecretRef)"}`, "Unauthorized");
+
+  // The hub answers the resolve URL with a redirect whose headers carry the LFS file's sha256.
+  let url = resolved.url;
+  let expected = options.sha256;
+  if (resolved.hub) {
+    for (let hop = 0; hop < 5; hop++) {
+      const head = await fetchImpl(url, {method: "HEAD", redirect: "manual", headers: auth}).catch((e: unknown) => {
+        throw new ModelDownloadError(`HEAD ${url}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      if (head.status === 401 || head.status === 403) throw deny(head.status);
+      const linked = head.headers.get("x-linked-etag")?.replace(/^W\//, "").replaceAll('"', "");
+      if (!expected && linked && /^[0-9a-f]{64}$/.test(linked)) expected = linked;
+      const location = head.headers.get("location");
+      if (head.status >= 300 && head.status < 400 && location) url = new URL(location, url).toString();
+      else {
+        if (!head.ok) throw new ModelDownloadError(`HEAD ${url}: HTTP ${head.status}`);
+        break;
+      }
+    }
+  }
+
+  if (existsSync(path) && (!expected || (await fileSha256(path)) === expected)) return "present";
+  const partial = `${path}.part`;
+  let hash = createHash("sha256");
+  let offset = 0;
+  if (existsSync(partial)) offset = await hashExisting(partial, hash);
+  const stallMs = options.stallTimeoutMs ?? 60_000;
+  const maxRetries = options.maxRetries ?? 10;
+  let total: number | undefined;
+  let checkedSpace = false;
+  let retries = 0;
+  let lastError = "";
+
+  for (;;) {
+    const result = await transfer();
+    if (result === "done") break;
+    retries++;
+    if (retries > maxRetries) {
+      rmSync(partial, {force: true});
+      throw new ModelDownloadError(`downloading ${uri} failed after ${maxRetries} retries: ${lastError}`, "TooManyRetries");
+    }
+    await new Promise((r) => setTimeout(r, (options.backoff ?? backoffMs)(retries)));
+  }
+
+  const digest = hash.digest("hex");
+  if (expected && digest !== expected) {
+    rmSync(partial, {force: true});
+    throw new ModelDownloadError(`sha256 mismatch for ${uri}: expected ${expected}, got ${digest}`, "DigestMismatch");
+  }
+  renameSync(partial, path);
+  return "downloaded";
+
+  /** One connection: "done" when the file is complete, "retry" after a drop or stall. */
+  async function transfer(): Promise<"done" | "retry"> {
+    const abort = new AbortController();
+    let stalled = false;
+    let timer = setTimeout(() => {
+      stalled = true;
+      abort.abort();
+    }, stallMs);
+    const alive = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        abort.abort();
+      }, stallMs);
+    };
+    try {
+      const res = await fetchImpl(url, {redirect: "follow", signal: abort.signal, headers: {...auth, ...(offset > 0 ? {range: `bytes=${offset}-`} : {})}});
+      if (res.status === 401 || res.status === 403) throw deny(res.status);
+      if (res.status === 416 && offset > 0) {
+        // Nothing left past what we hold: the file may be complete already (the digest decides).
+        if (total === undefined || offset >= total) return "done";
+      }
+      if (!res.ok || !res.body) {
+        if (res.status >= 500 || res.status === 429) {
+          lastError = `HTTP ${res.status}`;
+          return "retry";
+        }
+        throw new ModelDownloadError(`GET ${uri}: HTTP ${res.status}`);
+      }
+      if (offset > 0 && res.status !== 206) {
+        // The host ignored the Range: start over.
+        offset = 0;
+        hash = createHash("sha256");
+        rmSync(partial, {force: true});
+      }
+      const length = Number(res.headers.get("content-length") ?? NaN);
+      const range = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
+      total = range ? Number(range[1]) : Number.isFinite(length) ? offset + length : total;
+      if (!checkedSpace && total !== undefined) {
+        checkedSpace = true;
+        const free = (options.freeBytes ?? freeBytesOf)(dirname(path));
+        const need = total - offset;
+        if (free < need) throw new ModelDownloadError(`not enough space for ${uri}: it needs ${need} more bytes, the volume has ${free} free`, "InsufficientStorage");
+      }
+      const out = createWriteStream(partial, {flags: "a"});
+      try {
+        for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Buffer>) {
+          alive();
+          hash.update(chunk);
+          offset += chunk.length;
+          if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
+          options.onProgress?.({bytes: offset, total});
+        }
+      } finally {
+        await new Promise<void>((r) => out.end(() => r()));
+      }
+      if (total !== undefined && offset < total) {
+        lastError = `connection closed at ${offset} of ${total} bytes`;
+        return "retry";
+      }
+      return "done";
+    } catch (error) {
+      if (error instanceof ModelDownloadError) throw error;
+      lastError = stalled ? `no data for ${stallMs / 1000} s at ${offset} bytes` : error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
+      return "retry";
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Hashes a partial file left by an earlier attempt; its length is where the transfer resumes. */
+async function hashExisting(file: string, hash: Hash): Promise<number> {
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
+  return statSync(file).size;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const url = process.env[FETCH_ENV.url];
-  const path = process.env[FETCH_ENV.path];
+  const env = process.env;
+  const url = env[FETCH_ENV.url];
+  const path = env[FETCH_ENV.path];
+  const number = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) {
+      process.stderr.write(`fetch-model: ${name} must be a non-negative integer, not '${raw}'\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    return n;
+  };
   if (!url || !path) {
     process.stderr.write(`fetch-model: ${FETCH_ENV.url} and ${FETCH_ENV.path} are required\n`);
     process.exit(EXIT_CONFIG);
   }
-  fetchModel(url, path, process.env[FETCH_ENV.sha256]).then(
+  let last = 0;
+  const started = Date.now();
+  fetchModel(url, path, {
+    sha256: env[FETCH_ENV.sha256],
+    token: env[FETCH_ENV.token],
+    hfEndpoint: env[FETCH_ENV.hfEndpoint] || DEFAULT_HF_ENDPOINT,
+    stallTimeoutMs: number(FETCH_ENV.stallTimeoutSeconds, 60) * 1000,
+    maxRetries: number(FETCH_ENV.maxRetries, 10),
+    // One progress line every 5 s: bytes, total, rate and ETA, for `kubectl logs -c fetch-model`.
+    onProgress: ({bytes, total}) => {
+      const now = Date.now();
+      if (now - last < 5000) return;
+      last = now;
+      const rate = bytes / Math.max(0.001, (now - started) / 1000);
+      process.stdout.write(JSON.stringify({msg: "progress", bytes, total: total ?? null, bytes_per_second: Math.round(rate), eta_seconds: total ? Math.round((total - bytes) / rate) : null}) + "\n");
+    }
+  }).then(
     (outcome) => process.stdout.write(JSON.stringify({msg: `model ${outcome}`, url, path}) + "\n"),
     (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);

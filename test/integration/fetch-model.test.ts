@@ -1,63 +1,143 @@
 import {createHash} from "node:crypto";
-import {createServer, type Server} from "node:http";
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from "node:http";
 import {existsSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {fetchModel, ModelDownloadError} from "../../inference-image/src/fetch-model.js";
+import {fetchModel, ModelDownloadError, type FetchOptions} from "../../inference-image/src/fetch-model.js";
 import {TINY_MODEL} from "../../dev/paths.js";
 
-/** The init container's download, against a real local HTTP server serving the tiny model. */
+/**
+ * The model download (init container, later the download Job) against a real local HTTP
+ * server playing the model host: Range requests, dropped and stalled connections, a wrong
+ * digest, 401 without a token, and the hub's redirect with the LFS digest in its headers.
+ */
 describe("fetch-model", () => {
   const model = readFileSync(TINY_MODEL);
   const sha = createHash("sha256").update(model).digest("hex");
   let server: Server;
   let base: string;
-  let hits = 0;
+  const seen: Array<{url: string; method: string; range: string | undefined; auth: string | undefined}> = [];
+  const attempts = new Map<string, number>();
+
+  /** Serves the model from `from` (a Range request's start), optionally cut or stalled after `limit` bytes. */
+  const serve = (req: IncomingMessage, res: ServerResponse, behaviour: "ok" | "drop" | "stall" = "ok") => {
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    const from = m ? Number(m[1]) : 0;
+    const headers = {"content-type": "application/octet-stream", "content-length": String(model.length - from), "accept-ranges": "bytes", ...(m ? {"content-range": `bytes ${from}-${model.length - 1}/${model.length}`} : {})};
+    res.writeHead(m ? 206 : 200, headers);
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    const body = model.subarray(from);
+    if (behaviour === "ok") {
+      res.end(body);
+      return;
+    }
+    res.write(body.subarray(0, 100_000));
+    if (behaviour === "drop") setTimeout(() => res.destroy(), 20);
+    // "stall": keep the connection open, send nothing more (the client must give up on it)
+  };
+
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      hits++;
-      if (req.url === "/model.gguf") res.end(model);
-      else if (req.url === "/truncated.gguf") {
-        res.writeHead(200, {"Content-Length": String(model.length)});
-        res.write(model.subarray(0, 1000));
-        res.destroy();
+    server = createServer((req, res): void => {
+      const url = req.url ?? "";
+      seen.push({url, method: req.method ?? "", range: req.headers.range, auth: req.headers.authorization});
+      const n = (attempts.get(url) ?? 0) + 1;
+      attempts.set(url, n);
+      const hub = /^\/org\/repo\/resolve\/(main|v2)\/(good|bad)\.gguf$/.exec(url);
+      if (url === "/model.gguf" || url === "/cdn/blob.gguf") serve(req, res);
+      else if (url === "/drop-once.gguf") serve(req, res, n === 1 ? "drop" : "ok");
+      else if (url === "/stall-once.gguf") serve(req, res, n === 1 ? "stall" : "ok");
+      else if (url === "/always-drop.gguf") serve(req, res, "drop");
+      else if (url === "/private.gguf") {
+        if (req.headers.authorization === "Bearer s3cret") serve(req, res);
+        else res.writeHead(401).end();
+      } else if (hub) {
+        // The hub: the resolve URL redirects to a CDN, with the LFS file's sha256 as the linked ETag.
+        res.writeHead(302, {location: "/cdn/blob.gguf", "x-linked-etag": `"${hub[2] === "good" ? sha : "f".repeat(64)}"`, "x-repo-commit": "abc"}).end();
       } else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(server.address() as {port: number}).port}`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   const target = () => join(mkdtempSync(join(tmpdir(), "paddock-model-")), "model.gguf");
+  const quick: FetchOptions = {backoff: () => 10, stallTimeoutMs: 500};
+  const rangesFor = (url: string) => seen.filter((s) => s.url === url && s.method === "GET").map((s) => s.range);
+  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ModelDownloadError);
 
   it("downloads and verifies the model, then keeps a verified copy without downloading again", async () => {
     const path = target();
-    expect(await fetchModel(`${base}/model.gguf`, path, sha)).toBe("downloaded");
+    expect(await fetchModel(`${base}/model.gguf`, path, {...quick, sha256: sha})).toBe("downloaded");
     expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
-    const before = hits;
-    expect(await fetchModel(`${base}/model.gguf`, path, sha)).toBe("present");
-    expect(hits).toBe(before);
+    const before = seen.length;
+    expect(await fetchModel(`${base}/model.gguf`, path, {...quick, sha256: sha})).toBe("present");
+    expect(seen.length).toBe(before);
   });
 
-  it("refuses a file whose sha256 does not match and leaves nothing behind", async () => {
+  it("resumes with a Range request after the connection drops, and after a stall", async () => {
+    for (const url of ["/drop-once.gguf", "/stall-once.gguf"]) {
+      const path = target();
+      expect(await fetchModel(`${base}${url}`, path, {...quick, sha256: sha})).toBe("downloaded");
+      expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
+      expect(rangesFor(url)).toEqual([undefined, "bytes=100000-"]);
+    }
+  });
+
+  it("resumes a .part left by an earlier attempt (a persistent volume)", async () => {
     const path = target();
-    const wrong = "0".repeat(64);
-    await expect(fetchModel(`${base}/model.gguf`, path, wrong)).rejects.toThrow(/sha256 mismatch/);
-    expect(existsSync(path)).toBe(false);
+    writeFileSync(`${path}.part`, model.subarray(0, 4096));
+    const before = rangesFor("/model.gguf").length;
+    expect(await fetchModel(`${base}/model.gguf`, path, {...quick, sha256: sha})).toBe("downloaded");
+    expect(rangesFor("/model.gguf").slice(before)).toEqual(["bytes=4096-"]);
+    expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
+  });
+
+  it("gives up after its retries, saying how many and why, and leaves nothing behind", async () => {
+    const path = target();
+    const error = await failure(fetchModel(`${base}/always-drop.gguf`, path, {...quick, maxRetries: 2}));
+    expect(error).toMatchObject({reason: "TooManyRetries", message: expect.stringMatching(/^downloading .*always-drop\.gguf failed after 2 retries: \S/)});
     expect(existsSync(`${path}.part`)).toBe(false);
   });
 
-  it("replaces a present file that fails verification", async () => {
+  it("refuses a file whose sha256 does not match (expected vs got) and a present file that fails verification is replaced", async () => {
     const path = target();
+    const error = await failure(fetchModel(`${base}/model.gguf`, path, {...quick, sha256: "0".repeat(64)}));
+    expect(error).toMatchObject({reason: "DigestMismatch", message: expect.stringContaining(`expected ${"0".repeat(64)}, got ${sha}`)});
+    expect(existsSync(path) || existsSync(`${path}.part`)).toBe(false);
     writeFileSync(path, "corrupt");
-    expect(await fetchModel(`${base}/model.gguf`, path, sha)).toBe("downloaded");
+    expect(await fetchModel(`${base}/model.gguf`, path, {...quick, sha256: sha})).toBe("downloaded");
   });
 
-  it.each([
-    ["an HTTP error", "/missing.gguf", /HTTP 404/],
-    ["a cut connection", "/truncated.gguf", /downloading .* failed/]
-  ])("reports %s clearly", async (_what, url, message) => {
-    const error = await fetchModel(`${base}${url}`, target(), sha).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ModelDownloadError);
-    expect(String((error as Error).message)).toMatch(message);
+  it("says a token is missing (401), and sends the one it has", async () => {
+    const error = await failure(fetchModel(`${base}/private.gguf`, target(), quick));
+    expect(error).toMatchObject({reason: "Unauthorized", message: expect.stringContaining("HTTP 401: a token is needed (spec.model.tokenSecretRef)")});
+    expect(await fetchModel(`${base}/private.gguf`, target(), {...quick, token: "s3cret"})).toBe("downloaded");
+  });
+
+  it("resolves hf:// through the hub's redirect, verifying against its LFS digest", async () => {
+    expect(await fetchModel("hf://org/repo/good.gguf", target(), {...quick, hfEndpoint: base})).toBe("downloaded");
+    expect(seen.some((s) => s.url === "/org/repo/resolve/main/good.gguf" && s.method === "HEAD")).toBe(true);
+    expect(await fetchModel("hf://org/repo/good.gguf@v2", target(), {...quick, hfEndpoint: base})).toBe("downloaded");
+    const wrong = await failure(fetchModel("hf://org/repo/bad.gguf", target(), {...quick, hfEndpoint: base}));
+    expect(wrong).toMatchObject({reason: "DigestMismatch"});
+    expect(await failure(fetchModel("hf://org/only-two.gguf", target(), quick))).toMatchObject({reason: "InvalidSource"});
+  });
+
+  it("fails at once when the volume cannot hold the file, naming both sizes", async () => {
+    // The free space is injected: filling this machine's disk to prove it is not an option.
+    const path = target();
+    const error = await failure(fetchModel(`${base}/model.gguf`, path, {...quick, freeBytes: () => 1000}));
+    expect(error).toMatchObject({reason: "InsufficientStorage", message: `not enough space for ${base}/model.gguf: it needs ${model.length} more bytes, the volume has 1000 free`});
+    expect(existsSync(`${path}.part`)).toBe(false);
+  });
+
+  it("reports an HTTP error at once", async () => {
+    const error = await failure(fetchModel(`${base}/missing.gguf`, target(), quick));
+    expect(error).toMatchObject({reason: "HttpError", message: expect.stringContaining("HTTP 404")});
   });
 });
