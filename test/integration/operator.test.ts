@@ -113,7 +113,8 @@ describe("operator", () => {
 
   const model = example.spec["model"];
   it.each([
-    ["a bad URI scheme", {model: {uri: "ftp://example.com/x.gguf"}}, "spec.model.uri must start with https://, pvc:// or file:///"],
+    ["a bad URI scheme", {model: {uri: "ftp://example.com/x.gguf"}}, "spec.model.uri must start with https://, hf://, pvc:// or file:///"],
+    ["an hf:// URI without a repo", {model: {uri: "hf://org/x.gguf"}}, "spec.model.uri must be hf://<org>/<repo>/<path>.gguf[@<revision>]"],
     ["min > max", {model, replicas: {min: 3, max: 1}}, "spec.replicas.min must be less than or equal to spec.replicas.max"],
     ["zero slots", {model, engine: {parallelSlots: 0}}, "spec.engine.parallelSlots"],
     ["a bad gpuLayers", {model, engine: {gpuLayers: "lots"}}, "spec.engine.gpuLayers must be a non-negative integer, 'auto' or 'max'"],

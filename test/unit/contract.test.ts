@@ -77,7 +77,7 @@ describe("the operator's pod environment, parsed by the server", () => {
   it("gives the download program the variables it reads, and runs it by its entry point", () => {
     const {init} = serverEnv(svc({model: {uri: "https://models.example/x.gguf", sha256: "cd".repeat(32)}}));
     expect(init?.command).toEqual(["node", IMAGE_ENTRY.fetchModel]);
-    expect(Object.fromEntries((init?.env ?? []).map((e) => [e.name, e.value]))).toEqual({[FETCH_ENV.url]: "https://models.example/x.gguf", [FETCH_ENV.path]: "/models/x.gguf", [FETCH_ENV.sha256]: "cd".repeat(32)});
+    expect(Object.fromEntries((init?.env ?? []).map((e) => [e.name, e.value]))).toEqual({[FETCH_ENV.url]: "https://models.example/x.gguf", [FETCH_ENV.path]: "/models/x.gguf", [FETCH_ENV.sha256]: "cd".repeat(32), [FETCH_ENV.stallTimeoutSeconds]: "60"});
     expect(FETCH_ENV.path).toBe(ENV.modelPath);
   });
 });

@@ -16,9 +16,22 @@ describe("desired Deployment", () => {
   it("downloads https models with an init container into a volume the server reads", () => {
     const p = pod(svc({model: {uri: "https://h/models/llama.gguf", sha256: "a".repeat(64)}}));
     expect(p.initContainers?.[0]).toMatchObject({name: "fetch-model"});
-    expect(Object.fromEntries(p.initContainers![0]!.env!.map((e) => [e.name, e.value]))).toEqual({MODEL_URL: "https://h/models/llama.gguf", MODEL_PATH: "/models/llama.gguf", MODEL_SHA256: "a".repeat(64)});
+    expect(Object.fromEntries(p.initContainers![0]!.env!.map((e) => [e.name, e.value]))).toEqual({MODEL_URL: "https://h/models/llama.gguf", MODEL_PATH: "/models/llama.gguf", MODEL_SHA256: "a".repeat(64), STALL_TIMEOUT_SECONDS: "60"});
     expect(p.volumes).toContainEqual({name: "model", emptyDir: {}});
     expect(p.containers[0]!.volumeMounts).toContainEqual({name: "model", mountPath: "/models", readOnly: true});
+  });
+
+  it("downloads hf:// models through the operator's hub endpoint, with the token from its Secret", () => {
+    const s = svc({model: {uri: "hf://org/repo/sub/q4.gguf@v1", tokenSecretRef: {name: "hf", key: "token"}, stallTimeoutSeconds: 30}});
+    const init = desiredDeployment(s, {image: "default/img:1", hfEndpoint: "https://mirror.example"}).spec!.template.spec!.initContainers![0]!;
+    expect(Object.fromEntries(init.env!.map((e) => [e.name, e.value ?? e.valueFrom]))).toEqual({
+      MODEL_URL: "hf://org/repo/sub/q4.gguf@v1",
+      MODEL_PATH: "/models/q4.gguf",
+      STALL_TIMEOUT_SECONDS: "30",
+      HF_ENDPOINT: "https://mirror.example",
+      HF_TOKEN: {secretKeyRef: {name: "hf", key: "token"}}
+    });
+    expect(env(s)["MODEL_PATH"]).toBe("/models/q4.gguf");
   });
 
   it("mounts a PVC read-only for pvc:// models", () => {

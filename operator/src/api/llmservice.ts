@@ -26,14 +26,17 @@ export const modelSchema = z
       .string()
       .min(1)
       .max(2048)
-      .describe("https://.../x.gguf (downloaded by an init container), pvc://claim/path/x.gguf, or file:///path/x.gguf (in the image, or on the node with hostPath: true)."),
+      .describe("https://.../x.gguf or hf://<org>/<repo>/<path>.gguf[@<revision>] (downloaded by an init container), pvc://claim/path/x.gguf, or file:///path/x.gguf (in the image, or on the node with hostPath: true)."),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits").optional().describe("Expected sha256 of the file; downloads are verified against it."),
     name: z.string().min(1).max(128).optional().describe("Model id served in /v1/models and accepted in `model`. Defaults to metadata.name. Immutable."),
-    hostPath: z.boolean().default(false).describe("For file:// URIs: mount the file's folder from the node (hostPath, read-only). Defaults to false.")
+    hostPath: z.boolean().default(false).describe("For file:// URIs: mount the file's folder from the node (hostPath, read-only). Defaults to false."),
+    tokenSecretRef: secretKeyRef.optional().describe("Secret key holding the bearer token for the model host (a Hugging Face token for gated or private hf:// models)."),
+    stallTimeoutSeconds: z.number().int().min(1).max(3600).default(60).describe("A download that receives no byte this long reconnects and resumes. Defaults to 60.")
   })
   .meta(
     cel(
-      {rule: "self.uri.startsWith('https://') || self.uri.startsWith('pvc://') || self.uri.startsWith('file:///')", message: "spec.model.uri must start with https://, pvc:// or file:///", fieldPath: ".uri"},
+      {rule: "self.uri.startsWith('https://') || self.uri.startsWith('hf://') || self.uri.startsWith('pvc://') || self.uri.startsWith('file:///')", message: "spec.model.uri must start with https://, hf://, pvc:// or file:///", fieldPath: ".uri"},
+      {rule: "!self.uri.startsWith('hf://') || self.uri.matches('^hf://[^/@]+/[^/@]+/[^@]+[.]gguf(@[^/@]+)?$')", message: "spec.model.uri must be hf://<org>/<repo>/<path>.gguf[@<revision>]", fieldPath: ".uri"},
       {rule: "!self.uri.startsWith('pvc://') || self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+')", message: "spec.model.uri must be pvc://<claim>/<path>", fieldPath: ".uri"},
       {rule: "!self.hostPath || self.uri.startsWith('file:///')", message: "spec.model.hostPath applies to file:/// URIs only", fieldPath: ".hostPath"},
       {rule: "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)", message: "spec.model.name is immutable: create a new LlmService to serve another model id", fieldPath: ".name"}

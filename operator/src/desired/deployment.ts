@@ -10,6 +10,8 @@ export interface DeploymentDefaults {
   /** Inference image when spec.image is unset. */
   readonly image: string;
   readonly imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** The Hugging Face hub or a mirror for hf:// models (--hf-endpoint). */
+  readonly hfEndpoint?: string;
 }
 
 /** Where the API keys Secret is mounted. */
@@ -44,7 +46,10 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
       env: [
         {name: FETCH_ENV.url, value: source.url},
         {name: FETCH_ENV.path, value: modelPathInPod(source)},
-        ...(spec.model.sha256 ? [{name: FETCH_ENV.sha256, value: spec.model.sha256}] : [])
+        ...(spec.model.sha256 ? [{name: FETCH_ENV.sha256, value: spec.model.sha256}] : []),
+        {name: FETCH_ENV.stallTimeoutSeconds, value: String(spec.model.stallTimeoutSeconds)},
+        ...(defaults.hfEndpoint ? [{name: FETCH_ENV.hfEndpoint, value: defaults.hfEndpoint}] : []),
+        ...(spec.model.tokenSecretRef ? [{name: FETCH_ENV.token, valueFrom: {secretKeyRef: {name: spec.model.tokenSecretRef.name, key: spec.model.tokenSecretRef.key}}}] : [])
       ],
       volumeMounts: [{name: "model", mountPath: MODEL_DIR}, {name: "tmp", mountPath: "/tmp"}],
       securityContext: containerSecurity

@@ -4,6 +4,7 @@ import type {LlmService} from "../api/llmservice.js";
 /** Where the model file comes from and how the pod gets it. Pure: derived from spec.model.uri. */
 export type ModelSource =
   | {kind: "https"; url: string; fileName: string}
+  /** (https:// and hf:// sources: downloaded by the fetch-model init container.) */
   | {kind: "pvc"; claim: string; subPath: string}
   | {kind: "file"; path: string; hostPath: boolean};
 
@@ -12,8 +13,10 @@ export const MODEL_DIR = "/models";
 
 export function modelSource(svc: LlmService): ModelSource {
   const uri = svc.spec.model.uri;
-  if (uri.startsWith("https://")) {
-    const fileName = posix.basename(new URL(uri).pathname) || "model.gguf";
+  if (uri.startsWith("https://") || uri.startsWith("hf://")) {
+    // The download program resolves hf:// itself (HF_ENDPOINT); the file keeps its name.
+    const path = uri.startsWith("hf://") ? uri.slice("hf://".length).replace(/@[^/@]*$/, "") : new URL(uri).pathname;
+    const fileName = posix.basename(path) || "model.gguf";
     return {kind: "https", url: uri, fileName: fileName.endsWith(".gguf") ? fileName : `${fileName}.gguf`};
   }
   if (uri.startsWith("pvc://")) {
