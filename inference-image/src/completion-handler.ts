@@ -40,6 +40,7 @@ const isComplete = (r: GenerationResult) => r.stopCause === "eos" || r.stopCause
 
 const toRecord = (chunks: readonly string[], r: GenerationResult): CompletionRecord => ({
   ...(r.logprobs ? {logprobs: r.logprobs} : {}),
+  ...(r.toolCalls ? {toolCalls: r.toolCalls} : {}),
   chunks: [...chunks],
   finishReason: r.finishReason,
   promptTokens: r.promptTokens,

@@ -1,11 +1,13 @@
 import {
   getLlama,
   getLlamaGpuTypes,
+  LlamaChat,
   LlamaCompletion,
   LlamaLogLevel,
   LlamaText,
   resolveChatWrapper,
   TokenBias,
+  type ChatModelFunctions,
   type ChatWrapper,
   type ControlledEvaluateInputItem,
   type Llama,
@@ -19,7 +21,7 @@ import {
 import type {ServerConfig} from "./config.js";
 import {ApiError, contextLengthExceeded, invalidRequest} from "./errors.js";
 import type {InferenceRequest, Prompt, ResponseFormat, Tools} from "./openai-request.js";
-import {toolCallSchema} from "./tool-calls.js";
+import {forcedCall, toolCallSchema} from "./tool-calls.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {toChatHistory} from "./chat-history.js";
 import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
@@ -47,6 +49,8 @@ export interface GenerationResult {
   readonly queueMs: number;
   /** Per output token, when the request asked for logprobs. */
   readonly logprobs?: readonly TokenLogprob[];
+  /** The calls a model made of its own accord (tool_choice auto). */
+  readonly toolCalls?: ReadonlyArray<{readonly name: string; readonly arguments: string}>;
 }
 
 /** An output token's log probability under the model, and the most likely alternatives. */
@@ -193,8 +197,8 @@ export class LlamaEngine implements Engine {
 
   async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
     const {tokens, evaluated, promptTokens, stopTriggers} = this.render(request.prompt, request.tools);
-    // A tool call is JSON constrained to its schema, like a json_schema response.
-    const format: ResponseFormat = request.tools ? {kind: "json_schema", name: "tool_call", schema: toolCallSchema(request.tools), strict: true} : request.format;
+    // A forced tool call is JSON constrained to its schema, like a json_schema response.
+    const format: ResponseFormat = forcedCall(request.tools) ? {kind: "json_schema", name: "tool_call", schema: toolCallSchema(request.tools), strict: true} : request.format;
     const contextSize = this.context.contextSize;
     // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
     if (promptTokens >= contextSize) throw contextLengthExceeded(contextSize, promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
@@ -223,7 +227,7 @@ export class LlamaEngine implements Engine {
     // Stop strings are matched here, on text, and end generation through this signal.
     const stopSignal = new AbortController();
     // JSON mode: whatever ends generation (max_tokens, a stop string), the text parses.
-    const json = request.format.kind === "json_object" || request.tools ? new JsonCloser() : undefined;
+    const json = request.format.kind === "json_object" || forcedCall(request.tools) ? new JsonCloser() : undefined;
     const emit = (piece: string) => {
       if (piece !== "") {
         json?.push(piece);
@@ -236,8 +240,7 @@ export class LlamaEngine implements Engine {
       const {params} = request;
       // `result.response` is not used: the text is what passed the stop detector, as streamed.
       const penalties = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
-      const result = await completion.generateCompletionWithMeta(tokens, {
-        ...(grammar ? {grammar} : {}),
+      const sampling = {
         ...(tokenBias ? {tokenBias} : {}),
         signal: AbortSignal.any([options.signal, stopSignal.signal]),
         stopOnAbortSignal: true,
@@ -258,23 +261,44 @@ export class LlamaEngine implements Engine {
               lastTokens: PENALTY_WINDOW_TOKENS,
               penalizeNewLine: true
             }
-          : false,
-        customStopTriggers: stopTriggers,
-        onToken: (tokens) => {
+          : (false as const),
+        onToken: (tokens: Token[]) => {
           const now = performance.now();
           if (streamedTokens > 0) this.tokenObserver?.onInterToken((now - lastTokenAt) / 1000);
           lastTokenAt = now;
           streamedTokens += tokens.length;
           if (request.logprobs) generated.push(...tokens);
         },
-        onTextChunk: (chunk) => {
+        onTextChunk: (chunk: string) => {
           text += emit(stops.push(chunk));
           if (stops.stopped) stopSignal.abort();
         }
-      });
+      };
+      let toolCalls: Array<{name: string; arguments: string}> | undefined;
+      let stopReason: string;
+      if (request.tools?.choice.kind === "auto" && request.prompt.kind === "chat") {
+        // tool_choice auto: node-llama-cpp's LlamaChat renders the tools in the model's own
+        // function-calling syntax and parses calls out of what it generates.
+        const chat = new LlamaChat({contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false});
+        try {
+          const answer = await chat.generateResponse(toChatHistory(request.prompt.messages), {
+            ...sampling,
+            functions: functionsOf(request.tools),
+            documentFunctionParams: true,
+            ...(request.tools.choice.parallel ? {} : {maxParallelFunctionCalls: 1})
+          });
+          stopReason = answer.metadata.stopReason;
+          if (answer.functionCalls?.length) toolCalls = answer.functionCalls.map((c) => ({name: c.functionName, arguments: JSON.stringify(c.params ?? {})}));
+        } finally {
+          chat.dispose({disposeSequence: false});
+        }
+      } else {
+        const result = await completion.generateCompletionWithMeta(tokens, {...sampling, ...(grammar ? {grammar} : {}), customStopTriggers: stopTriggers});
+        stopReason = result.metadata.stopReason;
+      }
       if (!stops.stopped) text += emit(stops.flush());
-      if (json && result.metadata.stopReason !== "abort") text += emit(json.closing());
-      const stopCause = stops.stopped ? "stop_sequence" : toStopCause(result.metadata.stopReason, options);
+      if (json && stopReason !== "abort") text += emit(json.closing());
+      const stopCause = stops.stopped ? "stop_sequence" : toStopCause(stopReason, options);
       const completionTokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
       // Each decode counts its tokens as input except the one whose logits are sampled: the
       // prompt's evaluation adds (evaluated - 1), each generated token fed back adds 0.
@@ -282,6 +306,7 @@ export class LlamaEngine implements Engine {
       const logprobs = request.logprobs && stopCause !== "aborted" ? await this.scoreTokens(sequence, evaluated, this.visibleTokens(generated, text), request.logprobs.top) : undefined;
       return {
         ...(logprobs ? {logprobs} : {}),
+        ...(toolCalls ? {toolCalls} : {}),
         text,
         finishReason: stopCause === "eos" || stopCause === "stop_sequence" ? "stop" : "length",
         stopCause,
@@ -310,7 +335,7 @@ export class LlamaEngine implements Engine {
       tokens = this.model.tokenize(prompt.text);
     } else {
       // Offered tools are documented in the prompt as the model's template does it.
-      const availableFunctions = tools ? Object.fromEntries(tools.functions.map((f) => [f.name, {...(f.description ? {description: f.description} : {}), params: f.parameters as never}])) : undefined;
+      const availableFunctions = tools ? functionsOf(tools) : undefined;
       const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages), ...(availableFunctions ? {availableFunctions, documentFunctionParams: true} : {})});
       tokens = state.contextText.tokenize(this.model.tokenizer);
       stopTriggers = state.stopGenerationTriggers;
@@ -461,9 +486,15 @@ export class LlamaEngine implements Engine {
   }
 }
 
+/** The tools as node-llama-cpp's chat wrappers document and parse them. */
+function functionsOf(tools: Tools): ChatModelFunctions {
+  return Object.fromEntries(tools.functions.map((f) => [f.name, {...(f.description ? {description: f.description} : {}), params: f.parameters as never}]));
+}
+
 function toStopCause(reason: string, options: GenerateOptions): StopCause {
   switch (reason) {
     case "eogToken":
+    case "functionCalls":
       return "eos";
     case "stopGenerationTrigger":
     case "customStopTrigger":

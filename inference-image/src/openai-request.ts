@@ -29,12 +29,13 @@ export interface ToolFunction {
 }
 
 /**
- * Tools offered, and how the reply must use them: `required` (one call to any of them)
- * or `named` (one call to that function), both grammar-constrained to the parameters.
+ * Tools offered, and how the reply must use them: `auto` (the model decides, in its own
+ * function-calling syntax, parsed by node-llama-cpp), `required` (one call to any of them)
+ * or `named` (one call to that function); the last two grammar-constrained to the parameters.
  */
 export interface Tools {
   readonly functions: readonly ToolFunction[];
-  readonly choice: {readonly kind: "required"} | {readonly kind: "named"; readonly name: string};
+  readonly choice: {readonly kind: "auto"; readonly parallel: boolean} | {readonly kind: "required"} | {readonly kind: "named"; readonly name: string};
 }
 
 export type Prompt =
@@ -232,22 +233,12 @@ export function parseChatRequest(body: unknown): InferenceRequest {
 
 const TEXT: ResponseFormat = {kind: "text"};
 
-/**
- * The tools and tool choice, validated. `none` (or no tools) means a plain reply. `auto`,
- * OpenAI's default when tools are given, needs the model's own function-calling template
- * parsed while it generates; not built yet, so it is refused with what to send instead.
- */
+/** The tools and tool choice, validated. `none` (or no tools) means a plain reply; `auto` is OpenAI's default with tools. */
 function toolsOf(r: z.infer<typeof chatSchema>): Tools | undefined {
   const defined = r.tools ?? [];
   const choice = r.tool_choice ?? (defined.length > 0 ? "auto" : "none");
   if (choice === "none") return undefined;
   if (defined.length === 0) throw invalidRequest("Invalid value for 'tool_choice': tools must be given when tool_choice is not 'none'.", "tool_choice", "invalid_value");
-  if (choice === "auto") {
-    throw unsupportedParameter(
-      "tool_choice",
-      "'auto' is not supported yet: this server does not parse calls from the model's own function-calling template. Send tool_choice 'required' or {\"type\":\"function\",\"function\":{\"name\":...}}, whose calls are grammar-constrained to the parameters, or 'none'"
-    );
-  }
   const names = new Set<string>();
   const functions = defined.map((t, i): ToolFunction => {
     const param = `tools[${i}].function`;
@@ -257,6 +248,7 @@ function toolsOf(r: z.infer<typeof chatSchema>): Tools | undefined {
     if (parameters["type"] !== "object") throw invalidRequest(`Invalid value for '${param}.parameters.type': a function's parameters must be a schema of type 'object'.`, `${param}.parameters.type`, "invalid_value");
     return {name: t.function.name, description: t.function.description, parameters: toGrammarSchema(parameters, t.function.strict ?? false, `${param}.parameters`).schema};
   });
+  if (choice === "auto") return {functions, choice: {kind: "auto", parallel: r.parallel_tool_calls ?? true}};
   if (choice === "required") return {functions, choice: {kind: "required"}};
   if (!names.has(choice.function.name)) throw invalidRequest(`Invalid value for 'tool_choice.function.name': no tool is named '${choice.function.name}'.`, "tool_choice.function.name", "invalid_value");
   return {functions, choice: {kind: "named", name: choice.function.name}};

@@ -1,5 +1,5 @@
 import type {Endpoint, Tools} from "./openai-request.js";
-import {ToolCallStream, toolCallOf, type ToolCallDelta} from "./tool-calls.js";
+import {forcedCall, ToolCallStream, toolCallOf, type ToolCallDelta} from "./tool-calls.js";
 import type {FinishReason, TokenLogprob} from "./engine.js";
 
 /** Everything needed to render a finished completion in any of the API's shapes. */
@@ -13,6 +13,8 @@ export interface CompletionRecord {
   readonly completionTokens: number;
   /** Per output token, when asked for. */
   readonly logprobs?: readonly TokenLogprob[];
+  /** Calls the model made of its own accord (tool_choice auto). */
+  readonly toolCalls?: ReadonlyArray<{readonly name: string; readonly arguments: string}>;
 }
 
 export interface Usage {
@@ -55,15 +57,20 @@ export class ResponseFormatter {
   ) {
     this.id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${requestId}`;
     this.#callId = `call_${requestId}`;
-    this.#stream = tools ? new ToolCallStream(tools) : undefined;
+    this.#stream = forcedCall(tools) ? new ToolCallStream(tools) : undefined;
   }
 
   readonly #callId: string;
   readonly #stream: ToolCallStream | undefined;
 
   /** A tool call's finish: "tool_calls" once the call is complete, "length" when cut. */
-  #finishReason(record: Pick<CompletionRecord, "finishReason">): FinishReason | "tool_calls" {
-    return this.tools && record.finishReason === "stop" ? "tool_calls" : record.finishReason;
+  #finishReason(record: Pick<CompletionRecord, "finishReason" | "toolCalls">): FinishReason | "tool_calls" {
+    return (forcedCall(this.tools) || record.toolCalls?.length) && record.finishReason === "stop" ? "tool_calls" : record.finishReason;
+  }
+
+  /** The model's own calls (auto), with ids unique in this response. */
+  #calls(record: Pick<CompletionRecord, "toolCalls">) {
+    return (record.toolCalls ?? []).map((c, i) => ({id: `${this.#callId}_${i}`, type: "function", function: {name: c.name, arguments: c.arguments}}));
   }
 
   /** The non-streaming body. */
@@ -79,7 +86,11 @@ export class ResponseFormatter {
   choicesBody(records: readonly CompletionRecord[]): Record<string, unknown> {
     const choices = records.map((record, index) => {
       const text = record.chunks.join("");
-      if (this.tools) {
+      if (record.toolCalls?.length) {
+        const message = {role: "assistant", content: text === "" ? null : text, tool_calls: this.#calls(record), refusal: null};
+        return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
+      }
+      if (forcedCall(this.tools)) {
         const call = toolCallOf(text, this.tools);
         const message = {role: "assistant", content: null, tool_calls: [{id: this.#callId, type: "function", function: call}], refusal: null};
         return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
@@ -117,10 +128,15 @@ export class ResponseFormatter {
    * The chunk that carries `finish_reason` (and the choice's logprobs, which are computed
    * once the reply is complete), and the usage chunk when the client asked for it.
    */
-  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens" | "logprobs">): Record<string, unknown>[] {
+  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens" | "logprobs" | "toolCalls">): Record<string, unknown>[] {
+    // The model's own calls are known once it stops: each goes out as OpenAI streams one.
+    const calls = this.#calls(record).flatMap((c, i) => [
+      this.chunk({tool_calls: [{index: i, id: c.id, type: "function", function: {name: c.function.name, arguments: ""}}]}, null),
+      this.chunk({tool_calls: [{index: i, function: {arguments: c.function.arguments}}]}, null)
+    ]);
     const last = this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), 0, record.logprobs);
-    if (!this.includeUsage) return [last];
-    return [last, this.usageChunk(record)];
+    if (!this.includeUsage) return [...calls, last];
+    return [...calls, last, this.usageChunk(record)];
   }
 
   /** The chunk that ends one choice of several. */

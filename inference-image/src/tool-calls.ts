@@ -6,6 +6,9 @@ import type {Tools} from "./openai-request.js";
  * otherwise `{"name": <one of the names>, "arguments": {...}}`. Pure.
  */
 
+/** Whether the reply is a grammar-constrained call (required, named) rather than the model's choice (auto). */
+export const forcedCall = (tools: Tools | undefined): tools is Tools => tools !== undefined && tools.choice.kind !== "auto";
+
 /** The function the reply calls when it is known before generating. */
 export function knownFunction(tools: Tools): string | undefined {
   if (tools.choice.kind === "named") return tools.choice.name;

@@ -119,7 +119,7 @@ describe("inference server API", () => {
     ["a wrong type", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: "hi"}, 400, "invalid_value", "messages"],
     ["an unknown model", "/v1/chat/completions", {model: "gpt-4", messages: [{role: "user", content: "hi"}]}, 404, "model_not_found", "model"],
     ["n above the slots", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", n: 3}, 400, "invalid_value", "n"],
-    ["tools with tool_choice auto", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], tools: [{type: "function", function: {name: "f"}}]}, 400, "unsupported_parameter", "tool_choice"],
+    ["a tool whose parameters are not an object", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], tools: [{type: "function", function: {name: "f", parameters: {type: "array"}}}]}, 400, "invalid_value", "tools[0].function.parameters.type"],
     ["an image part", "/v1/chat/completions", {model: TINY_MODEL_NAME, messages: [{role: "user", content: [{type: "image_url", image_url: {url: "http://x/y.png"}}]}]}, 400, "unsupported_parameter", "messages[0].content[0].type"],
     ["an unknown field", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "x", best_guess: true}, 400, "unknown_parameter", "best_guess"],
     ["a prompt longer than the context", "/v1/completions", {model: TINY_MODEL_NAME, prompt: "cat ".repeat(3000)}, 400, "context_length_exceeded", "prompt"],

@@ -41,7 +41,7 @@ describe("chat request parsing", () => {
 
   it.each([
     [{...chat, n: 0}, "n", "invalid_value"],
-    [{...chat, tools: [{type: "function", function: {name: "f"}}]}, "tool_choice", "unsupported_parameter"],
+    [{...chat, tool_choice: "required"}, "tool_choice", "invalid_value"],
     [{...chat, logprobs: 2}, "logprobs", "invalid_value"],
     [{...chat, response_format: {type: "xml"}}, "response_format.type", "invalid_value"],
     [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", strict: true, schema: {type: "string", pattern: "^a"}}}}, "response_format.json_schema.schema.pattern", "invalid_json_schema"],

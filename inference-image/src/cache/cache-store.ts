@@ -24,7 +24,8 @@ const entrySchema = z.strictObject({
   finishReason: z.enum(["stop", "length"]),
   promptTokens: z.number().int().min(0),
   completionTokens: z.number().int().min(0),
-  logprobs: z.array(alternative.extend({top: z.array(alternative)})).optional()
+  logprobs: z.array(alternative.extend({top: z.array(alternative)})).optional(),
+  toolCalls: z.array(z.strictObject({name: z.string(), arguments: z.string()})).optional()
 });
 
 export function encodeEntry(record: CompletionRecord): string {
@@ -34,7 +35,8 @@ export function encodeEntry(record: CompletionRecord): string {
     finishReason: record.finishReason,
     promptTokens: record.promptTokens,
     completionTokens: record.completionTokens,
-    ...(record.logprobs ? {logprobs: record.logprobs} : {})
+    ...(record.logprobs ? {logprobs: record.logprobs} : {}),
+    ...(record.toolCalls ? {toolCalls: record.toolCalls} : {})
   });
 }
 
@@ -48,6 +50,6 @@ export function decodeEntry(raw: string): CompletionRecord | undefined {
   }
   const parsed = entrySchema.safeParse(json);
   if (!parsed.success) return undefined;
-  const {chunks, finishReason, promptTokens, completionTokens, logprobs} = parsed.data;
-  return {chunks, finishReason, promptTokens, completionTokens, ...(logprobs ? {logprobs} : {})};
+  const {chunks, finishReason, promptTokens, completionTokens, logprobs, toolCalls} = parsed.data;
+  return {chunks, finishReason, promptTokens, completionTokens, ...(logprobs ? {logprobs} : {}), ...(toolCalls ? {toolCalls} : {})};
 }
