@@ -136,7 +136,7 @@ export function createApp(deps: AppDeps): express.Express {
   };
   const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
   for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {
-    if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler(() => state.engine!));
+    if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler(() => state.engine!, deps.cache));
     else app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
   }
 

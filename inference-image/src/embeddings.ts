@@ -1,6 +1,8 @@
 import type {Request, Response} from "express";
 import {z} from "zod";
 import {ApiError, invalidRequest, modelNotFound, unsupportedParameter} from "./errors.js";
+import {embeddingsKey} from "./cache/cache-key.js";
+import type {HandlerCache} from "./completion-handler.js";
 import type {RequestLocals} from "./request-context.js";
 
 /** Inputs per request, as OpenAI bounds them. */
@@ -66,8 +68,8 @@ export interface Embedder {
   embed(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<{vectors: number[][]; promptTokens: number}>;
 }
 
-/** Serves `POST /v1/embeddings`. */
-export function createEmbeddingsHandler(engine: () => Embedder) {
+/** Serves `POST /v1/embeddings`; with a cache, identical inputs of a tenant are embedded once. */
+export function createEmbeddingsHandler(engine: () => Embedder, cache?: HandlerCache) {
   return async (req: Request, res: Response<unknown, RequestLocals>): Promise<void> => {
     let handled!: () => void;
     res.locals.handled = new Promise<void>((resolve) => (handled = resolve));
@@ -83,7 +85,13 @@ export function createEmbeddingsHandler(engine: () => Embedder) {
       if (request.dimensions !== undefined && request.dimensions !== e.embeddingSize) {
         throw unsupportedParameter("dimensions", `must be ${e.embeddingSize} (this model's embedding size) or absent: shortening embeddings is not supported`);
       }
-      const {vectors, promptTokens} = await e.embed(request.inputs, abort.signal);
+      const identity = cache?.identity();
+      const noStore = /no-store|no-cache/i.test(req.get("cache-control") ?? "");
+      const key = cache && cache.mode !== "off" && identity && !noStore ? embeddingsKey(request.inputs, identity, res.locals.tenant) : undefined;
+      const hit = key ? await cache!.cache.lookupEmbeddings(key) : undefined;
+      res.set("X-Cache", hit ? "HIT" : key ? "MISS" : "BYPASS");
+      const {vectors, promptTokens} = hit ?? (await e.embed(request.inputs, abort.signal));
+      if (key && !hit) await cache!.cache.saveEmbeddings(key, {vectors, promptTokens});
       Object.assign(res.locals.log, {prompt_tokens: promptTokens, inputs: request.inputs.length});
       res.json({
         object: "list",

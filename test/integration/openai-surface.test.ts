@@ -130,6 +130,15 @@ describe("OpenAI surface: embeddings", () => {
     expect(((await tokens.json()) as {data: unknown[]}).data).toHaveLength(2);
   });
 
+  it("caches embeddings: the same inputs again are a hit with the same vectors; no-store bypasses", async () => {
+    const ask = (headers: Record<string, string> = {}) => fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json", ...headers}, body: JSON.stringify({model: TINY_MODEL_NAME, input: ["cache me", "and me"]})});
+    const first = await ask();
+    const second = await ask();
+    expect([first.headers.get("x-cache"), second.headers.get("x-cache")]).toEqual(["MISS", "HIT"]);
+    expect(await second.json()).toEqual(await first.json());
+    expect((await ask({"cache-control": "no-store"})).headers.get("x-cache")).toBe("BYPASS");
+  });
+
   it("refuses what it cannot do with 400 naming the parameter", async () => {
     const post = async (body: object) => {
       const r = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});

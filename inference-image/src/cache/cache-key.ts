@@ -50,6 +50,11 @@ export function cacheKey(request: InferenceRequest, model: ModelIdentity, tenant
   return createHash("sha256").update(canonicalJson(material)).digest("hex");
 }
 
+/** The cache key of an embeddings request: the model, the tenant and the inputs. */
+export function embeddingsKey(inputs: ReadonlyArray<string | readonly number[]>, model: ModelIdentity, tenant: string): string {
+  return createHash("sha256").update(canonicalJson({v: CACHE_KEY_VERSION, kind: "embeddings", model, tenant, inputs})).digest("hex");
+}
+
 /** JSON with object keys sorted at every level, so equal values always encode equally. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;

@@ -45,7 +45,46 @@ export class ResponseCache {
     }
   }
 
+  /** Embeddings by key: deterministic, so they are shared like greedy completions. */
+  async lookupEmbeddings(key: string): Promise<EmbeddingsEntry | undefined> {
+    const started = performance.now();
+    try {
+      const raw = await this.store.get(key);
+      const entry = raw === undefined ? undefined : decodeEmbeddings(raw);
+      this.observer.onLookup(entry ? "hit" : "miss", (performance.now() - started) / 1000);
+      return entry;
+    } catch (error) {
+      this.observer.onError("get", error);
+      this.observer.onLookup("error", (performance.now() - started) / 1000);
+      return undefined;
+    }
+  }
+
+  async saveEmbeddings(key: string, entry: EmbeddingsEntry): Promise<void> {
+    try {
+      await this.store.set(key, JSON.stringify({e: 1, ...entry}), this.ttlSeconds);
+    } catch (error) {
+      this.observer.onError("set", error);
+    }
+  }
+
   close(): Promise<void> {
     return this.store.close();
+  }
+}
+
+export interface EmbeddingsEntry {
+  readonly vectors: number[][];
+  readonly promptTokens: number;
+}
+
+function decodeEmbeddings(raw: string): EmbeddingsEntry | undefined {
+  try {
+    const v = JSON.parse(raw) as {e?: unknown; vectors?: unknown; promptTokens?: unknown};
+    if (v.e !== 1 || !Array.isArray(v.vectors) || typeof v.promptTokens !== "number") return undefined;
+    if (!v.vectors.every((x) => Array.isArray(x) && x.every((n) => typeof n === "number"))) return undefined;
+    return {vectors: v.vectors as number[][], promptTokens: v.promptTokens};
+  } catch {
+    return undefined;
   }
 }
