@@ -33,7 +33,7 @@ import {percentile, round} from "./lib/stats.js";
 const env = (k: string, d: string) => process.env[k] ?? d;
 const CONCURRENCY = env("BENCH_CONCURRENCY", "1,8,32").split(",").map(Number);
 const PER_CLIENT = Number(env("BENCH_PER_CLIENT", "8"));
-const ROUNDS = Number(env("BENCH_ROUNDS", "3"));
+const ROUNDS = Number(env("BENCH_ROUNDS", "5"));
 const TRIVIAL_SECONDS = Number(env("BENCH_TRIVIAL_SECONDS", "5"));
 const TENANT_REQUESTS = Number(env("BENCH_TENANT_REQUESTS", "6"));
 const PARTS = new Set(env("BENCH_PARTS", "overhead,strategies,wake").split(","));
@@ -116,9 +116,11 @@ if (PARTS.has("overhead")) {
     for (const c of CONCURRENCY) {
       const direct: Array<Awaited<ReturnType<typeof closedLoop>>> = [];
       const routed: typeof direct = [];
+      // At least 48 requests per round: at c = 1, 8 requests made the ratio noise.
+      const perClient = Math.max(PER_CLIENT, Math.ceil(48 / c));
       for (let r = 0; r < ROUNDS; r++) {
-        direct.push(await closedLoop(server.url, c, PER_CLIENT, chat));
-        routed.push(await closedLoop(router.url, c, PER_CLIENT, chat));
+        direct.push(await closedLoop(server.url, c, perClient, chat));
+        routed.push(await closedLoop(router.url, c, perClient, chat));
       }
       const med = (cells: typeof direct, k: keyof (typeof direct)[number]) => percentile(cells.map((x) => x[k]), 50);
       overheadRows.push({
