@@ -4,33 +4,37 @@ import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {ServerProcess} from "../../dev/processes/server.js";
 import {tokenIds} from "../helpers/tokenize.js";
 
+/** A server on the tiny model for one describe block, and an `openai` client for it. */
+function useServer(env: Record<string, string>): {server: ServerProcess; client: OpenAI} {
+  const ctx = {} as {server: ServerProcess; client: OpenAI};
+  beforeAll(async () => {
+    ctx.server = await ServerProcess.start(env);
+    ctx.client = new OpenAI({baseURL: `${ctx.server.url}/v1`, apiKey: "unused", maxRetries: 0});
+  });
+  afterAll(() => ctx.server.stop());
+  return ctx;
+}
+
 /**
  * The OpenAI features applications rely on beyond plain chat, on the real tiny model
- * through the official `openai` client. The tiny model knows no JSON: what makes its
+ * through the official `openai` s.client. The tiny model knows no JSON: what makes its
  * output parse and validate is the grammar, which is the point.
  */
 describe("OpenAI surface: structured output", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
+  const s = useServer({PARALLEL_SLOTS: "2"});
   const ajv = new Ajv({strict: true, allErrors: true});
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "2"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
 
   const messages = [{role: "user" as const, content: "Describe a cat in JSON."}];
 
   it("json_object: the answer parses as a JSON object, streamed or not, even when max_tokens cuts it", async () => {
     // The tiny model writes stories into JSON strings and never closes its object on its
     // own: max_tokens ends it, and the server closes what is open (finish_reason "length").
-    const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_object"}, max_tokens: 120, temperature: 0});
+    const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_object"}, max_tokens: 120, temperature: 0});
     expect(res.choices[0]!.finish_reason).toBe("length");
     const value: unknown = JSON.parse(res.choices[0]!.message.content!);
     expect(typeof value === "object" && value !== null && !Array.isArray(value)).toBe(true);
 
-    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_object"}, max_tokens: 77, temperature: 0.8, seed: 3, stream: true});
+    const stream = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_object"}, max_tokens: 77, temperature: 0.8, seed: 3, stream: true});
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
     expect(() => JSON.parse(text) as unknown).not.toThrow();
@@ -52,7 +56,7 @@ describe("OpenAI surface: structured output", () => {
     };
     const validate = ajv.compile(schema);
     for (const [temperature, seed] of [[0, 1], [1, 7], [1, 8]] as const) {
-      const res = await client.chat.completions.create({
+      const res = await s.client.chat.completions.create({
         model: TINY_MODEL_NAME,
         messages,
         response_format: {type: "json_schema", json_schema: {name: "cat", strict: true, schema}},
@@ -68,7 +72,7 @@ describe("OpenAI surface: structured output", () => {
 
   it("refuses a schema keyword it cannot enforce when strict, naming it; not strict, the shape still holds", async () => {
     const schema = {type: "object", properties: {n: {type: "integer", minimum: 0}}, required: ["n"], additionalProperties: false};
-    const strict = await fetch(`${server.url}/v1/chat/completions`, {
+    const strict = await fetch(`${s.server.url}/v1/chat/completions`, {
       method: "POST",
       headers: {"content-type": "application/json"},
       body: JSON.stringify({model: TINY_MODEL_NAME, messages, response_format: {type: "json_schema", json_schema: {name: "n", strict: true, schema}}})
@@ -76,14 +80,14 @@ describe("OpenAI surface: structured output", () => {
     expect(strict.status).toBe(400);
     expect(await strict.json()).toMatchObject({error: {type: "invalid_request_error", code: "invalid_json_schema", param: "response_format.json_schema.schema.properties.n.minimum"}});
 
-    const loose = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_schema", json_schema: {name: "n", strict: false, schema}}, max_tokens: 100, temperature: 0});
+    const loose = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_schema", json_schema: {name: "n", strict: false, schema}}, max_tokens: 100, temperature: 0});
     const value = JSON.parse(loose.choices[0]!.message.content!) as {n: unknown};
     expect(Number.isInteger(value.n)).toBe(true);
   });
 
   it("keeps formats apart in the response cache: the same prompt as text and as JSON are different entries", async () => {
     const ask = (response_format?: {type: "json_object"}) =>
-      fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages, max_tokens: 60, temperature: 0, ...(response_format ? {response_format} : {})})});
+      fetch(`${s.server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages, max_tokens: 60, temperature: 0, ...(response_format ? {response_format} : {})})});
     const text = await ask();
     const json = await ask({type: "json_object"});
     const jsonAgain = await ask({type: "json_object"});
@@ -96,17 +100,10 @@ describe("OpenAI surface: structured output", () => {
 });
 
 describe("OpenAI surface: embeddings", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "1", CONTEXT_SIZE: "256"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
+  const s = useServer({PARALLEL_SLOTS: "1", CONTEXT_SIZE: "256"});
 
   it("embeds strings and token arrays: the model's dimension, unit norm, identical inputs identical vectors, usage counted", async () => {
-    const res = await client.embeddings.create({model: TINY_MODEL_NAME, input: ["Once upon a time", "The dog ran to the park", "Once upon a time"], encoding_format: "float"});
+    const res = await s.client.embeddings.create({model: TINY_MODEL_NAME, input: ["Once upon a time", "The dog ran to the park", "Once upon a time"], encoding_format: "float"});
     expect(res.object).toBe("list");
     expect(res.data.map((d) => d.index)).toEqual([0, 1, 2]);
     for (const d of res.data) {
@@ -120,18 +117,18 @@ describe("OpenAI surface: embeddings", () => {
     expect(res.usage.total_tokens).toBe(res.usage.prompt_tokens);
 
     // base64 (the openai client's default) decodes to the same float32 values.
-    const b64 = await client.embeddings.create({model: TINY_MODEL_NAME, input: "Once upon a time"});
+    const b64 = await s.client.embeddings.create({model: TINY_MODEL_NAME, input: "Once upon a time"});
     const asFloats = Array.from(b64.data[0]!.embedding);
     expect(asFloats.map((v, i) => Math.abs(v - res.data[0]!.embedding[i]!) < 1e-6).every(Boolean)).toBe(true);
 
     // Token ids: the same text, tokenized by the client, gives the same vector.
-    const tokens = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, input: [[1, 2, 3], [4, 5]]})});
+    const tokens = await fetch(`${s.server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, input: [[1, 2, 3], [4, 5]]})});
     expect(tokens.status).toBe(200);
     expect(((await tokens.json()) as {data: unknown[]}).data).toHaveLength(2);
   });
 
   it("caches embeddings: the same inputs again are a hit with the same vectors; no-store bypasses", async () => {
-    const ask = (headers: Record<string, string> = {}) => fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json", ...headers}, body: JSON.stringify({model: TINY_MODEL_NAME, input: ["cache me", "and me"]})});
+    const ask = (headers: Record<string, string> = {}) => fetch(`${s.server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json", ...headers}, body: JSON.stringify({model: TINY_MODEL_NAME, input: ["cache me", "and me"]})});
     const first = await ask();
     const second = await ask();
     expect([first.headers.get("x-cache"), second.headers.get("x-cache")]).toEqual(["MISS", "HIT"]);
@@ -141,7 +138,7 @@ describe("OpenAI surface: embeddings", () => {
 
   it("refuses what it cannot do with 400 naming the parameter", async () => {
     const post = async (body: object) => {
-      const r = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
+      const r = await fetch(`${s.server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
       return {status: r.status, error: ((await r.json()) as {error: {param: string; code: string}}).error};
     };
     expect(await post({input: "word ".repeat(400)})).toMatchObject({status: 400, error: {param: "input", code: "context_length_exceeded"}});
@@ -149,41 +146,34 @@ describe("OpenAI surface: embeddings", () => {
     expect(await post({input: ""})).toMatchObject({status: 400, error: {param: "input"}});
     expect(await post({input: [[99999]]})).toMatchObject({status: 400, error: {param: "input"}});
     expect(await post({input: "hi", encoding_format: "int8"})).toMatchObject({status: 400, error: {param: "encoding_format"}});
-    const other = await fetch(`${server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "text-embedding-3-small", input: "hi"})});
+    const other = await fetch(`${s.server.url}/v1/embeddings`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "text-embedding-3-small", input: "hi"})});
     expect(other.status).toBe(404);
     // The model is still listed once, and generation still works beside embedding.
-    expect((await client.models.list()).data.map((m) => m.id)).toEqual([TINY_MODEL_NAME]);
-    expect((await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once", max_tokens: 4})).choices[0]!.text.length).toBeGreaterThan(0);
+    expect((await s.client.models.list()).data.map((m) => m.id)).toEqual([TINY_MODEL_NAME]);
+    expect((await s.client.completions.create({model: TINY_MODEL_NAME, prompt: "Once", max_tokens: 4})).choices[0]!.text.length).toBeGreaterThan(0);
   });
 });
 
 describe("OpenAI surface: n choices", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "3"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
+  const s = useServer({PARALLEL_SLOTS: "3"});
 
   it("returns n choices: identical when greedy, sampled side by side otherwise, usage counting every choice", async () => {
-    const greedy = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], n: 3, max_tokens: 12, temperature: 0});
+    const greedy = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], n: 3, max_tokens: 12, temperature: 0});
     expect(greedy.choices.map((c) => c.index)).toEqual([0, 1, 2]);
     const texts = greedy.choices.map((c) => c.message.content);
     expect(new Set(texts).size).toBe(1);
-    const one = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0}, {headers: {"cache-control": "no-store"}});
+    const one = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0}, {headers: {"cache-control": "no-store"}});
     expect(texts[0]).toBe(one.choices[0]!.message.content);
     expect(greedy.usage).toMatchObject({prompt_tokens: one.usage!.prompt_tokens, completion_tokens: 3 * one.usage!.completion_tokens});
 
-    const sampled = await client.completions.create({model: TINY_MODEL_NAME, prompt: "The dog", n: 3, max_tokens: 16, temperature: 1, seed: 11});
+    const sampled = await s.client.completions.create({model: TINY_MODEL_NAME, prompt: "The dog", n: 3, max_tokens: 16, temperature: 1, seed: 11});
     expect(sampled.choices).toHaveLength(3);
     expect(new Set(sampled.choices.map((c) => c.text)).size).toBeGreaterThan(1);
     expect(sampled.usage!.completion_tokens).toBeGreaterThan(8);
   });
 
   it("streams n choices with their index, one finish_reason each", async () => {
-    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A cat"}], n: 2, max_tokens: 8, temperature: 1, seed: 5, stream: true, stream_options: {include_usage: true}});
+    const stream = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A cat"}], n: 2, max_tokens: 8, temperature: 1, seed: 5, stream: true, stream_options: {include_usage: true}});
     const text = ["", ""];
     const finished: number[] = [];
     let usage: OpenAI.CompletionUsage | undefined;
@@ -201,22 +191,15 @@ describe("OpenAI surface: n choices", () => {
   });
 
   it("refuses n above the slots, naming n", async () => {
-    const res = await fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], n: 4})});
+    const res = await fetch(`${s.server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages: [{role: "user", content: "hi"}], n: 4})});
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({error: {param: "n", code: "invalid_value"}});
   });
 });
 
 describe("OpenAI surface: tools", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
+  const s = useServer({PARALLEL_SLOTS: "2"});
   const ajv = new Ajv({strict: true, allErrors: true});
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "2"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
 
   const weather = {
     type: "object",
@@ -241,7 +224,7 @@ describe("OpenAI surface: tools", () => {
   it("tool_choice 'required' and a named function return schema-valid calls", async () => {
     for (const tool_choice of ["required", {type: "function", function: {name: "search"}}] as const) {
       for (const seed of [1, 2]) {
-        const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 1, seed});
+        const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 1, seed});
         const choice = res.choices[0]!;
         expect(choice.finish_reason).toBe("tool_calls");
         expect(choice.message.content).toBeNull();
@@ -257,7 +240,7 @@ describe("OpenAI surface: tools", () => {
 
   it("streams a call as OpenAI does: id and name first, then the arguments in pieces", async () => {
     for (const tool_choice of ["required", {type: "function", function: {name: "get_weather"}}] as const) {
-      const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0, stream: true});
+      const stream = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0, stream: true});
       let name = "";
       let args = "";
       let pieces = 0;
@@ -282,7 +265,7 @@ describe("OpenAI surface: tools", () => {
       expect(pieces).toBeGreaterThan(1);
       expect(valid(name, args)).toBe(true);
       // The same request, not streamed, gives the same call.
-      const whole = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0});
+      const whole = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice, max_tokens: 200, temperature: 0});
       const call = whole.choices[0]!.message.tool_calls![0]!;
       if (call.type !== "function") throw new Error("not a function call");
       expect(call.function).toEqual({name, arguments: args});
@@ -295,14 +278,14 @@ describe("OpenAI surface: tools", () => {
       {role: "assistant", content: null, tool_calls: [{id: "call_1", type: "function", function: {name: "get_weather", arguments: '{"city":"Paris","unit":"celsius","days":1}'}}]},
       {role: "tool", tool_call_id: "call_1", content: '{"temperature": 21, "sky": "sunny"}'}
     ];
-    const answer = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [...history, {role: "user", content: "Thanks! And tomorrow?"}], max_tokens: 16, temperature: 0});
+    const answer = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [...history, {role: "user", content: "Thanks! And tomorrow?"}], max_tokens: 16, temperature: 0});
     expect(answer.choices[0]!.message.content!.length).toBeGreaterThan(0);
-    const again = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: history, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
+    const again = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: history, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
     const call = again.choices[0]!.message.tool_calls![0]!;
     if (call.type !== "function") throw new Error("not a function call");
     expect(valid("get_weather", call.function.arguments)).toBe(true);
     // The history reached the prompt: it is longer than the question alone.
-    const alone = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
+    const alone = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: {type: "function", function: {name: "get_weather"}}, max_tokens: 200, temperature: 0});
     expect(again.usage!.prompt_tokens).toBeGreaterThan(alone.usage!.prompt_tokens + 10);
   });
 
@@ -310,7 +293,7 @@ describe("OpenAI surface: tools", () => {
     // The tiny model was never taught to call tools: it answers in text. What a call looks
     // like when a model makes one is node-llama-cpp's parsing of its chat wrapper's syntax.
     for (const tool_choice of ["auto", undefined] as const) {
-      const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, ...(tool_choice ? {tool_choice} : {}), max_tokens: 24, temperature: 0});
+      const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, ...(tool_choice ? {tool_choice} : {}), max_tokens: 24, temperature: 0});
       const choice = res.choices[0]!;
       if (choice.message.tool_calls?.length) {
         expect(choice.finish_reason).toBe("tool_calls");
@@ -321,7 +304,7 @@ describe("OpenAI surface: tools", () => {
       }
       expect(res.usage!.prompt_tokens).toBeGreaterThan(20); // the tools are documented in the prompt
     }
-    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, max_tokens: 12, temperature: 0, stream: true}, {headers: {"cache-control": "no-store"}});
+    const stream = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, max_tokens: 12, temperature: 0, stream: true}, {headers: {"cache-control": "no-store"}});
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
     expect(text.length).toBeGreaterThan(0);
@@ -329,7 +312,7 @@ describe("OpenAI surface: tools", () => {
 
   it("refuses what it cannot do, naming the parameter: bad tools and tool messages", async () => {
     const post = async (body: object) => {
-      const r = await fetch(`${server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages, ...body})});
+      const r = await fetch(`${s.server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, messages, ...body})});
       return {status: r.status, error: ((await r.json()) as {error: {param: string; code: string; message: string}}).error};
     };
     expect(await post({tool_choice: "required"})).toMatchObject({status: 400, error: {param: "tool_choice"}});
@@ -337,24 +320,17 @@ describe("OpenAI surface: tools", () => {
     expect(await post({tools, tool_choice: {type: "function", function: {name: "nope"}}})).toMatchObject({status: 400, error: {param: "tool_choice.function.name"}});
     expect(await post({messages: [...messages, {role: "tool", tool_call_id: "call_x", content: "{}"}]})).toMatchObject({status: 400, error: {param: "messages[1].tool_call_id"}});
     // tool_choice 'none': tools are not used, the reply is text.
-    const none = await client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: "none", max_tokens: 8});
+    const none = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, tools, tool_choice: "none", max_tokens: 8});
     expect(none.choices[0]!.message.tool_calls ?? []).toEqual([]);
     expect(none.choices[0]!.message.content!.length).toBeGreaterThan(0);
   });
 });
 
 describe("OpenAI surface: logit_bias", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "1", CACHE_MODE: "off"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
+  const s = useServer({PARALLEL_SLOTS: "1", CACHE_MODE: "off"});
 
   it("bans a token with -100 and forces one with +100", async () => {
-    const ask = (logit_bias?: Record<string, number>) => client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 6, temperature: 0, ...(logit_bias ? {logit_bias} : {})});
+    const ask = (logit_bias?: Record<string, number>) => s.client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 6, temperature: 0, ...(logit_bias ? {logit_bias} : {})});
     const plain = (await ask()).choices[0]!.text;
     expect(plain.startsWith(",")).toBe(true);
     // Mid-text pieces: tokenizing "," alone would give the word-initial variant.
@@ -365,21 +341,14 @@ describe("OpenAI surface: logit_bias", () => {
     // +100 outweighs every other logit: all 6 tokens are that one.
     expect(forced.length).toBeGreaterThan(0);
     expect(forced).toBe(forced.slice(0, forced.length / 6).repeat(6));
-    const bad = await fetch(`${server.url}/v1/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "x", logit_bias: {"99999": 5}})});
+    const bad = await fetch(`${s.server.url}/v1/completions`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, prompt: "x", logit_bias: {"99999": 5}})});
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({error: {param: "logit_bias"}});
   });
 });
 
 describe("OpenAI surface: logprobs", () => {
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "1"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0});
-  });
-  afterAll(() => server.stop());
+  const s = useServer({PARALLEL_SLOTS: "1"});
 
   const check = (content: OpenAI.ChatCompletionTokenLogprob[], top: number, text: string) => {
     expect(content.map((c) => c.token).join("")).toBe(text);
@@ -395,7 +364,7 @@ describe("OpenAI surface: logprobs", () => {
   };
 
   it("chat: finite, sorted, and at temperature 0 each chosen token is the most likely one; streamed too", async () => {
-    const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3});
+    const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3});
     const content = res.choices[0]!.logprobs!.content!;
     expect(content).toHaveLength(res.usage!.completion_tokens);
     check(content, 3, res.choices[0]!.message.content!);
@@ -404,7 +373,7 @@ describe("OpenAI surface: logprobs", () => {
       expect(c.top_logprobs[0]!.logprob).toBeCloseTo(c.logprob, 6);
     }
 
-    const stream = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3, stream: true}, {headers: {"cache-control": "no-store"}});
+    const stream = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3, stream: true}, {headers: {"cache-control": "no-store"}});
     let text = "";
     const streamed: OpenAI.ChatCompletionTokenLogprob[] = [];
     for await (const chunk of stream) {
@@ -416,10 +385,10 @@ describe("OpenAI surface: logprobs", () => {
   });
 
   it("sampled tokens get their own log probability, alternatives counting them; legacy completions use parallel arrays", async () => {
-    const res = await client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A dog"}], max_tokens: 12, temperature: 1.5, seed: 4, logprobs: true});
+    const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A dog"}], max_tokens: 12, temperature: 1.5, seed: 4, logprobs: true});
     check(res.choices[0]!.logprobs!.content!, 0, res.choices[0]!.message.content!);
 
-    const legacy = await client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 8, temperature: 0, logprobs: 2});
+    const legacy = await s.client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 8, temperature: 0, logprobs: 2});
     const lp = legacy.choices[0]!.logprobs!;
     expect(lp.tokens!.join("")).toBe(legacy.choices[0]!.text);
     expect(lp.token_logprobs).toHaveLength(lp.tokens!.length);
@@ -429,7 +398,7 @@ describe("OpenAI surface: logprobs", () => {
 
   it("refuses bad values naming the parameter", async () => {
     const post = async (path: string, body: object) => {
-      const r = await fetch(`${server.url}${path}`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
+      const r = await fetch(`${s.server.url}${path}`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: TINY_MODEL_NAME, ...body})});
       return {status: r.status, error: ((await r.json()) as {error: {param: string}}).error};
     };
     const messages = [{role: "user", content: "hi"}];
