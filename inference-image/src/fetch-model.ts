@@ -53,6 +53,35 @@ const freeBytesOf = (dir: string) => {
  * a `.part` left by an earlier attempt on a persistent volume is resumed.
  */
 export async function fetchModel(uri: string, path: string, options: FetchOptions = {}): Promise<"downloaded" | "present"> {
+  const parts = shardsOf(uri, path);
+  if (!parts) return fetchFile(uri, path, options);
+  // A sharded GGUF: every part next to the first, each resumed and verified on its own
+  // (the spec's sha256 names the first part; hf:// parts carry their own digests).
+  let outcome: "downloaded" | "present" = "present";
+  for (const [i, part] of parts.entries()) {
+    const got = await fetchFile(part.uri, part.path, i === 0 ? options : {...options, sha256: undefined});
+    if (got === "downloaded") outcome = "downloaded";
+  }
+  return outcome;
+}
+
+/**
+ * The parts of a sharded GGUF (`<name>-00001-of-0000N.gguf`, as llama.cpp's gguf-split
+ * names them) when `uri` names the first one; undefined for a single file. Pure.
+ */
+export function shardsOf(uri: string, path: string): Array<{uri: string; path: string}> | undefined {
+  const shard = /-(\d{5})-of-(\d{5})\.gguf(@[^/@]*)?$/;
+  const m = shard.exec(uri);
+  if (!m || m[1] !== "00001" || !/-00001-of-\d{5}\.gguf$/.test(path)) return undefined;
+  const count = Number(m[2]);
+  if (count < 2) return undefined;
+  return Array.from({length: count}, (_, i) => {
+    const n = String(i + 1).padStart(5, "0");
+    return {uri: uri.replace(shard, `-${n}-of-${m[2]}.gguf${m[3] ?? ""}`), path: path.replace(/-00001-of-(\d{5})\.gguf$/, `-${n}-of-$1.gguf`)};
+  });
+}
+
+async function fetchFile(uri: string, path: string, options: FetchOptions): Promise<"downloaded" | "present"> {
   const fetchImpl = options.fetchImpl ?? fetch;
   let resolved: {url: string; hub: boolean};
   try {

@@ -16,6 +16,9 @@ describe("fetch-model", () => {
   const sha = createHash("sha256").update(model).digest("hex");
   let server: Server;
   let base: string;
+  // A sharded model as llama.cpp's gguf-split names its parts (the bytes are just thirds here).
+  const third = Math.ceil(model.length / 3);
+  const parts = [0, 1, 2].map((i) => model.subarray(i * third, (i + 1) * third));
   const seen: Array<{url: string; method: string; range: string | undefined; auth: string | undefined}> = [];
   const attempts = new Map<string, number>();
 
@@ -46,6 +49,7 @@ describe("fetch-model", () => {
       const n = (attempts.get(url) ?? 0) + 1;
       attempts.set(url, n);
       const hub = /^\/org\/repo\/resolve\/(main|v2)\/(good|bad)\.gguf$/.exec(url);
+      const shard = /^\/split-(\d{5})-of-00003\.gguf$/.exec(url);
       if (url === "/model.gguf" || url === "/cdn/blob.gguf") serve(req, res);
       else if (url === "/drop-once.gguf") serve(req, res, n === 1 ? "drop" : "ok");
       else if (url === "/stall-once.gguf") serve(req, res, n === 1 ? "stall" : "ok");
@@ -56,6 +60,9 @@ describe("fetch-model", () => {
       } else if (hub) {
         // The hub: the resolve URL redirects to a CDN, with the LFS file's sha256 as the linked ETag.
         res.writeHead(302, {location: "/cdn/blob.gguf", "x-linked-etag": `"${hub[2] === "good" ? sha : "f".repeat(64)}"`, "x-repo-commit": "abc"}).end();
+      } else if (shard && Number(shard[1]) >= 1 && Number(shard[1]) <= 3 && !(shard[1] === "00003" && attempts.get("missing-third"))) {
+        const i = Number(shard[1]) - 1;
+        res.writeHead(200, {"content-length": String(parts[i]!.length)}).end(parts[i]);
       } else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -134,6 +141,20 @@ describe("fetch-model", () => {
     const error = await failure(fetchModel(`${base}/model.gguf`, path, {...quick, freeBytes: () => 1000}));
     expect(error).toMatchObject({reason: "InsufficientStorage", message: `not enough space for ${base}/model.gguf: it needs ${model.length} more bytes, the volume has 1000 free`});
     expect(existsSync(`${path}.part`)).toBe(false);
+  });
+
+  it("downloads every part of a sharded GGUF next to the first, verifying the first against the spec's digest", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paddock-model-"));
+    const first = join(dir, "split-00001-of-00003.gguf");
+    const firstSha = createHash("sha256").update(parts[0]!).digest("hex");
+    expect(await fetchModel(`${base}/split-00001-of-00003.gguf`, first, {...quick, sha256: firstSha})).toBe("downloaded");
+    for (const [i, part] of parts.entries()) expect(readFileSync(join(dir, `split-0000${i + 1}-of-00003.gguf`)).equals(part)).toBe(true);
+    expect(await fetchModel(`${base}/split-00001-of-00003.gguf`, first, {...quick, sha256: firstSha})).toBe("present");
+    attempts.set("missing-third", 1);
+    const other = join(mkdtempSync(join(tmpdir(), "paddock-model-")), "split-00001-of-00003.gguf");
+    const error = await failure(fetchModel(`${base}/split-00001-of-00003.gguf`, other, quick));
+    expect(error).toMatchObject({reason: "HttpError", message: expect.stringContaining("split-00003-of-00003.gguf: HTTP 404")});
+    attempts.delete("missing-third");
   });
 
   it("reports an HTTP error at once", async () => {
