@@ -7,6 +7,7 @@ import {
   LlamaText,
   resolveChatWrapper,
   TokenBias,
+  type ChatHistoryItem,
   type ChatModelFunctions,
   type ChatWrapper,
   type ControlledEvaluateInputItem,
@@ -196,7 +197,7 @@ export class LlamaEngine implements Engine {
   }
 
   async generate(request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
-    const {tokens, evaluated, promptTokens, stopTriggers} = this.render(request.prompt, request.tools);
+    const {tokens, evaluated, promptTokens, stopTriggers, history} = this.render(request.prompt, request.tools);
     // A forced tool call is JSON constrained to its schema, like a json_schema response.
     const format: ResponseFormat = forcedCall(request.tools) ? {kind: "json_schema", name: "tool_call", schema: toolCallSchema(request.tools), strict: true} : request.format;
     const contextSize = this.context.contextSize;
@@ -212,7 +213,6 @@ export class LlamaEngine implements Engine {
     // Among free slots, the one whose KV cache already holds the longest prefix of this prompt.
     const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => commonPrefix(s.contextTokens, evaluated)), evaluated.length));
     const slotAt = performance.now();
-    const completion = new LlamaCompletion({contextSequence: sequence});
     // Usage counts every sampled token, whatever text it yields: the sequence's meter counts
     // each position whose logits were computed, i.e. each sample. LlamaCompletion's onToken
     // misses tokens it holds back (a trailing incomplete UTF-8 sequence at max_tokens).
@@ -276,12 +276,12 @@ export class LlamaEngine implements Engine {
       };
       let toolCalls: Array<{name: string; arguments: string}> | undefined;
       let stopReason: string;
-      if (request.tools?.choice.kind === "auto" && request.prompt.kind === "chat") {
+      if (request.tools?.choice.kind === "auto" && history) {
         // tool_choice auto: node-llama-cpp's LlamaChat renders the tools in the model's own
         // function-calling syntax and parses calls out of what it generates.
         const chat = new LlamaChat({contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false});
         try {
-          const answer = await chat.generateResponse(toChatHistory(request.prompt.messages), {
+          const answer = await chat.generateResponse(history, {
             ...sampling,
             functions: functionsOf(request.tools),
             documentFunctionParams: true,
@@ -293,8 +293,13 @@ export class LlamaEngine implements Engine {
           chat.dispose({disposeSequence: false});
         }
       } else {
-        const result = await completion.generateCompletionWithMeta(tokens, {...sampling, ...(grammar ? {grammar} : {}), customStopTriggers: stopTriggers});
-        stopReason = result.metadata.stopReason;
+        const completion = new LlamaCompletion({contextSequence: sequence});
+        try {
+          const result = await completion.generateCompletionWithMeta(tokens, {...sampling, ...(grammar ? {grammar} : {}), customStopTriggers: stopTriggers});
+          stopReason = result.metadata.stopReason;
+        } finally {
+          completion.dispose({disposeSequence: false});
+        }
       }
       if (!stops.stopped) text += emit(stops.flush());
       if (json && stopReason !== "abort") text += emit(json.closing());
@@ -316,7 +321,6 @@ export class LlamaEngine implements Engine {
         queueMs: slotAt - queuedAt
       };
     } finally {
-      completion.dispose({disposeSequence: false});
       this.pool.release(sequence);
     }
   }
@@ -326,17 +330,19 @@ export class LlamaEngine implements Engine {
    * template (or node-llama-cpp's best match when the GGUF has none); its end-of-turn
    * markers become stop triggers. `promptTokens` counts the BOS token llama.cpp prepends.
    */
-  private render(prompt: Prompt, tools?: Tools): {tokens: Token[]; evaluated: Token[]; promptTokens: number; stopTriggers: LlamaText[]} {
+  private render(prompt: Prompt, tools?: Tools): {tokens: Token[]; evaluated: Token[]; promptTokens: number; stopTriggers: LlamaText[]; history?: ChatHistoryItem[]} {
     const bos = this.model.tokens.bos;
     const prependsBos = this.model.tokens.shouldPrependBosToken && bos !== null;
     let tokens: Token[];
     let stopTriggers: LlamaText[] = [];
+    let history: ChatHistoryItem[] | undefined;
     if (prompt.kind === "text") {
       tokens = this.model.tokenize(prompt.text);
     } else {
       // Offered tools are documented in the prompt as the model's template does it.
       const availableFunctions = tools ? functionsOf(tools) : undefined;
-      const state = this.chatWrapper.generateContextState({chatHistory: toChatHistory(prompt.messages), ...(availableFunctions ? {availableFunctions, documentFunctionParams: true} : {})});
+      history = toChatHistory(prompt.messages);
+      const state = this.chatWrapper.generateContextState({chatHistory: history, ...(availableFunctions ? {availableFunctions, documentFunctionParams: true} : {})});
       tokens = state.contextText.tokenize(this.model.tokenizer);
       stopTriggers = state.stopGenerationTriggers;
       // The template already starts with BOS; LlamaCompletion adds its own, so drop the template's.
@@ -344,7 +350,7 @@ export class LlamaEngine implements Engine {
     }
     // What the sequence will hold: LlamaCompletion's BOS, then the prompt.
     const evaluated = prependsBos ? [bos, ...tokens] : tokens;
-    return {tokens, evaluated, promptTokens: evaluated.length, stopTriggers};
+    return {tokens, evaluated, promptTokens: evaluated.length, stopTriggers, ...(history ? {history} : {})};
   }
 
   stopAccepting(): void {
@@ -390,13 +396,10 @@ export class LlamaEngine implements Engine {
 
   /** The generated tokens whose text starts inside the output (a stop string's tokens are cut with it). */
   private visibleTokens(generated: readonly Token[], text: string): Token[] {
-    const kept: Token[] = [];
     let offset = 0;
-    for (let i = 0; i < generated.length && offset < text.length; i++) {
-      kept.push(generated[i]!);
-      offset = this.model.detokenize(generated.slice(0, i + 1)).length;
-    }
-    return kept;
+    let i = 0;
+    for (; i < generated.length && offset < text.length; i++) offset += this.model.detokenize([generated[i]!], false, generated.slice(Math.max(0, i - 8), i)).length;
+    return generated.slice(0, i);
   }
 
   /**
@@ -414,7 +417,7 @@ export class LlamaEngine implements Engine {
     const out = await sequence.controlledEvaluate(input);
     // A token's text depends on what precedes it (SentencePiece drops a word's leading space
     // at the start of a text): each is detokenized after the tokens before it.
-    const context = [...evaluated];
+    const context = evaluated.slice(-8);
     const piece = (t: Token, before: readonly Token[]) => {
       const text = this.model.detokenize([t], false, before);
       return {token: text, bytes: [...Buffer.from(text, "utf8")]};
@@ -440,11 +443,16 @@ export class LlamaEngine implements Engine {
     return out;
   }
 
-  /** Tokens in the model's vocabulary, from the GGUF's tokenizer list. */
+  /** Tokens in the model's vocabulary, from the GGUF's tokenizer list; read once (checks run per token). */
   private get vocabularySize(): number {
-    const tokens = (this.model.fileInfo.metadata as {tokenizer?: {ggml?: {tokens?: unknown}}}).tokenizer?.ggml?.tokens;
-    return Array.isArray(tokens) ? tokens.length : 0;
+    if (this.#vocabularySize === undefined) {
+      const tokens = (this.model.fileInfo.metadata as {tokenizer?: {ggml?: {tokens?: unknown}}}).tokenizer?.ggml?.tokens;
+      this.#vocabularySize = Array.isArray(tokens) ? tokens.length : 0;
+    }
+    return this.#vocabularySize;
   }
+
+  #vocabularySize: number | undefined;
 
   private get contextSizeForEmbedding(): number {
     return Math.min(this.context.contextSize, this.model.trainContextSize);

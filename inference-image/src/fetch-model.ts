@@ -148,17 +148,12 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
   async function transfer(): Promise<"done" | "retry"> {
     const abort = new AbortController();
     let stalled = false;
-    let timer = setTimeout(() => {
+    // Restarted by every chunk: it fires only after stallMs without a byte.
+    const timer = setTimeout(() => {
       stalled = true;
       abort.abort();
     }, stallMs);
-    const alive = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        abort.abort();
-      }, stallMs);
-    };
+    const alive = () => timer.refresh();
     try {
       const res = await fetchImpl(url, {redirect: "follow", signal: abort.signal, headers: {...auth, ...(offset > 0 ? {range: `bytes=${offset}-`} : {})}});
       if (res.status === 401 || res.status === 403) throw deny(res.status);

@@ -103,12 +103,8 @@ export class ReplicaPool {
     this.#ejected.set(name, this.now() + EJECT_MS);
   }
 
-  /**
-   * Holds a request until the ready set changes, the request is cancelled or `ms` pass. Returns
-   * false when it could not be held (`max` requests already are).
-   */
-  async hold(max: number, ms: number, cancel: Cancellation): Promise<boolean> {
-    if (this.#held >= max) return false;
+  /** Holds a request until the ready set changes, the request is cancelled or `ms` pass. The caller bounds how many wait. */
+  async hold(ms: number, cancel: Cancellation): Promise<void> {
     this.#held++;
     this.observer.held?.(this.#held);
     try {
@@ -127,6 +123,5 @@ export class ReplicaPool {
       this.#held--;
       this.observer.held?.(this.#held);
     }
-    return true;
   }
 }

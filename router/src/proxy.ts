@@ -112,60 +112,52 @@ export class RouterProxy {
       } else reply(502, "server_error", "upstream_unavailable", `no replica of ${this.options.service} could serve this request (${failure?.reason ?? "unknown"})`);
     };
 
-    try {
-      for (;;) {
-        if (cancel.cancelled) {
-          if (timedOut) giveUpTimeout(res, this.observer, this.options.requestTimeoutMs, heldStream);
-          return;
-        }
-        const choice = this.pool.choose(key, tried);
-        if (!choice) {
-          if (!worthWaiting(last?.reason)) return giveUp(last);
-          const remaining = Math.min(holdUntil, started + this.options.requestTimeoutMs) - performance.now();
-          if (remaining <= 0) {
-            clearInterval(heldStream);
-            if (res.headersSent) return giveUp(last);
-            return reply(503, "server_error", "no_ready_replica", `no replica of ${this.options.service} became ready within ${Math.round(this.options.holdTimeoutMs / 1000)} s`, {"retry-after": String(RETRY_AFTER_SECONDS)});
-          }
-          if (this.pool.held >= this.options.maxHeld) {
-            if (res.headersSent) return giveUp(last);
-            return reply(503, "server_error", "too_many_held_requests", `${this.options.service} has no ready replica and ${this.options.maxHeld} requests already wait for one`, {"retry-after": String(RETRY_AFTER_SECONDS)});
-          }
-          if (facts.stream && !res.headersSent) heldStream = this.#startHeldStream(res, started);
-          await this.pool.hold(this.options.maxHeld, remaining, cancel);
-          continue;
-        }
-        const attempt = await this.#attempt(choice.replica, req, body, id, cancel);
-        if (attempt.kind === "failed") {
-          tried.add(choice.replica.name);
-          this.pool.eject(choice.replica.name);
-          last = {reason: attempt.reason};
-          if (cancel.cancelled) continue;
-          if (retries >= MAX_RETRIES) return giveUp(last);
-          retries++;
-          this.observer.retry(attempt.reason);
-          this.log.debug("retrying on another replica", {requestId: id, replica: choice.replica.name, reason: attempt.reason});
-          continue;
-        }
-        const status = attempt.response.statusCode ?? 502;
-        const reason = retryableStatus(status);
-        if (reason) {
-          const failed = await drain(attempt.response);
-          attempt.release();
-          tried.add(choice.replica.name);
-          last = {reason, response: {status, headers: attempt.response.headers, body: failed}};
-          if (retries >= MAX_RETRIES) return giveUp(last);
-          retries++;
-          this.observer.retry(reason);
-          continue;
-        }
-        clearInterval(heldStream);
-        if (choice.affine !== undefined) this.observer.affinity(choice.affine);
-        this.#pipe(attempt, choice.replica, res, status);
+    for (;;) {
+      if (cancel.cancelled) {
+        if (timedOut) giveUpTimeout(res, this.observer, this.options.requestTimeoutMs, heldStream);
         return;
       }
-    } finally {
-      if (res.writableEnded || res.destroyed) clearTimeout(deadline);
+      const choice = this.pool.choose(key, tried);
+      if (!choice) {
+        if (!worthWaiting(last?.reason)) return giveUp(last);
+        const remaining = Math.min(holdUntil, started + this.options.requestTimeoutMs) - performance.now();
+        if (remaining <= 0) {
+          clearInterval(heldStream);
+          if (res.headersSent) return giveUp(last);
+          return reply(503, "server_error", "no_ready_replica", `no replica of ${this.options.service} became ready within ${Math.round(this.options.holdTimeoutMs / 1000)} s`, {"retry-after": String(RETRY_AFTER_SECONDS)});
+        }
+        if (this.pool.held >= this.options.maxHeld) {
+          if (res.headersSent) return giveUp(last);
+          return reply(503, "server_error", "too_many_held_requests", `${this.options.service} has no ready replica and ${this.options.maxHeld} requests already wait for one`, {"retry-after": String(RETRY_AFTER_SECONDS)});
+        }
+        if (facts.stream && !res.headersSent) heldStream = this.#startHeldStream(res, started);
+        await this.pool.hold(remaining, cancel);
+        continue;
+      }
+      const attempt = await this.#attempt(choice.replica, req, body, id, cancel);
+      if (attempt.kind === "failed") {
+        this.pool.eject(choice.replica.name);
+        last = {reason: attempt.reason};
+      } else {
+        const status = attempt.response.statusCode ?? 502;
+        const reason = retryableStatus(status);
+        if (!reason) {
+          clearInterval(heldStream);
+          if (choice.affine !== undefined) this.observer.affinity(choice.affine);
+          this.#pipe(attempt, choice.replica, res, status);
+          return;
+        }
+        const failed = await drain(attempt.response);
+        attempt.release();
+        last = {reason, response: {status, headers: attempt.response.headers, body: failed}};
+      }
+      // Nothing reached the client: another replica may take it.
+      tried.add(choice.replica.name);
+      if (cancel.cancelled) continue;
+      if (retries >= MAX_RETRIES) return giveUp(last);
+      retries++;
+      this.observer.retry(last.reason);
+      this.log.debug("retrying on another replica", {requestId: id, replica: choice.replica.name, reason: last.reason});
     }
   }
 
