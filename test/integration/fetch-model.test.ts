@@ -91,7 +91,13 @@ describe("fetch-model", () => {
       const path = target();
       expect(await fetchModel(`${base}${url}`, path, {...quick, sha256: sha})).toBe("downloaded");
       expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
-      expect(rangesFor(url)).toEqual([undefined, "bytes=100000-"]);
+      // The second request resumes where the first stopped: after the bytes that arrived
+      // (up to the 100,000 sent; a reset can lose some in flight on a busy machine).
+      const [firstRange, resumed, ...more] = rangesFor(url);
+      expect([firstRange, more]).toEqual([undefined, []]);
+      const from = Number(/^bytes=(\d+)-$/.exec(resumed ?? "")?.[1]);
+      expect(from).toBeGreaterThan(0);
+      expect(from).toBeLessThanOrEqual(100_000);
     }
   });
 
