@@ -360,6 +360,9 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     await eventually(() => reason() === "ScaledToZero" && live("zero").length === 0, 120_000, "scaled to zero with nothing to do");
     const printed = kubectl(["get", "llms", "zero"]);
     expect(printed).toMatch(/zero\s+0\s+0\s+ScaledToZero/);
+    // The proxy learns the routers' endpoints a moment after status says they are ready, as
+    // kube-proxy does; a router's own /healthz answers through the Service without waking anything.
+    await eventually(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok === true, 30_000, "a router answering through the Service");
 
     // Four requests at zero: three are held (the bound), the fourth is told to come back.
     const sent = Date.now();
