@@ -4,7 +4,7 @@
  * examples/llmservice-local.yaml; waits until it answers; prints how to reach it.
  * Ctrl-C stops everything it started.
  *
- *   npm run dev [-- --no-example] [--gpus N] [--model-dir DIR]
+ *   npm run dev [-- --no-example] [--gpus N] [--model-dir DIR] [--hf-endpoint URL]
  *
  * State and logs go to PADDOCK_DEV_DIR (default .paddock/dev in the checkout).
  */
@@ -13,10 +13,16 @@ import {API_VERSION, KIND} from "../operator/src/api/llmservice.js";
 import {resourcePath} from "../operator/src/kube/kube-client.js";
 import {localExample, startStack} from "./stack.js";
 
-const {values} = parseArgs({options: {"no-example": {type: "boolean", default: false}, gpus: {type: "string", default: "8"}, "model-dir": {type: "string"}}});
+const {values} = parseArgs({options: {"no-example": {type: "boolean", default: false}, gpus: {type: "string", default: "8"}, "model-dir": {type: "string"}, "hf-endpoint": {type: "string"}}});
 const started = Date.now();
 const dir = process.env["PADDOCK_DEV_DIR"];
-const stack = await startStack({gpus: Number(values.gpus), ...(values["model-dir"] ? {modelDir: values["model-dir"]} : {}), ...(dir ? {dir} : {})});
+const stack = await startStack({
+  gpus: Number(values.gpus),
+  ...(values["model-dir"] ? {modelDir: values["model-dir"]} : {}),
+  ...(dir ? {dir} : {}),
+  // hf:// models from a mirror (or a test's model host), as the operator's flag does in a cluster.
+  ...(values["hf-endpoint"] ? {operatorArgs: [`--hf-endpoint=${values["hf-endpoint"]}`]} : {})
+});
 let stopping = false;
 const shutdown = async (code = 0) => {
   if (stopping) return;

@@ -1,5 +1,5 @@
 import {spawn, spawnSync} from "node:child_process";
-import {createWriteStream, mkdirSync, readFileSync} from "node:fs";
+import {createWriteStream, mkdirSync, readFileSync, rmSync} from "node:fs";
 import {join, resolve} from "node:path";
 import {KubeConfig} from "@kubernetes/client-node";
 import {parse} from "yaml";
@@ -11,6 +11,7 @@ import {REPO_ROOT, TINY_MODEL} from "./paths.js";
 import {RedisProcess} from "./processes/redis.js";
 import {stopChild} from "./processes/child.js";
 import {PrometheusProcess} from "./processes/prometheus.js";
+import {LocalVolumeProvisioner, VOLUME_RESOURCES} from "./runtime/local-volumes.js";
 import {NODE_RESOURCES, NodeAgent} from "./runtime/node-agent.js";
 import {ServiceProxy} from "./service-proxy.js";
 
@@ -24,6 +25,8 @@ export interface StackOptions {
   /** Prometheus scrape interval (s). Defaults to 5. */
   readonly scrapeSeconds?: number;
   readonly log?: (line: string) => void;
+  /** More operator flags (e.g. --hf-endpoint for a local model host). */
+  readonly operatorArgs?: readonly string[];
 }
 
 export interface Stack {
@@ -62,7 +65,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stops.push(() => clusterDown(clusterDir));
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
-    const kube = new KubeClient(kc, {resources: NODE_RESOURCES});
+    const kube = new KubeClient(kc, {resources: {...NODE_RESOURCES, ...VOLUME_RESOURCES}});
     stops.push(() => kube.close());
 
     const kubectl = (args: string[]) => {
@@ -76,6 +79,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stops.push(() => redis.stop());
     const prometheus = await PrometheusProcess.start(await freePort(), options.scrapeSeconds ?? 5);
     stops.push(() => prometheus.stop());
+
+    // PersistentVolumeClaims (the shared model cache) get a folder each.
+    // A fresh cluster: folders of an earlier one's volumes are nobody's now.
+    rmSync(resolve(dir, "volumes"), {recursive: true, force: true});
+    const volumes = new LocalVolumeProvisioner(kube, resolve(dir, "volumes"), (message, fields) => log(`volumes: ${message}${fields ? ` ${JSON.stringify(fields)}` : ""}`));
+    await volumes.start();
+    stops.push(() => volumes.stop());
 
     const modelDir = options.modelDir ?? resolve(TINY_MODEL, "..");
     const agent = new NodeAgent({
@@ -101,7 +111,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stops.push(() => proxy.stop());
 
     const operatorLog = createWriteStream(resolve(dir, "logs/operator.log"));
-    const operator = spawn(process.execPath, [resolve(REPO_ROOT, "dist/operator/src/main.js"), "--leader-elect=false", "--health-port=0", `--prometheus-url=${prometheus.url}`], {
+    const operator = spawn(process.execPath, [resolve(REPO_ROOT, "dist/operator/src/main.js"), "--leader-elect=false", "--health-port=0", `--prometheus-url=${prometheus.url}`, ...(options.operatorArgs ?? [])], {
       env: {...process.env, KUBECONFIG: cluster.kubeconfig},
       stdio: ["ignore", "pipe", "pipe"]
     });

@@ -58,7 +58,12 @@ export class Container {
       restartCount: this.#restartCount,
       waiting: this.#waiting,
       lastTerminated: this.#lastTerminated,
-      restarting: this.#restartAt !== undefined
+      restarting: this.#restartAt !== undefined,
+      terminated:
+        !this.#child &&
+        this.#restartAt === undefined &&
+        this.#lastTerminated !== undefined &&
+        (this.deps.restartPolicy === "Never" || (this.deps.restartPolicy === "OnFailure" && this.#lastTerminated.exitCode === 0))
     };
   }
 

@@ -1,4 +1,8 @@
-import {mkdirSync} from "node:fs";
+import {execFileSync} from "node:child_process";
+import {existsSync, mkdirSync, readFileSync} from "node:fs";
+import {createServer, type Server} from "node:https";
+import type {AddressInfo} from "node:net";
+import {join} from "node:path";
 import type {KubeClient, ResourceTable} from "../../operator/src/kube/kube-client.js";
 import {PodRunner, type Pod, type RunnerDeps} from "./pod-runner.js";
 
@@ -39,6 +43,7 @@ export class NodeAgent {
   #timers: NodeJS.Timeout[] = [];
   #syncing = false;
   #lastTargets = "";
+  #kubelet: Server | undefined;
 
   constructor(private readonly options: NodeAgentOptions) {
     this.name = options.name ?? "paddock-local";
@@ -56,8 +61,9 @@ export class NodeAgent {
       spec: {}
     };
     await kube.apply(node, "paddock-dev-runtime");
-    await this.#heartbeat(capacity);
-    this.#timers.push(setInterval(() => void this.#heartbeat(capacity).catch((e: unknown) => this.options.log("node heartbeat failed", {error: String(e)})), 10_000));
+    const port = await this.#serveLogs();
+    await this.#heartbeat(capacity, port);
+    this.#timers.push(setInterval(() => void this.#heartbeat(capacity, port).catch((e: unknown) => this.options.log("node heartbeat failed", {error: String(e)})), 10_000));
     this.#timers.push(setInterval(() => void this.#sync(), 500));
     await this.#sync();
   }
@@ -67,6 +73,38 @@ export class NodeAgent {
     for (const t of this.#timers) clearInterval(t);
     await Promise.all([...this.#runners.values()].map((r) => r.kill()));
     this.#runners.clear();
+    this.#kubelet?.closeAllConnections();
+    this.#kubelet?.close();
+  }
+
+  /**
+   * The one kubelet API the local node serves: container logs, which the API server fetches
+   * for `kubectl logs` and `pods/log` readers (the operator reads download progress that
+   * way). HTTPS with a self-signed certificate: the API server does not verify kubelets
+   * unless told to (--kubelet-certificate-authority).
+   */
+  async #serveLogs(): Promise<number> {
+    const key = join(this.options.workDir, "kubelet.key");
+    const cert = join(this.options.workDir, "kubelet.crt");
+    if (!existsSync(cert)) {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-subj", `/CN=${this.name}`, "-days", "3650", "-addext", "subjectAltName=IP:127.0.0.1"], {stdio: "ignore"});
+    }
+    this.#kubelet = createServer({key: readFileSync(key), cert: readFileSync(cert)}, (req, res) => {
+      const url = new URL(req.url ?? "/", "https://node");
+      const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+      const runner = m ? [...this.#runners.values()].find((r) => r.key === `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`) : undefined;
+      const file = runner && join(runner.logDir, `${decodeURIComponent(m![3]!)}.log`);
+      if (!file || !existsSync(file)) {
+        res.writeHead(404, {"content-type": "text/plain"}).end("not found\n");
+        return;
+      }
+      let text = readFileSync(file, "utf8");
+      const tail = Number(url.searchParams.get("tailLines") ?? NaN);
+      if (Number.isInteger(tail) && tail >= 0) text = text.split("\n").slice(-(tail + 1)).join("\n");
+      res.writeHead(200, {"content-type": "text/plain"}).end(text);
+    });
+    await new Promise<void>((r) => this.#kubelet!.listen(0, "127.0.0.1", r));
+    return (this.#kubelet.address() as AddressInfo).port;
   }
 
   /** Pods running here now, by namespace/name. */
@@ -74,11 +112,11 @@ export class NodeAgent {
     return [...this.#runners.values()].map((r) => ({key: r.key, ip: r.listenIP, logDir: r.logDir}));
   }
 
-  async #heartbeat(capacity: Record<string, string>): Promise<void> {
+  async #heartbeat(capacity: Record<string, string>, kubeletPort: number): Promise<void> {
     const {kube} = this.options;
     const now = new Date().toISOString();
     const ready = {type: "Ready", status: "True", reason: "KubeletReady", message: "paddock local runtime is posting ready status", lastHeartbeatTime: now, lastTransitionTime: now};
-    await kube.request("PATCH", `/api/v1/nodes/${this.name}/status`, {status: {capacity, allocatable: capacity, conditions: [ready], addresses: [{type: "InternalIP", address: "127.0.0.1"}, {type: "Hostname", address: this.name}]}}, "application/merge-patch+json");
+    await kube.request("PATCH", `/api/v1/nodes/${this.name}/status`, {status: {capacity, allocatable: capacity, conditions: [ready], addresses: [{type: "InternalIP", address: "127.0.0.1"}], daemonEndpoints: {kubeletEndpoint: {Port: kubeletPort}}}}, "application/merge-patch+json");
     const lease = {apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: {name: this.name, namespace: "kube-node-lease"}, spec: {holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: now.replace("Z", "000Z")}};
     await kube.apply(lease, "paddock-dev-runtime");
   }

@@ -7,6 +7,7 @@ import {PlanError, planContainer, type ContainerSpec, type ProcessPlan} from "./
 import {podIPFor, podStatus} from "./pod-status.js";
 import type {ObjectData, Pod} from "./pod.js";
 import {runProbe} from "./probes.js";
+import {claimFolder} from "./local-volumes.js";
 import {prepareVolumes} from "./volumes.js";
 
 export type {Pod} from "./pod.js";
@@ -85,7 +86,7 @@ export class PodRunner {
   async start(): Promise<void> {
     try {
       const token = await this.#serviceAccountToken();
-      this.#volumes = await prepareVolumes(this.pod, this.#dir, this.#data, this.deps.hostPath, token && this.deps.apiServer ? {token, caCert: Buffer.from(this.deps.apiServer.caData, "base64").toString("utf8")} : undefined);
+      this.#volumes = await prepareVolumes(this.pod, this.#dir, this.#data, this.deps.hostPath, (ns, claim) => claimFolder(this.deps.kube, ns, claim), token && this.deps.apiServer ? {token, caCert: Buffer.from(this.deps.apiServer.caData, "base64").toString("utf8")} : undefined);
       if (token) this.#kubeconfig = this.#writeKubeconfig(token);
       for (const init of this.pod.spec.initContainers ?? []) await this.#runToCompletion(init);
       this.#initialized = true;

@@ -14,6 +14,8 @@ export interface ContainerView {
   readonly lastTerminated: {exitCode: number; reason: string; message: string; finishedAt: string} | undefined;
   /** A restart is scheduled. */
   readonly restarting: boolean;
+  /** It exited and its pod's restart policy keeps it down (a Job's pod): lastTerminated is its final state. */
+  readonly terminated: boolean;
 }
 
 /** The pod as the runner sees it. */
@@ -37,9 +39,12 @@ export interface PodState {
 export function podStatus(s: PodState): Record<string, unknown> {
   const allReady = !s.terminating && s.containers.every((c) => c.ready);
   const running = s.containers.some((c) => c.running);
+  // Every container done for good (restartPolicy Never/OnFailure): the pod ran to completion.
+  const finished = s.containers.length > 0 && s.containers.every((c) => c.terminated);
+  const phase = finished ? (s.containers.every((c) => c.lastTerminated?.exitCode === 0) ? "Succeeded" : "Failed") : s.initError ? "Pending" : running || s.containers.some((c) => c.restarting) ? "Running" : "Pending";
   const cond = (type: string, ok: boolean, reason?: string, message?: string) => ({type, status: ok ? "True" : "False", ...(reason ? {reason} : {}), ...(message ? {message} : {})});
   return {
-    phase: s.initError ? "Pending" : running || s.containers.some((c) => c.restarting) ? "Running" : "Pending",
+    phase,
     hostIP: s.nodeIP,
     podIP: s.podIP,
     podIPs: [{ip: s.podIP}],
@@ -57,8 +62,12 @@ export function podStatus(s: PodState): Record<string, unknown> {
       ready: c.ready,
       started: c.started,
       restartCount: c.restartCount,
-      state: c.running ? {running: {startedAt: c.startedAt}} : {waiting: c.waiting ?? s.initError ?? {reason: s.initialized ? "ContainerCreating" : "PodInitializing"}},
-      ...(c.lastTerminated ? {lastState: {terminated: c.lastTerminated}} : {})
+      state: c.running
+        ? {running: {startedAt: c.startedAt}}
+        : c.terminated && c.lastTerminated
+          ? {terminated: c.lastTerminated}
+          : {waiting: c.waiting ?? s.initError ?? {reason: s.initialized ? "ContainerCreating" : "PodInitializing"}},
+      ...(c.lastTerminated && !c.terminated ? {lastState: {terminated: c.lastTerminated}} : {})
     }))
   };
 }

@@ -20,7 +20,7 @@ export interface Volume {
   hostPath?: {path: string};
   secret?: {secretName: string; items?: Array<{key: string; path: string}>};
   configMap?: {name: string; items?: Array<{key: string; path: string}>};
-  persistentVolumeClaim?: object;
+  persistentVolumeClaim?: {claimName: string; readOnly?: boolean};
   projected?: {sources?: Array<{serviceAccountToken?: object; configMap?: object; downwardAPI?: object}>};
 }
 

@@ -4,8 +4,11 @@ import {dirname} from "node:path";
 import {Readable} from "node:stream";
 import {fileURLToPath} from "node:url";
 import {EXIT_CONFIG, FETCH_ENV} from "../../contract/index.js";
+import {DEFAULT_HF_ENDPOINT, downloadFailureMessage, resolveModelUrl, shardUris, type DownloadFailureReason, type DownloadProgress} from "../../contract/model-download.js";
 import {fileSha256} from "./cache/model-digest.js";
-import {backoffMs, DEFAULT_HF_ENDPOINT, resolveModelUrl} from "./model-url.js";
+
+/** Back-off before reconnect `attempt` (1-based): 1 s doubling, at most 30 s. */
+export const backoffMs = (attempt: number) => Math.min(30_000, 1000 * 2 ** (attempt - 1));
 
 /**
  * A failed download; the message is what `kubectl describe` shows as ModelDownloadFailed,
@@ -15,7 +18,7 @@ export class ModelDownloadError extends Error {
   override name = "ModelDownloadError";
   constructor(
     message: string,
-    readonly reason: "HttpError" | "Unauthorized" | "DigestMismatch" | "InsufficientStorage" | "TooManyRetries" | "InvalidSource" = "HttpError"
+    readonly reason: DownloadFailureReason = "HttpError"
   ) {
     super(message);
   }
@@ -32,8 +35,8 @@ export interface FetchOptions {
   readonly maxRetries?: number;
   /** Free bytes where the file goes; defaults to statfs. */
   readonly freeBytes?: (dir: string) => number;
-  /** Told of progress (bytes so far, total when known). */
-  readonly onProgress?: (p: {bytes: number; total: number | undefined}) => void;
+  /** Told of progress (bytes so far, total when known); `verifying` while hashing a file already there. */
+  readonly onProgress?: (p: {bytes: number; total: number | undefined; verifying?: boolean}) => void;
   readonly fetchImpl?: typeof fetch;
   /** Back-off before reconnect `attempt`; defaults to 1 s doubling to 30 s. */
   readonly backoff?: (attempt: number) => number;
@@ -58,9 +61,13 @@ export async function fetchModel(uri: string, path: string, options: FetchOption
   // A sharded GGUF: every part next to the first, each resumed and verified on its own
   // (the spec's sha256 names the first part; hf:// parts carry their own digests).
   let outcome: "downloaded" | "present" = "present";
+  let before = 0;
   for (const [i, part] of parts.entries()) {
-    const got = await fetchFile(part.uri, part.path, i === 0 ? options : {...options, sha256: undefined});
+    // Progress counts the parts done so far plus this one.
+    const onProgress = options.onProgress && ((p: {bytes: number; total: number | undefined; verifying?: boolean}) => options.onProgress!({...p, bytes: before + p.bytes, total: p.total === undefined ? undefined : before + p.total}));
+    const got = await fetchFile(part.uri, part.path, {...options, ...(i === 0 ? {} : {sha256: undefined}), ...(onProgress ? {onProgress} : {})});
     if (got === "downloaded") outcome = "downloaded";
+    before += statSync(part.path).size;
   }
   return outcome;
 }
@@ -70,15 +77,9 @@ export async function fetchModel(uri: string, path: string, options: FetchOption
  * names them) when `uri` names the first one; undefined for a single file. Pure.
  */
 export function shardsOf(uri: string, path: string): Array<{uri: string; path: string}> | undefined {
-  const shard = /-(\d{5})-of-(\d{5})\.gguf(@[^/@]*)?$/;
-  const m = shard.exec(uri);
-  if (!m || m[1] !== "00001" || !/-00001-of-\d{5}\.gguf$/.test(path)) return undefined;
-  const count = Number(m[2]);
-  if (count < 2) return undefined;
-  return Array.from({length: count}, (_, i) => {
-    const n = String(i + 1).padStart(5, "0");
-    return {uri: uri.replace(shard, `-${n}-of-${m[2]}.gguf${m[3] ?? ""}`), path: path.replace(/-00001-of-(\d{5})\.gguf$/, `-${n}-of-$1.gguf`)};
-  });
+  const uris = shardUris(uri);
+  if (!uris || !/-00001-of-\d{5}\.gguf$/.test(path)) return undefined;
+  return uris.map((u, i) => ({uri: u, path: path.replace(/-00001-of-(\d{5})\.gguf$/, `-${String(i + 1).padStart(5, "0")}-of-$1.gguf`)}));
 }
 
 async function fetchFile(uri: string, path: string, options: FetchOptions): Promise<"downloaded" | "present"> {
@@ -113,11 +114,18 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
     }
   }
 
-  if (existsSync(path) && (!expected || (await fileSha256(path)) === expected)) return "present";
+  if (existsSync(path)) {
+    options.onProgress?.({bytes: statSync(path).size, total: statSync(path).size, verifying: true});
+    if (!expected || (await fileSha256(path)) === expected) return "present";
+  }
   const partial = `${path}.part`;
   let hash = createHash("sha256");
   let offset = 0;
-  if (existsSync(partial)) offset = await hashExisting(partial, hash);
+  if (existsSync(partial)) {
+    // Left by an earlier attempt (a persistent volume): hashed again before resuming it.
+    options.onProgress?.({bytes: statSync(partial).size, total: undefined, verifying: true});
+    offset = await hashExisting(partial, hash);
+  }
   const stallMs = options.stallTimeoutMs ?? 60_000;
   const maxRetries = options.maxRetries ?? 10;
   let total: number | undefined;
@@ -130,7 +138,7 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
     if (result === "done") break;
     retries++;
     if (retries > maxRetries) {
-      rmSync(partial, {force: true});
+      // The .part stays: on a persistent volume (the shared cache) the next attempt resumes it.
       throw new ModelDownloadError(`downloading ${uri} failed after ${maxRetries} retries: ${lastError}`, "TooManyRetries");
     }
     await new Promise((r) => setTimeout(r, (options.backoff ?? backoffMs)(retries)));
@@ -235,7 +243,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(EXIT_CONFIG);
   }
   let last = 0;
-  const started = Date.now();
+  let started = Date.now();
+  let startBytes = 0;
   fetchModel(url, path, {
     sha256: env[FETCH_ENV.sha256],
     token: env[FETCH_ENV.token],
@@ -243,17 +252,30 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     stallTimeoutMs: number(FETCH_ENV.stallTimeoutSeconds, 60) * 1000,
     maxRetries: number(FETCH_ENV.maxRetries, 10),
     // One progress line every 5 s: bytes, total, rate and ETA, for `kubectl logs -c fetch-model`.
-    onProgress: ({bytes, total}) => {
+    // The operator reads the last of these through pods/log into status.model.
+    onProgress: ({bytes, total, verifying}) => {
       const now = Date.now();
-      if (now - last < 5000) return;
+      if (verifying) {
+        // Hashing what an earlier attempt left: the rate counts only bytes fetched from now on.
+        started = now;
+        startBytes = bytes;
+      } else if (now - last < 5000) return;
       last = now;
-      const rate = bytes / Math.max(0.001, (now - started) / 1000);
-      process.stdout.write(JSON.stringify({msg: "progress", bytes, total: total ?? null, bytes_per_second: Math.round(rate), eta_seconds: total ? Math.round((total - bytes) / rate) : null}) + "\n");
+      const rate = (bytes - startBytes) / Math.max(0.001, (now - started) / 1000);
+      const line: DownloadProgress = {
+        msg: verifying ? "verifying" : "progress",
+        bytes,
+        total: total ?? null,
+        bytes_per_second: Math.round(rate),
+        eta_seconds: total && rate > 0 ? Math.round((total - bytes) / rate) : null
+      };
+      process.stdout.write(JSON.stringify(line) + "\n");
     }
   }).then(
     (outcome) => process.stdout.write(JSON.stringify({msg: `model ${outcome}`, url, path}) + "\n"),
     (error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
+      // `<reason>: <message>`: the operator shows the reason in the ModelReady condition.
+      const message = error instanceof ModelDownloadError ? downloadFailureMessage(error.reason, error.message) : downloadFailureMessage("HttpError", error instanceof Error ? error.message : String(error));
       process.stderr.write(`fetch-model: ${message}\n`);
       // Kubernetes shows this file's content as the container's termination message.
       try {

@@ -13,6 +13,7 @@ import {KubeEventRecorder} from "./controller/events.js";
 import {LeaderElector} from "./controller/leader-election.js";
 import type {AppliedMemo} from "./controller/plan.js";
 import {reconcile, type ReconcileResult} from "./controller/reconciler.js";
+import {ModelSizer} from "./controller/model-size.js";
 import {KubeClient} from "./kube/kube-client.js";
 import {OperatorMetrics} from "./metrics.js";
 
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   const kube = new KubeClient(kc, {onRequest, userAgent, ...(elector ? {mayWrite: () => elector.mayAct()} : {})});
   const events = new KubeEventRecorder(kube, config.identity, (e) => logger.debug("event not recorded", {error: String(e)}));
   const applied: AppliedMemo = new Map();
+  const sizer = new ModelSizer(config["hf-endpoint"]);
   const controller: Controller = new Controller({
     kc,
     kube,
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
           router: {image: config["router-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           cache: controller.cache,
           applied,
+          sizer,
           onReadiness: (ns, n, ready) => {
             if (ready === undefined) metrics.serviceReady.remove({namespace: ns, name: n});
             else metrics.serviceReady.set({namespace: ns, name: n}, ready ? 1 : 0);

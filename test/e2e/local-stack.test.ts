@@ -11,6 +11,9 @@ import {eventually} from "../helpers/cluster.js";
 import {parseMetrics, sample} from "../../dev/metrics-text.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 import {sleep} from "../../dev/processes/server.js";
+import {TINY_MODEL} from "../../dev/paths.js";
+import {ModelHost} from "../helpers/model-host.js";
+import {createHash} from "node:crypto";
 
 /**
  * The whole system as a user runs it: `npm run dev` (here its built entry, as a child
@@ -69,6 +72,10 @@ describe("local stack (npm run dev), one ordered scenario", () => {
   let serviceUrl: string;
   let redisUrl: string;
   const seenPods = new Map<string, string>();
+  /** Plays the Hugging Face hub for hf:// models (the operator's --hf-endpoint). */
+  const host = new ModelHost();
+  const model = readFileSync(TINY_MODEL);
+  const modelSha = createHash("sha256").update(model).digest("hex");
 
   const line = async (prefix: string, timeoutMs: number) =>
     eventually(() => lines.find((l) => l.startsWith(prefix))?.slice(prefix.length), timeoutMs, `a line starting '${prefix}'\n${lines.join("\n")}`);
@@ -126,7 +133,8 @@ describe("local stack (npm run dev), one ordered scenario", () => {
 
   beforeAll(async () => {
     binDir = ensureBinaries();
-    dev = spawn(process.execPath, [resolve(REPO_ROOT, "dist/dev/main.js")], {env: {...process.env, PADDOCK_DEV_DIR: DIR}, stdio: ["ignore", "pipe", "pipe"]});
+    await host.start();
+    dev = spawn(process.execPath, [resolve(REPO_ROOT, "dist/dev/main.js"), `--hf-endpoint=${host.url}`], {env: {...process.env, PADDOCK_DEV_DIR: DIR}, stdio: ["ignore", "pipe", "pipe"]});
     exited = new Promise((r) => dev.once("exit", (code) => r(code)));
     createInterface({input: dev.stdout!}).on("line", (l) => lines.push(l));
     createInterface({input: dev.stderr!}).on("line", (l) => lines.push(`stderr: ${l}`));
@@ -136,6 +144,7 @@ describe("local stack (npm run dev), one ordered scenario", () => {
   }, 900_000);
 
   afterAll(async () => {
+    await host.stop();
     if (dev && dev.exitCode === null) {
       dev.kill("SIGINT");
       await exited;
@@ -383,6 +392,118 @@ describe("local stack (npm run dev), one ordered scenario", () => {
     // No load and nothing held: back to zero after the 10 s window.
     await eventually(() => reason() === "ScaledToZero" && Number(kubectl(["get", "deployment", "zero", "-o", "jsonpath={.spec.replicas}"])) === 0, 90_000, "back to zero");
     kubectl(["delete", "llms", "zero"]);
+  }, 300_000);
+
+  interface ModelStatusView {
+    phase: string;
+    progress?: string;
+    bytes?: number;
+    totalBytes?: number;
+    claimName?: string;
+    job?: string;
+  }
+  const modelStatus = (name: string) => (JSON.parse(kubectl(["get", "llms", name, "-o", "json"])) as {status?: {model?: ModelStatusView}}).status?.model;
+  const conditionOf = (name: string, type: string) =>
+    (JSON.parse(kubectl(["get", "llms", name, "-o", "json"])) as {status?: {conditions?: Array<{type: string; status: string; reason: string; message: string}>}}).status?.conditions?.find((c) => c.type === type);
+  const applyService = (name: string, spec: Record<string, unknown>) => kubectl(["apply", "-f", "-"], stringify({apiVersion: "llm.paddock.dev/v1alpha1", kind: "LlmService", metadata: {name}, spec}));
+  const cachedSpec = (uri: string, extra: Record<string, unknown> = {}) => ({
+    model: {uri, name: "tiny", ...extra},
+    replicas: {min: 1, max: 1},
+    engine: {shutdownGraceSeconds: 5},
+    cache: {enabled: false},
+    routing: {replicas: 1}
+  });
+
+  step("downloads a 3-replica service's hf:// model once into a shared claim, resumes a transfer dropped at 50%, and shows progress in kubectl get llms", async () => {
+    host.host("model.gguf", {body: model, rate: 150_000, firstGet: {after: 0.5, then: "drop"}, linkedSha256: modelSha});
+    const applied = Date.now();
+    applyService("cached", {...cachedSpec("hf://org/repo/model.gguf"), replicas: {min: 3, max: 3}});
+    // Watch what a user watching `kubectl get llms` would see while it downloads.
+    const phases = new Set<string>();
+    const rows = new Set<string>();
+    await eventually(() => {
+      const m = modelStatus("cached");
+      if (m) phases.add(m.phase);
+      const row = kubectl(["get", "llms", "cached", "--no-headers"]).trim();
+      rows.add(row.replace(/\s+/g, " "));
+      return conditionOf("cached", "Ready")?.status === "True" && live("cached").filter(ready).length === 3;
+    }, 180_000, "cached: 3 replicas ready");
+    const took = Date.now() - applied;
+    const served = host.bytesServed("model.gguf");
+    const gets = host.gets("model.gguf");
+    process.stdout.write(`e2e: shared model cache: ${gets.length} GETs, ${served} bytes served for a ${model.length}-byte model (${(served / model.length).toFixed(2)}x), 3 replicas ready ${took} ms after apply; phases seen ${[...phases].join(", ")}\n`);
+    expect([...rows].some((r) => /Downloading \d+%/.test(r))).toBe(true);
+    expect(phases).toContain("Downloading");
+    expect(modelStatus("cached")).toMatchObject({phase: "Ready", progress: "Ready"});
+    expect(conditionOf("cached", "ModelReady")).toMatchObject({status: "True", reason: "Downloaded"});
+    // Once for three replicas, and the dropped half resumed (Range), not restarted.
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(served).toBeGreaterThanOrEqual(model.length);
+    expect(served).toBeLessThan(1.6 * model.length);
+    const claim = modelStatus("cached")!.claimName!;
+    for (const p of live("cached")) {
+      const spec = (JSON.parse(kubectl(["get", "pod", p.metadata.name, "-o", "json"])) as {spec: {volumes: Array<{name: string; persistentVolumeClaim?: {claimName: string; readOnly?: boolean}}>; initContainers?: unknown[]}}).spec;
+      expect(spec.volumes.find((v) => v.name === "model")?.persistentVolumeClaim).toEqual({claimName: claim, readOnly: true});
+      expect(spec.initContainers).toBeUndefined();
+    }
+    const url = await line("dev: service default/cached -> ", 10_000);
+    expect((await chat(url, "Once upon a time")).status).toBe(200);
+  }, 240_000);
+
+  step("a second service naming the same model shares the claim without a byte more, and the claim and Job go with the last of them", async () => {
+    const before = host.bytesServed("model.gguf");
+    applyService("cached-2", cachedSpec("hf://org/repo/model.gguf"));
+    await eventually(() => conditionOf("cached-2", "Ready")?.status === "True", 120_000, "cached-2 Ready");
+    expect(host.bytesServed("model.gguf")).toBe(before);
+    const {claimName, job} = modelStatus("cached")!;
+    expect(modelStatus("cached-2")).toMatchObject({claimName, job, phase: "Ready"});
+    const owners = (kind: string, name: string) => (JSON.parse(kubectl(["get", kind, name, "-o", "json"])) as {metadata: {ownerReferences?: Array<{name: string}>}}).metadata.ownerReferences?.map((r) => r.name).sort();
+    expect(owners("pvc", claimName!)).toEqual(["cached", "cached-2"]);
+    expect(owners("job", job!)).toEqual(["cached", "cached-2"]);
+    kubectl(["delete", "llms", "cached"]);
+    await eventually(() => owners("pvc", claimName!)?.join() === "cached-2", 120_000, "one owner left");
+    kubectl(["delete", "llms", "cached-2"]);
+    const gone = (kind: string, name: string) => spawnSync(join(binDir, "kubectl"), ["get", kind, name], {encoding: "utf8", env: {...process.env, KUBECONFIG: kubeconfig}}).status !== 0;
+    await eventually(() => gone("pvc", claimName!) && gone("job", job!), 120_000, "claim and Job garbage-collected");
+  }, 300_000);
+
+  step("a stalled transfer is detected within stallTimeoutSeconds and resumed", async () => {
+    host.host("stall.gguf", {body: model, firstGet: {after: 0.3, then: "stall"}});
+    applyService("stall", cachedSpec("hf://org/repo/stall.gguf", {stallTimeoutSeconds: 3}));
+    await eventually(() => conditionOf("stall", "ModelReady")?.status === "True", 120_000, "stall: model ready");
+    const gets = host.gets("stall.gguf");
+    expect(gets).toHaveLength(2);
+    const detected = gets[1]!.at - gets[0]!.lastByteAt;
+    process.stdout.write(`e2e: stall: last byte -> resumed request in ${detected} ms (timeout 3 s, then a 1 s back-off)\n`);
+    expect(detected).toBeGreaterThanOrEqual(3_000);
+    expect(detected).toBeLessThan(3_000 + 1_000 + 2_000);
+    expect(gets[1]!.range).toBe(`bytes=${Math.floor(model.length * 0.3)}-`);
+    kubectl(["delete", "llms", "stall"]);
+  }, 180_000);
+
+  step("download failures say why in conditions, events and kubectl get llms, and fixing the spec retries", async () => {
+    host.host("private.gguf", {body: model, token: "hf_s3cret"});
+    // The operator asks the host for the length anonymously: a gated model needs cache.size.
+    applyService("private", cachedSpec("hf://org/repo/private.gguf"));
+    await eventually(() => conditionOf("private", "ModelReady")?.reason === "SizeUnknown", 60_000, "SizeUnknown");
+    expect(conditionOf("private", "ModelReady")!.message).toMatch(/HTTP 401.*set spec\.model\.cache\.size/);
+    const sized = cachedSpec("hf://org/repo/private.gguf");
+    applyService("private", {...sized, model: {...sized.model, cache: {size: "16Mi"}}});
+    await eventually(() => conditionOf("private", "ModelReady")?.reason === "Unauthorized", 120_000, "Unauthorized");
+    expect(conditionOf("private", "ModelReady")!.message).toContain("a token is needed (spec.model.tokenSecretRef)");
+    expect(conditionOf("private", "Degraded")).toMatchObject({status: "True", reason: "ModelDownloadFailed"});
+    expect(conditionOf("private", "Ready")).toMatchObject({status: "False", reason: "ModelDownloadFailed"});
+    expect(kubectl(["get", "llms", "private", "--no-headers"])).toContain("Failed: Unauthorized");
+    expect(kubectl(["get", "events", "--field-selector", "involvedObject.name=private,reason=Unauthorized", "-o", "jsonpath={.items[*].type}"])).toContain("Warning");
+    kubectl(["create", "secret", "generic", "hf-token", "--from-literal=token=hf_s3cret"]);
+    applyService("private", {...sized, model: {...sized.model, cache: {size: "16Mi"}, tokenSecretRef: {name: "hf-token", key: "token"}}});
+    await eventually(() => conditionOf("private", "Ready")?.status === "True", 120_000, "private Ready with the token");
+
+    applyService("wrong", cachedSpec("hf://org/repo/model.gguf", {sha256: "0".repeat(64)}));
+    await eventually(() => conditionOf("wrong", "ModelReady")?.reason === "DigestMismatch", 120_000, "DigestMismatch");
+    expect(conditionOf("wrong", "ModelReady")!.message).toContain(`expected ${"0".repeat(64)}, got ${modelSha}`);
+    kubectl(["delete", "llms", "private", "wrong"]);
   }, 300_000);
 
   step("deleting the LlmServices stops every process they started", async () => {

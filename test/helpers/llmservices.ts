@@ -11,8 +11,13 @@ export interface Condition {
   message: string;
 }
 
-/** The example LlmService's spec (examples/llmservice.yaml). */
-export const example = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice.yaml"), "utf8")) as {spec: Record<string, unknown>};
+/**
+ * The example LlmService's spec (examples/llmservice.yaml), with the per-pod download
+ * (`cache.mode: None`): KWOK pods run nothing and huggingface.co is out of reach here, so the
+ * shared cache's Job and claim are exercised by the end-to-end tests, against a local host.
+ */
+const exampleDoc = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice.yaml"), "utf8")) as {spec: Record<string, unknown> & {model: Record<string, unknown>}};
+export const example = {spec: {...exampleDoc.spec, model: {...exampleDoc.spec.model, cache: {mode: "None"}}}} as {spec: Record<string, unknown>};
 
 /**
  * kubectl-level helpers for operator tests on the shared test cluster: namespaces of their

@@ -3,6 +3,7 @@ import {planContainer, type ContainerSpec} from "../../dev/runtime/pod-plan.js";
 import {loadServerConfig} from "../../inference-image/src/config.js";
 import {parseLlmService, type LlmService} from "../../operator/src/api/llmservice.js";
 import {desiredDeployment} from "../../operator/src/desired/deployment.js";
+import {desiredDownloadJob, modelCache} from "../../operator/src/desired/model-cache.js";
 
 /**
  * The operator and the inference server share no code but contract/. This feeds the
@@ -36,7 +37,8 @@ describe("the operator's pod environment, parsed by the server", () => {
     const {env} = serverEnv(svc({model: {uri: "https://models.example/llama-3b.Q4.gguf", sha256: "ab".repeat(32), name: "llama"}, engine: {parallelSlots: 8, contextSize: 4096, maxQueue: 10, threads: 3, requestTimeoutSeconds: 30, shutdownGraceSeconds: 12, gpuLayers: 20}, resources: {gpus: 2}}));
     const config = loadServerConfig(env, cpu);
     expect(config).toMatchObject({
-      modelPath: "/vol/model/llama-3b.Q4.gguf",
+      // The shared model cache: the file sits under the model's digest in the claim.
+      modelPath: `/vol/model/${"ab".repeat(8)}/llama-3b.Q4.gguf`,
       modelName: "llama",
       port: DEFAULT_PORT,
       parallelSlots: 8,
@@ -75,9 +77,23 @@ describe("the operator's pod environment, parsed by the server", () => {
   });
 
   it("gives the download program the variables it reads, and runs it by its entry point", () => {
-    const {init} = serverEnv(svc({model: {uri: "https://models.example/x.gguf", sha256: "cd".repeat(32)}}));
+    const {init} = serverEnv(svc({model: {uri: "https://models.example/x.gguf", sha256: "cd".repeat(32), cache: {mode: "None"}}}));
     expect(init?.command).toEqual(["node", IMAGE_ENTRY.fetchModel]);
     expect(Object.fromEntries((init?.env ?? []).map((e) => [e.name, e.value]))).toEqual({[FETCH_ENV.url]: "https://models.example/x.gguf", [FETCH_ENV.path]: "/models/x.gguf", [FETCH_ENV.sha256]: "cd".repeat(32), [FETCH_ENV.stallTimeoutSeconds]: "60"});
     expect(FETCH_ENV.path).toBe(ENV.modelPath);
+  });
+
+  it("has the download Job write the very file the replicas' MODEL_PATH names", () => {
+    const s = svc({model: {uri: "https://models.example/x.gguf", sha256: "cd".repeat(32)}});
+    const cache = modelCache(s)!;
+    const job = desiredDownloadJob(s, cache, {image: "registry.example/paddock/inference:1"}).spec!.template.spec!;
+    const fetcher = job.containers[0]!;
+    expect(fetcher.command).toEqual(["node", IMAGE_ENTRY.fetchModel]);
+    const jobPath = fetcher.env!.find((e) => e.name === FETCH_ENV.path)!.value!;
+    const jobClaim = job.volumes!.find((v) => v.name === "model")!.persistentVolumeClaim!.claimName;
+    expect(fetcher.volumeMounts).toContainEqual({name: "model", mountPath: "/models"});
+    const pod = desiredDeployment(s, {image: "registry.example/paddock/inference:1"}).spec!.template.spec!;
+    expect(pod.volumes!.find((v) => v.name === "model")!.persistentVolumeClaim).toEqual({claimName: jobClaim, readOnly: true});
+    expect(serverEnv(s).env[ENV.modelPath]).toBe(jobPath.replace(/^\/models/, "/vol/model"));
   });
 });

@@ -14,7 +14,7 @@ const env = (s: LlmService) => Object.fromEntries(pod(s).containers[0]!.env!.map
 
 describe("desired Deployment", () => {
   it("downloads https models with an init container into a volume the server reads", () => {
-    const p = pod(svc({model: {uri: "https://h/models/llama.gguf", sha256: "a".repeat(64)}}));
+    const p = pod(svc({model: {uri: "https://h/models/llama.gguf", sha256: "a".repeat(64), cache: {mode: "None"}}}));
     expect(p.initContainers?.[0]).toMatchObject({name: "fetch-model"});
     expect(Object.fromEntries(p.initContainers![0]!.env!.map((e) => [e.name, e.value]))).toEqual({MODEL_URL: "https://h/models/llama.gguf", MODEL_PATH: "/models/llama.gguf", MODEL_SHA256: "a".repeat(64), STALL_TIMEOUT_SECONDS: "60"});
     expect(p.volumes).toContainEqual({name: "model", emptyDir: {}});
@@ -22,7 +22,7 @@ describe("desired Deployment", () => {
   });
 
   it("downloads hf:// models through the operator's hub endpoint, with the token from its Secret", () => {
-    const s = svc({model: {uri: "hf://org/repo/sub/q4.gguf@v1", tokenSecretRef: {name: "hf", key: "token"}, stallTimeoutSeconds: 30}});
+    const s = svc({model: {uri: "hf://org/repo/sub/q4.gguf@v1", tokenSecretRef: {name: "hf", key: "token"}, stallTimeoutSeconds: 30, cache: {mode: "None"}}});
     const init = desiredDeployment(s, {image: "default/img:1", hfEndpoint: "https://mirror.example"}).spec!.template.spec!.initContainers![0]!;
     expect(Object.fromEntries(init.env!.map((e) => [e.name, e.value ?? e.valueFrom]))).toEqual({
       MODEL_URL: "hf://org/repo/sub/q4.gguf@v1",

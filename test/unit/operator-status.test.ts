@@ -10,7 +10,8 @@ const base: Observation = {
   generation: 2,
   desiredReplicas: 2,
   deployment: {generation: 5, observedGeneration: 5, replicas: 2, readyReplicas: 2, updatedReplicas: 2, conditions: []},
-  pods: {insufficientGpu: 0}
+  pods: {insufficientGpu: 0},
+  model: {ready: true, failed: false, reason: "NoDownload", message: "the pods read the model from file:///models/x.gguf"}
 };
 const at = new Date("2026-01-01T00:00:00Z");
 const byType = (o: Observation, previous = [] as ReturnType<typeof nextConditions>) => Object.fromEntries(nextConditions(o, previous, at).map((c) => [c.type, c]));

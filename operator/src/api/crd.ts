@@ -29,10 +29,11 @@ export function llmServiceCrd(): Json {
             scale: {specReplicasPath: ".spec.replicas.desired", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector"}
           },
           additionalPrinterColumns: [
-            {name: "Model", type: "string", jsonPath: ".spec.model.uri", priority: 1},
+            {name: "URI", type: "string", jsonPath: ".spec.model.uri", priority: 1},
             {name: "Ready", type: "integer", jsonPath: ".status.readyReplicas"},
             {name: "Desired", type: "integer", jsonPath: ".status.desiredReplicas"},
             {name: "Status", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].reason"},
+            {name: "Model", type: "string", jsonPath: ".status.model.progress"},
             {name: "Endpoint", type: "string", jsonPath: ".status.endpoint"},
             {name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp"}
           ],

@@ -20,6 +20,24 @@ const secretKeyRef = z.strictObject({
   key: z.string().min(1).max(253).describe("Key in the Secret.")
 });
 
+export const modelCacheSchema = z
+  .strictObject({
+    mode: z
+      .enum(["Shared", "None"])
+      .default("Shared")
+      .describe("Shared: one download per model and namespace into a PersistentVolumeClaim, by a Job the operator owns; replicas mount it read-only and start once the file is verified. None: every pod downloads the model into its own emptyDir (clusters without suitable storage). Defaults to Shared."),
+    claimName: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a PersistentVolumeClaim name").max(253).optional().describe("An existing PersistentVolumeClaim to keep models in (under <digest>/ folders). Omitted: the operator creates one per model, sized from its length."),
+    storageClassName: z.string().min(1).max(253).optional().describe("StorageClass of the claim the operator creates. Defaults to the cluster's default class."),
+    accessMode: z
+      .enum(["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"])
+      .default("ReadWriteOnce")
+      .describe("Access mode of the claim the operator creates. ReadWriteMany lets replicas on several nodes share it; ReadWriteOnce attaches it to one node at a time, so every replica must run there. Defaults to ReadWriteOnce."),
+    size: quantity.optional().describe("Size of the claim the operator creates. Defaults to the model's length (asked of the host with HEAD) plus 10% and 128Mi.")
+  })
+  .meta(
+    cel({rule: "!has(self.claimName) || (!has(self.size) && !has(self.storageClassName))", message: "spec.model.cache.claimName names an existing claim: size and storageClassName apply only to the claim the operator creates", fieldPath: ".claimName"})
+  );
+
 export const modelSchema = z
   .strictObject({
     uri: z
@@ -31,7 +49,8 @@ export const modelSchema = z
     name: z.string().min(1).max(128).optional().describe("Model id served in /v1/models and accepted in `model`. Defaults to metadata.name. Immutable."),
     hostPath: z.boolean().default(false).describe("For file:// URIs: mount the file's folder from the node (hostPath, read-only). Defaults to false."),
     tokenSecretRef: secretKeyRef.optional().describe("Secret key holding the bearer token for the model host (a Hugging Face token for gated or private hf:// models)."),
-    stallTimeoutSeconds: z.number().int().min(1).max(3600).default(60).describe("A download that receives no byte this long reconnects and resumes. Defaults to 60.")
+    stallTimeoutSeconds: z.number().int().min(1).max(3600).default(60).describe("A download that receives no byte this long reconnects and resumes. Defaults to 60."),
+    cache: modelCacheSchema.default(modelCacheSchema.parse({})).describe("Where https:// and hf:// models are kept: a shared volume filled once (Shared), or each pod's own (None). Defaults to Shared, in a claim the operator creates.")
   })
   .meta(
     cel(
@@ -175,6 +194,23 @@ export const scalingDecisionSchema = z.strictObject({
   reason: z.string()
 });
 
+export const MODEL_PHASES = ["Pending", "Downloading", "Verifying", "Ready", "Failed"] as const;
+
+export const modelStatusSchema = z.strictObject({
+  phase: z.enum(MODEL_PHASES).describe("Pending (waiting for the volume or the download pod), Downloading, Verifying (hashing what an earlier attempt left), Ready or Failed."),
+  claimName: z.string().optional().describe("The PersistentVolumeClaim holding the model."),
+  path: z.string().optional().describe("The model file inside that claim."),
+  job: z.string().optional().describe("The download Job."),
+  bytes: z.number().int().optional().describe("Bytes downloaded so far."),
+  totalBytes: z.number().int().optional().describe("The model's length."),
+  bytesPerSecond: z.number().int().optional().describe("Download rate."),
+  etaSeconds: z.number().int().optional().describe("Estimated seconds left."),
+  progress: z.string().optional().describe("Phase and percentage, as `kubectl get llms` shows it."),
+  reason: z.string().optional().describe("Why the model is not ready (the ModelReady condition's reason)."),
+  message: z.string().optional().describe("Details, e.g. the download's error.")
+});
+export type ModelStatus = z.output<typeof modelStatusSchema>;
+
 export const statusSchema = z.strictObject({
   observedGeneration: z.number().int().optional().describe("The spec generation this status describes."),
   replicas: z.number().int().optional().describe("Pods of the current Deployment."),
@@ -183,6 +219,7 @@ export const statusSchema = z.strictObject({
   selector: z.string().optional().describe("Label selector of the pods (for the scale subresource)."),
   endpoint: z.string().optional().describe("In-cluster URL of the OpenAI-compatible API."),
   routerReadyReplicas: z.number().int().optional().describe("Router pods that are ready (routing enabled)."),
+  model: modelStatusSchema.optional().describe("The shared model download (spec.model.cache.mode Shared, https:// and hf:// models)."),
   lastScaleTime: z.string().optional().describe("When the autoscaler last changed the replica count."),
   scalingDecisions: z.array(scalingDecisionSchema).optional().describe("The last few autoscaling decisions, newest last."),
   scaleDownWindow: z
@@ -190,7 +227,7 @@ export const statusSchema = z.strictObject({
     .optional()
     .describe("Autoscaler recommendations still inside scaleDownDelaySeconds (highest first): kept here so a restart never scales down early."),
   // A map keyed by type: under server-side apply, each writer owns only its own conditions.
-  conditions: z.array(conditionSchema).optional().describe("Ready, Progressing, Degraded and ScalingActive, as Kubernetes API conventions define conditions.").meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+  conditions: z.array(conditionSchema).optional().describe("Ready, Progressing, Degraded, ModelReady and ScalingActive, as Kubernetes API conventions define conditions.").meta({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 });
 
 export type LlmServiceSpec = z.output<typeof specSchema>;

@@ -1,6 +1,7 @@
-import {ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1Deployment, type V1Pod, type V1PodDisruptionBudget, type V1Service} from "@kubernetes/client-node";
+import {ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1Deployment, type V1Job, type V1PersistentVolumeClaim, type V1Pod, type V1PodDisruptionBudget, type V1Service} from "@kubernetes/client-node";
 import {GROUP, KIND, PLURAL, VERSION} from "../api/llmservice.js";
 import {MANAGED_BY, SERVICE_LABEL} from "../desired/meta.js";
+import {MODEL_CACHE_LABEL} from "../desired/model-cache.js";
 import type {KubeClient} from "../kube/kube-client.js";
 import type {ReconcileResult, WatchCache} from "./reconciler.js";
 import {WorkQueue} from "./work-queue.js";
@@ -54,6 +55,9 @@ export class Controller {
   readonly #pdbs: Array<ListWatch<Obj>> = [];
   /** The routers' demand Leases (the wake-up signal of services at zero replicas). */
   readonly #leases: Array<ListWatch<Obj>> = [];
+  /** The shared model cache's claims and download Jobs. */
+  readonly #claims: Array<ListWatch<Obj>> = [];
+  readonly #jobs: Array<ListWatch<Obj>> = [];
   /** Last generation seen per service: status-only updates are not worth a reconcile. */
   readonly #generations = new Map<string, number | undefined>();
   /** Ready replicas of each namespace's shared Redis, last seen. */
@@ -97,6 +101,10 @@ export class Controller {
       this.#k8sServices.push(this.#watch(`/api/v1${scope}/services`, managed, byLabel));
       this.#pdbs.push(this.#watch(`/apis/policy/v1${scope}/poddisruptionbudgets`, managed, byLabel));
       this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
+      // Shared by every service naming the model: a change concerns all its owners.
+      const byOwners = (o: Obj) => (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(o.metadata.namespace!, r.name));
+      this.#claims.push(this.#watch(`/api/v1${scope}/persistentvolumeclaims`, MODEL_CACHE_LABEL, byOwners));
+      this.#jobs.push(this.#watch(`/apis/batch/v1${scope}/jobs`, MODEL_CACHE_LABEL, byOwners));
       // Read by the autoscaler every second; a change is no reason to reconcile.
       this.#leases.push(this.#watch(`/apis/coordination.k8s.io/v1${scope}/leases`, managed, () => []));
     }
@@ -125,7 +133,11 @@ export class Controller {
     deployment: (namespace, name) => first(this.#deployments, namespace, name) as V1Deployment | undefined,
     service: (namespace, name) => first(this.#k8sServices, namespace, name) as V1Service | undefined,
     pdb: (namespace, name) => first(this.#pdbs, namespace, name) as V1PodDisruptionBudget | undefined,
-    pods: (namespace, name) => this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name)) as V1Pod[]
+    pods: (namespace, name) => this.#pods.flatMap((i) => i.list(namespace).filter((p) => p.metadata.labels?.[SERVICE_LABEL] === name)) as V1Pod[],
+    modelCacheObjects: (namespace) => ({
+      claims: this.#claims.flatMap((i) => i.list(namespace)) as V1PersistentVolumeClaim[],
+      jobs: this.#jobs.flatMap((i) => i.list(namespace)) as V1Job[]
+    })
   };
 
   /** Annotations of a Lease in the watch cache (the demand Leases are the only ones watched). */

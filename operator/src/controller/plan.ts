@@ -11,6 +11,7 @@ import {nextConditions, transitions} from "../status/conditions.js";
 import {podProblems, type Observation} from "../status/observe.js";
 import {replicasWanted} from "../status/replicas.js";
 import type {EventSpec} from "./events.js";
+import {planModel, type ModelObservation, type ModelWrites} from "./model-plan.js";
 
 /** Field managers: one for what reconcile declares, one for replica counts. */
 export const FIELD_MANAGER = "paddock-operator";
@@ -46,6 +47,8 @@ export interface ReconcileObservation {
   readonly applied: ReadonlyMap<string, AppliedRecord>;
   /** Set when applying an object failed: the API server's message (reason ApplyFailed). */
   readonly applyFailed?: string;
+  /** The shared model cache (spec.model.cache.mode Shared, downloaded models). */
+  readonly model?: ModelObservation;
 }
 
 /** One server-side apply, with what to remember of it afterwards. */
@@ -69,6 +72,8 @@ export interface ReconcilePlan {
   readonly pdb: {readonly action: "apply"; readonly object: V1PodDisruptionBudget} | {readonly action: "delete"} | {readonly action: "none"};
   /** Objects to delete (the router's, once routing is turned off); a missing one is fine. */
   readonly deletes: readonly KubeObject[];
+  /** The shared model claim and download Job: create, share, let go. */
+  readonly model: ModelWrites;
   /** The status to write (by SSA on the status subresource); undefined when nothing changed. */
   readonly status: LlmServiceStatus | undefined;
   readonly events: readonly EventSpec[];
@@ -96,13 +101,17 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
   const {svc} = observed;
   const {namespace, name} = svc.metadata;
   const applies: PlannedApply[] = [];
+  const podsSeen = podProblems(observed.pods, svc.spec.resources.gpuResourceName);
+  const model = planModel(svc, observed.model, observed.deployment, podsSeen, defaults.deployment);
   if (observed.applyFailed === undefined) {
     const want = (key: string, object: KubeObject, fieldManager: string, current: KubeObject | undefined) => {
       const hash = hashOf(object);
       const memo = observed.applied.get(key);
       if (!current || !memo || memo.hash !== hash || memo.fingerprint !== fingerprint(current)) applies.push({key, object, fieldManager, hash});
     };
-    want(`deployment/${namespace}/${name}`, desiredDeployment(svc, defaults.deployment), FIELD_MANAGER, observed.deployment);
+    // Replicas start only once the model is there; a Deployment serving an older model keeps
+    // serving it, unchanged, until the new one is.
+    if (model.deploymentAllowed) want(`deployment/${namespace}/${name}`, desiredDeployment(svc, defaults.deployment), FIELD_MANAGER, observed.deployment);
     want(`service/${namespace}/${name}`, desiredService(svc), FIELD_MANAGER, observed.service);
     want(`service/${namespace}/${name}-replicas`, desiredReplicasService(svc), FIELD_MANAGER, observed.replicasService);
     if (routingEnabled(svc)) {
@@ -138,7 +147,8 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
 
   const current = observed.deployment?.spec?.replicas;
   const wanted = replicasWanted(svc, current);
-  const pdbObject = desiredPdb(svc, wanted);
+  const deploymentWillExist = observed.deployment !== undefined || model.deploymentAllowed;
+  const pdbObject = deploymentWillExist ? desiredPdb(svc, wanted) : undefined;
   // Decided from what exists, not from what an earlier reconcile wanted: a PDB left by a
   // crash between two writes, or created by hand under this name, still goes.
   const pdb: ReconcilePlan["pdb"] = pdbObject
@@ -180,7 +190,8 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
           }
         }
       : {}),
-    pods: podProblems(observed.pods, svc.spec.resources.gpuResourceName),
+    pods: podsSeen,
+    model: model.readiness,
     ...(usesManagedRedis(svc) ? {managedRedisReady: (observed.redis?.status?.readyReplicas ?? 0) > 0} : {}),
     ...(routingEnabled(svc) ? {routerReadyReplicas: observed.router?.status?.readyReplicas ?? 0} : {}),
     ...(observed.applyFailed !== undefined ? {applyFailed: observed.applyFailed} : {})
@@ -195,19 +206,22 @@ export function planReconcile(observed: ReconcileObservation, defaults: PlanDefa
     selector: Object.entries(selectorLabels(svc)).map(([k, v]) => `${k}=${v}`).join(","),
     endpoint: endpoint(svc),
     ...(routingEnabled(svc) ? {routerReadyReplicas: observed.router?.status?.readyReplicas ?? 0} : {}),
+    ...(model.status ? {model: model.status} : {}),
     conditions
   };
   const events = transitions(previous, conditions).flatMap((c) => {
     const e = eventFor(c, !previous.some((p) => p.type === c.type));
     return e ? [e] : [];
   });
-  const settled = conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : c.type === "Degraded" ? c.reason !== "ApplyFailed" : true));
+  const downloading = model.status !== undefined && model.status.phase !== "Ready" && model.status.phase !== "Failed";
+  const settled = !downloading && conditions.every((c) => (c.type === "Ready" ? c.status === "True" : c.type === "Progressing" ? c.status === "False" : c.type === "Degraded" ? c.reason !== "ApplyFailed" : true));
   return {
     applies,
     ensureRedisSecret: usesManagedRedis(svc) && observed.applyFailed === undefined,
-    scale: observed.applyFailed === undefined && current !== wanted ? wanted : undefined,
+    scale: observed.applyFailed === undefined && deploymentWillExist && current !== wanted ? wanted : undefined,
     pdb: observed.applyFailed === undefined ? pdb : {action: "none"},
     deletes,
+    model: observed.applyFailed === undefined ? model.writes : {create: [], adopt: [], release: [], delete: []},
     status: statusChanged(svc.status ?? {}, status) ? status : undefined,
     events,
     ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
@@ -252,7 +266,7 @@ function samePdb(current: V1PodDisruptionBudget | undefined, desired: V1PodDisru
 /** Whether any field this reconciler owns differs from what is stored (others' fields are ignored). */
 export function statusChanged(current: LlmServiceStatus, next: LlmServiceStatus): boolean {
   return (Object.entries(next) as Array<[keyof LlmServiceStatus, unknown]>).some(([k, v]) => {
-    if (k !== "conditions") return current[k] !== v;
+    if (k !== "conditions") return typeof v === "object" ? JSON.stringify(current[k]) !== JSON.stringify(v) : current[k] !== v;
     const stored = current.conditions ?? [];
     return (v as Condition[]).some((c) => {
       const old = stored.find((s) => s.type === c.type);
@@ -266,8 +280,13 @@ export function statusChanged(current: LlmServiceStatus, next: LlmServiceStatus)
  * not news, and rollouts are covered by the Deployment's own events.
  */
 export function eventFor(c: Condition, isFirst: boolean): EventSpec | undefined {
-  if (isFirst && ((c.type === "Degraded" && c.status === "False") || c.reason === "Creating" || c.reason === "Starting")) return undefined;
+  if (isFirst && ((c.type === "Degraded" && c.status === "False") || c.reason === "Creating" || c.reason === "Starting" || c.reason === "Pending" || c.reason === "NoDownload" || c.reason === "PerPodDownload")) return undefined;
   if (c.type === "Progressing" && c.status === "True") return undefined;
-  const warning = (c.type === "Degraded" && c.status === "True") || (c.type === "Ready" && c.status === "False" && c.reason !== "Starting" && c.reason !== "Creating");
+  // The model's progress is news (downloading, verifying, done); its failures are warnings.
+  const modelWorking = c.type === "ModelReady" && ["Pending", "Downloading", "Verifying"].includes(c.reason);
+  const warning =
+    (c.type === "Degraded" && c.status === "True") ||
+    (c.type === "Ready" && c.status === "False" && c.reason !== "Starting" && c.reason !== "Creating" && c.reason !== "DownloadingModel") ||
+    (c.type === "ModelReady" && c.status === "False" && !modelWorking);
   return {type: warning ? "Warning" : "Normal", reason: c.reason, action: `${c.type}=${c.status}`, note: c.message};
 }

@@ -1,7 +1,12 @@
 import {randomBytes} from "node:crypto";
-import type {V1Deployment, V1Pod, V1PodDisruptionBudget, V1Secret, V1Service} from "@kubernetes/client-node";
+import type {V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Secret, V1Service} from "@kubernetes/client-node";
+import {CONTAINER} from "../../../contract/index.js";
 import {API_VERSION, KIND, parseLlmService, type LlmService} from "../api/llmservice.js";
 import {SERVICE_LABEL} from "../desired/meta.js";
+import {MODEL_CACHE_LABEL, modelCache} from "../desired/model-cache.js";
+import {progressPod} from "../status/model.js";
+import type {CacheObject, ModelObservation} from "./model-plan.js";
+import type {ModelSizer} from "./model-size.js";
 import {REDIS_NAME, redisSecret} from "../desired/redis.js";
 import {replicasServiceName, routerName} from "../desired/router.js";
 import {isConflict, KubeApiError, resourcePath, type KubeClient, type KubeObject} from "../kube/kube-client.js";
@@ -17,6 +22,8 @@ export interface ReconcilerDeps extends PlanDefaults {
   readonly applied?: AppliedMemo;
   /** Told each service's readiness after a reconcile, and `undefined` once it is gone. */
   readonly onReadiness?: (namespace: string, name: string, ready: boolean | undefined) => void;
+  /** Learns model lengths for the claims the operator creates. */
+  readonly sizer?: ModelSizer;
 }
 
 /** Read access to the controller's watch caches. */
@@ -27,6 +34,8 @@ export interface WatchCache {
   pdb(namespace: string, name: string): V1PodDisruptionBudget | undefined;
   /** The service's pods. */
   pods(namespace: string, name: string): readonly V1Pod[];
+  /** The model cache's claims and Jobs in a namespace (labelled llm.paddock.dev/model-cache). */
+  modelCacheObjects(namespace: string): {claims: readonly V1PersistentVolumeClaim[]; jobs: readonly V1Job[]};
 }
 
 export interface ReconcileResult {
@@ -80,8 +89,50 @@ async function observe(deps: ReconcilerDeps, svc: LlmService): Promise<Reconcile
     router: cache ? cache.deployment(namespace, routerName(svc)) : await kube.get<V1Deployment>(resourcePath("apps/v1", "Deployment", namespace, routerName(svc))),
     routerPdb: cache ? cache.pdb(namespace, routerName(svc)) : await kube.get<V1PodDisruptionBudget>(resourcePath("policy/v1", "PodDisruptionBudget", namespace, routerName(svc))),
     replicasService: cache ? cache.service(namespace, replicasServiceName(svc)) : await kube.get<V1Service>(resourcePath("v1", "Service", namespace, replicasServiceName(svc))),
-    applied: deps.applied ?? new Map()
+    applied: deps.applied ?? new Map(),
+    ...(await observeModel(deps, svc))
   };
+}
+
+/**
+ * The shared model cache: its claim and Job, the Job's pods, the running pod's last log
+ * lines (progress, through pods/log: the download pod itself needs no API access), and the
+ * model's length when a claim must still be sized.
+ */
+async function observeModel(deps: ReconcilerDeps, svc: LlmService): Promise<{model?: ModelObservation}> {
+  const {kube} = deps;
+  const {namespace} = svc.metadata;
+  const {claims, jobs} = deps.cache
+    ? deps.cache.modelCacheObjects(namespace)
+    : {
+        claims: (await kube.list<V1PersistentVolumeClaim>(resourcePath("v1", "PersistentVolumeClaim", namespace), MODEL_CACHE_LABEL)).items,
+        jobs: (await kube.list<V1Job>(resourcePath("batch/v1", "Job", namespace), MODEL_CACHE_LABEL)).items
+      };
+  const owners = (o: V1Job | V1PersistentVolumeClaim) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid);
+  const cacheObjects: CacheObject[] = [
+    ...claims.map((o) => ({kind: "PersistentVolumeClaim" as const, name: o.metadata?.name ?? "", ownerUids: owners(o)})),
+    ...jobs.map((o) => ({kind: "Job" as const, name: o.metadata?.name ?? "", ownerUids: owners(o)}))
+  ];
+  const cache = modelCache(svc);
+  if (!cache) return cacheObjects.length > 0 ? {model: {objects: cacheObjects, claim: undefined, job: undefined, pods: [], logTail: undefined, sizeError: undefined, sizeBytes: undefined}} : {};
+  const claim = cache.managedClaim
+    ? claims.find((o) => o.metadata?.name === cache.claimName)
+    : await kube.get<V1PersistentVolumeClaim>(resourcePath("v1", "PersistentVolumeClaim", namespace, cache.claimName));
+  const job = jobs.find((o) => o.metadata?.name === cache.jobName);
+  const done = (job?.status?.succeeded ?? 0) > 0;
+  const pods = job && !done ? (await kube.list<V1Pod>(resourcePath("v1", "Pod", namespace), `batch.kubernetes.io/job-name=${cache.jobName}`)).items : [];
+  const running = progressPod(pods);
+  const logTail = running
+    ? await kube.getText(`${resourcePath("v1", "Pod", namespace, running.metadata!.name!, "log")}?container=${CONTAINER.fetchModel}&tailLines=5`).catch(() => undefined)
+    : undefined;
+  let sizeBytes: number | undefined;
+  let sizeError: string | undefined;
+  if (cache.managedClaim && !claim && !svc.spec.model.cache.size && deps.sizer) {
+    const size = await deps.sizer.size(svc.spec.model.uri);
+    if ("bytes" in size) sizeBytes = size.bytes;
+    else sizeError = size.error;
+  }
+  return {model: {objects: cacheObjects, claim, job, pods, logTail, sizeError, sizeBytes}};
 }
 
 /** Applies, the Redis Secret, the scale and the PDB: the writes to objects the service owns. */
@@ -104,6 +155,24 @@ async function executeWrites(deps: ReconcilerDeps, svc: LlmService, plan: Reconc
   if (plan.pdb.action === "apply") await kube.apply(plan.pdb.object, FIELD_MANAGER);
   else if (plan.pdb.action === "delete") await kube.delete({apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: {name, namespace}});
   await Promise.all(plan.deletes.map((o) => kube.delete(o)));
+  await executeModelWrites(kube, svc, plan);
+}
+
+/** The shared model cache's writes: shared objects are created once and then only gain or lose owner references. */
+async function executeModelWrites(kube: KubeClient, svc: LlmService, plan: ReconcilePlan): Promise<void> {
+  const {create, adopt, release, delete: del} = plan.model;
+  for (const object of create) {
+    try {
+      await kube.create(object);
+    } catch (e) {
+      // Another service naming the same model was first: share it.
+      if (!isConflict(e)) throw e;
+      await kube.mergePatch(object, {metadata: {ownerReferences: object.metadata?.ownerReferences ?? []}});
+    }
+  }
+  for (const object of adopt) await kube.mergePatch(object, {metadata: {ownerReferences: object.metadata?.ownerReferences ?? []}});
+  for (const object of release) await kube.mergePatch(object, {metadata: {ownerReferences: [{$patch: "delete", uid: svc.metadata.uid}]}});
+  await Promise.all(del.map((o) => kube.delete(o)));
 }
 
 /** Status, events and readiness: what users read. */

@@ -2,6 +2,7 @@ import {CONTAINER, DEFAULT_PORT, ENV, FETCH_ENV, HTTP_PORT_NAME, IMAGE_ENTRY, PA
 import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
+import {modelCache} from "./model-cache.js";
 import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
 import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
 
@@ -34,8 +35,16 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   const initContainers: V1Container[] = [];
   const image = spec.image ?? defaults.image;
   const pullPolicy = defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {};
+  const cache = modelCache(svc);
+  let modelPath = modelPathInPod(source);
 
-  if (source.kind === "https") {
+  if (cache) {
+    // Filled once by the download Job (model-cache.ts); the operator applies this only once
+    // the file is there and verified.
+    volumes.push({name: "model", persistentVolumeClaim: {claimName: cache.claimName, readOnly: true}});
+    mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
+    modelPath = `${MODEL_DIR}/${cache.subPath}`;
+  } else if (source.kind === "https") {
     volumes.push({name: "model", emptyDir: {}});
     mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
     initContainers.push({
@@ -64,7 +73,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   }
 
   const env: V1EnvVar[] = [
-    {name: ENV.modelPath, value: modelPathInPod(source)},
+    {name: ENV.modelPath, value: modelPath},
     {name: ENV.modelName, value: modelName(svc)},
     {name: ENV.port, value: String(DEFAULT_PORT)},
     {name: ENV.parallelSlots, value: String(spec.engine.parallelSlots)},

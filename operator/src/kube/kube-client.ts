@@ -37,6 +37,8 @@ export const OPERATOR_RESOURCES: ResourceTable = {
   "policy/v1/PodDisruptionBudget": {group: "apis/policy/v1", resource: "poddisruptionbudgets", namespaced: true},
   "networking.k8s.io/v1/NetworkPolicy": {group: "apis/networking.k8s.io/v1", resource: "networkpolicies", namespaced: true},
   "llm.paddock.dev/v1alpha1/LlmService": {group: "apis/llm.paddock.dev/v1alpha1", resource: "llmservices", namespaced: true},
+  "v1/PersistentVolumeClaim": {group: "api/v1", resource: "persistentvolumeclaims", namespaced: true},
+  "batch/v1/Job": {group: "apis/batch/v1", resource: "jobs", namespaced: true},
   "coordination.k8s.io/v1/Lease": {group: "apis/coordination.k8s.io/v1", resource: "leases", namespaced: true},
   "events.k8s.io/v1/Event": {group: "apis/events.k8s.io/v1", resource: "events", namespaced: true}
 };
@@ -165,15 +167,33 @@ export class KubeClient {
     return this.request("PATCH", path, {spec: {replicas}}, "application/merge-patch+json");
   }
 
-  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+  /**
+   * Merges into a built-in object by its strategic merge keys: an owner reference added or
+   * (with `$patch: delete`) removed by uid, leaving the other owners' alone.
+   */
+  mergePatch<T = unknown>(obj: KubeObject, patch: unknown): Promise<T> {
+    return this.request("PATCH", this.pathOf(obj), patch, "application/strategic-merge-patch+json");
+  }
+
+  /** A plain-text GET (a pod's log); undefined when the object is gone. */
+  async getText(path: string): Promise<string | undefined> {
+    try {
+      return await this.request<string>("GET", path, undefined, "application/json", true);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json", asText = false): Promise<T> {
     if (WRITES.has(method) && this.options.mayWrite && !this.options.mayWrite()) throw new WriteForbiddenError(`${method} ${path}: refused, this instance may not write now (not the leader)`);
     const url = new URL(this.#server + path);
-    const options: RequestOptions = {method, headers: {Accept: "application/json", "User-Agent": this.options.userAgent ?? "paddock"}, timeout: 30_000, agent: this.#agent};
+    const options: RequestOptions = {method, headers: {Accept: asText ? "*/*" : "application/json", "User-Agent": this.options.userAgent ?? "paddock"}, timeout: 30_000, agent: this.#agent};
     await this.kc.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) Object.assign(options.headers!, {"Content-Type": contentType, "Content-Length": Buffer.byteLength(payload)});
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const {status, text} = await new Promise<{status: number; text: string}>((resolve, reject) => {
+    const {status, text: answer} = await new Promise<{status: number; text: string}>((resolve, reject) => {
       const req = send(url, options, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -185,11 +205,11 @@ export class KubeClient {
       req.end(payload);
     });
     this.options.onRequest?.(method, status);
-    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    if (status >= 200 && status < 300) return (asText ? answer : answer ? JSON.parse(answer) : undefined) as T;
     let reason = "Unknown";
-    let message = text;
+    let message = answer;
     try {
-      const s = JSON.parse(text) as {reason?: string; message?: string};
+      const s = JSON.parse(answer) as {reason?: string; message?: string};
       reason = s.reason ?? reason;
       message = s.message ?? message;
     } catch {

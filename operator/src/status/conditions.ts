@@ -11,7 +11,7 @@ type Draft = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
  * Conditions of other writers (the autoscaler's ScalingActive) are left untouched.
  */
 export function nextConditions(observed: Observation, previous: readonly Condition[], now: Date): Condition[] {
-  const drafts = [ready(observed), progressing(observed), degraded(observed)];
+  const drafts = [ready(observed), progressing(observed), degraded(observed), modelReady(observed)];
   const at = now.toISOString();
   return drafts.map((d) => {
     const old = previous.find((c) => c.type === d.type);
@@ -22,6 +22,7 @@ export function nextConditions(observed: Observation, previous: readonly Conditi
 /** Why the service is not as wanted, most actionable first; undefined when nothing is wrong. */
 function problem(o: Observation): {reason: string; message: string} | undefined {
   if (o.applyFailed !== undefined) return {reason: "ApplyFailed", message: o.applyFailed};
+  if (o.model.failed) return {reason: "ModelDownloadFailed", message: `${o.model.reason}: ${o.model.message}`};
   if (o.pods.modelDownloadFailed) return {reason: "ModelDownloadFailed", message: o.pods.modelDownloadFailed};
   if (o.pods.insufficientGpu > 0) {
     return {
@@ -47,11 +48,13 @@ function ready(o: Observation): Draft {
   }
   const p = problem(o);
   if (p && p.reason !== "CacheUnavailable") return {type: "Ready", status: "False", ...p};
+  if (!d && !o.model.ready) return {type: "Ready", status: "False", reason: "DownloadingModel", message: `replicas start once the model is downloaded and verified: ${o.model.message}`};
   return {type: "Ready", status: "False", reason: d ? "Starting" : "Creating", message: d ? "no replica is ready yet (loading the model)" : "creating the Deployment"};
 }
 
 function progressing(o: Observation): Draft {
   const d = o.deployment;
+  if (!d && !o.model.ready && !o.model.failed) return {type: "Progressing", status: "True", reason: "DownloadingModel", message: o.model.message};
   if (!d) return {type: "Progressing", status: "True", reason: "Creating", message: "creating the Deployment"};
   if (d.observedGeneration < d.generation) return {type: "Progressing", status: "True", reason: "RollingOut", message: "the Deployment controller has not seen the latest change yet"};
   if (d.updatedReplicas < o.desiredReplicas) {
@@ -66,6 +69,10 @@ function progressing(o: Observation): Draft {
 function degraded(o: Observation): Draft {
   const p = problem(o);
   return p ? {type: "Degraded", status: "True", ...p} : {type: "Degraded", status: "False", reason: "AsExpected", message: "no problem detected"};
+}
+
+function modelReady(o: Observation): Draft {
+  return {type: "ModelReady", status: o.model.ready ? "True" : "False", reason: o.model.reason, message: o.model.message};
 }
 
 /** Conditions whose status or reason changed: each becomes a Kubernetes Event. */

@@ -19,6 +19,16 @@ export interface Observation {
   readonly routerReadyReplicas?: number;
   /** The API server refused an object the operator applied: its message. */
   readonly applyFailed?: string;
+  /** Whether the model file is there for the replicas (the ModelReady condition). */
+  readonly model: ModelReadiness;
+}
+
+export interface ModelReadiness {
+  readonly ready: boolean;
+  /** Failed for good (until the spec changes or the Job is deleted). */
+  readonly failed: boolean;
+  readonly reason: string;
+  readonly message: string;
 }
 
 export interface PodProblems {

@@ -1,0 +1,144 @@
+import {createHash} from "node:crypto";
+import {posix} from "node:path";
+import type {V1Container, V1Job, V1PersistentVolumeClaim} from "@kubernetes/client-node";
+import {CONTAINER, FETCH_ENV, IMAGE_ENTRY} from "../../../contract/index.js";
+import type {LlmService} from "../api/llmservice.js";
+import type {DeploymentDefaults} from "./deployment.js";
+import {MANAGED_BY, ownerReference} from "./meta.js";
+import {MODEL_DIR, modelSource} from "./model-source.js";
+
+/** Label on the shared model claims and download Jobs: the model's cache key. */
+export const MODEL_CACHE_LABEL = "llm.paddock.dev/model-cache";
+/** Annotation on a download Job: the hash of what it was told (source, token, image...). */
+export const DOWNLOAD_INPUTS_ANNOTATION = "llm.paddock.dev/download-inputs";
+/** Headroom over the model's length in a claim the operator sizes. */
+export const CLAIM_HEADROOM = {factor: 1.1, bytes: 128 * 1024 * 1024};
+
+/** Where a service's model lives in the shared cache; undefined when it does not use one. */
+export interface ModelCache {
+  /** sha256 (spec.model.sha256, else of the URI) cut to 16 hex digits: names and labels. */
+  readonly key: string;
+  readonly claimName: string;
+  /** Whether the operator creates (and garbage-collects) the claim. */
+  readonly managedClaim: boolean;
+  readonly jobName: string;
+  /** The model file inside the claim: `<key>/<file name>`. */
+  readonly subPath: string;
+}
+
+/**
+ * The service's shared model cache, from its spec: https:// and hf:// models with
+ * `spec.model.cache.mode: Shared`. Keyed by the model's digest when the spec gives one,
+ * else by the URI (revision included): services naming the same model share one file, and
+ * a changed model gets a new one. Pure.
+ */
+export function modelCache(svc: LlmService): ModelCache | undefined {
+  const source = modelSource(svc);
+  const cache = svc.spec.model.cache;
+  if (source.kind !== "https" || cache.mode !== "Shared") return undefined;
+  const key = (svc.spec.model.sha256 ?? createHash("sha256").update(svc.spec.model.uri).digest("hex")).slice(0, 16);
+  const name = `paddock-model-${key}`;
+  return {key, claimName: cache.claimName ?? name, managedClaim: cache.claimName === undefined, jobName: name, subPath: posix.join(key, source.fileName)};
+}
+
+/** The claim size for a model of `bytes` bytes (sum of its parts), in Mi. Pure. */
+export function claimSize(bytes: number): string {
+  return `${Math.ceil((bytes * CLAIM_HEADROOM.factor + CLAIM_HEADROOM.bytes) / (1024 * 1024))}Mi`;
+}
+
+const cacheLabels = (cache: ModelCache) => ({...MANAGED_BY, "app.kubernetes.io/name": "model-cache", "app.kubernetes.io/part-of": "paddock", [MODEL_CACHE_LABEL]: cache.key});
+
+/** The claim the operator creates, owned (not controlled) by each service using it. */
+export function desiredModelClaim(svc: LlmService, cache: ModelCache, size: string): V1PersistentVolumeClaim {
+  const spec = svc.spec.model.cache;
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: {name: cache.claimName, namespace: svc.metadata.namespace, labels: cacheLabels(cache), ownerReferences: [ownerReference(svc, false)]},
+    spec: {
+      accessModes: [spec.accessMode],
+      resources: {requests: {storage: size}},
+      ...(spec.storageClassName ? {storageClassName: spec.storageClassName} : {})
+    }
+  };
+}
+
+/** What the download was told; a failed Job told something else is replaced. */
+export function downloadInputs(svc: LlmService, defaults: DeploymentDefaults): string {
+  const m = svc.spec.model;
+  return createHash("sha256")
+    .update(JSON.stringify([m.uri, m.sha256, m.tokenSecretRef, m.stallTimeoutSeconds, defaults.hfEndpoint, svc.spec.image ?? defaults.image]))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/**
+ * The Job that fills the cache: the same download program as the per-pod init container,
+ * writing `<key>/<file>` into the claim and renaming it into place only once verified, so a
+ * replica never sees a partial file. A failed attempt's `.part` stays on the volume and the
+ * next pod resumes it. No API access: the operator reads its progress through `pods/log`.
+ */
+export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults: DeploymentDefaults): V1Job {
+  const m = svc.spec.model;
+  const source = modelSource(svc);
+  if (source.kind !== "https") throw new Error("only https:// and hf:// models are downloaded");
+  const container: V1Container = {
+    name: CONTAINER.fetchModel,
+    image: svc.spec.image ?? defaults.image,
+    ...(defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {}),
+    command: ["node", IMAGE_ENTRY.fetchModel],
+    env: [
+      {name: FETCH_ENV.url, value: source.url},
+      {name: FETCH_ENV.path, value: posix.join(MODEL_DIR, cache.subPath)},
+      ...(m.sha256 ? [{name: FETCH_ENV.sha256, value: m.sha256}] : []),
+      {name: FETCH_ENV.stallTimeoutSeconds, value: String(m.stallTimeoutSeconds)},
+      ...(defaults.hfEndpoint ? [{name: FETCH_ENV.hfEndpoint, value: defaults.hfEndpoint}] : []),
+      ...(m.tokenSecretRef ? [{name: FETCH_ENV.token, valueFrom: {secretKeyRef: {name: m.tokenSecretRef.name, key: m.tokenSecretRef.key}}}] : [])
+    ],
+    volumeMounts: [
+      {name: "model", mountPath: MODEL_DIR},
+      {name: "tmp", mountPath: "/tmp"}
+    ],
+    resources: {requests: {cpu: "100m", memory: "128Mi"}, limits: {memory: "512Mi"}},
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: {drop: ["ALL"]}}
+  };
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: cache.jobName,
+      namespace: svc.metadata.namespace,
+      labels: cacheLabels(cache),
+      annotations: {[DOWNLOAD_INPUTS_ANNOTATION]: downloadInputs(svc, defaults)},
+      ownerReferences: [ownerReference(svc, false)]
+    },
+    spec: {
+      // The program retries and resumes by itself; a pod failure is a verdict (wrong digest,
+      // refused token, no space), except when the pod was evicted or its node went away.
+      backoffLimit: 3,
+      podFailurePolicy: {
+        rules: [
+          {action: "Ignore", onPodConditions: [{type: "DisruptionTarget", status: "True"}]},
+          {action: "FailJob", onExitCodes: {containerName: CONTAINER.fetchModel, operator: "In", values: [1]}}
+        ]
+      },
+      template: {
+        metadata: {labels: cacheLabels(cache)},
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: "RuntimeDefault"}},
+          containers: [container],
+          volumes: [
+            {name: "model", persistentVolumeClaim: {claimName: cache.claimName}},
+            {name: "tmp", emptyDir: {}}
+          ],
+          ...(svc.spec.scheduling.tolerations ? {tolerations: svc.spec.scheduling.tolerations as never} : {}),
+          ...(svc.spec.scheduling.nodeSelector ? {nodeSelector: svc.spec.scheduling.nodeSelector} : {})
+        }
+      }
+    }
+  };
+}
