@@ -68,7 +68,7 @@ export function lastProgress(logTail: string): DownloadProgress | undefined {
 }
 
 /** Why a download failed: its termination message starts with `<reason>: `. */
-export const DOWNLOAD_FAILURE_REASONS = ["HttpError", "Unauthorized", "DigestMismatch", "InsufficientStorage", "TooManyRetries", "InvalidSource"] as const;
+export const DOWNLOAD_FAILURE_REASONS = ["HttpError", "Unauthorized", "DigestMismatch", "InsufficientStorage", "TooManyRetries", "InvalidSource", "WriteFailed"] as const;
 export type DownloadFailureReason = (typeof DOWNLOAD_FAILURE_REASONS)[number];
 
 export const downloadFailureMessage = (reason: DownloadFailureReason, message: string) => `${reason}: ${message}`;

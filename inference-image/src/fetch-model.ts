@@ -1,5 +1,5 @@
 import {createHash, type Hash} from "node:crypto";
-import {createReadStream, createWriteStream, existsSync, renameSync, rmSync, statfsSync, statSync, writeFileSync} from "node:fs";
+import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync} from "node:fs";
 import {dirname} from "node:path";
 import {Readable} from "node:stream";
 import {fileURLToPath} from "node:url";
@@ -114,6 +114,7 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
     }
   }
 
+  mkdirSync(dirname(path), {recursive: true});
   if (existsSync(path)) {
     options.onProgress?.({bytes: statSync(path).size, total: statSync(path).size, verifying: true});
     if (!expected || (await fileSha256(path)) === expected) return "present";
@@ -192,17 +193,24 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
         if (free < need) throw new ModelDownloadError(`not enough space for ${uri}: it needs ${need} more bytes, the volume has ${free} free`, "InsufficientStorage");
       }
       const out = createWriteStream(partial, {flags: "a"});
+      // A write that fails (no permission, a full or read-only volume) is a verdict, not a retry.
+      let writeError: Error | undefined;
+      out.on("error", (e) => (writeError = e));
+      const failedWrite = () => new ModelDownloadError(`writing ${partial}: ${writeError!.message}`, "WriteFailed");
       try {
         for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Buffer>) {
+          if (writeError) throw failedWrite();
           alive();
           hash.update(chunk);
           offset += chunk.length;
-          if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
+          if (!out.write(chunk)) await new Promise<void>((r) => (out.once("drain", () => r()), out.once("error", () => r())));
           options.onProgress?.({bytes: offset, total});
         }
       } finally {
-        await new Promise<void>((r) => out.end(() => r()));
+        if (writeError) out.destroy();
+        else await new Promise<void>((r) => out.end(() => r()));
       }
+      if (writeError) throw failedWrite();
       if (total !== undefined && offset < total) {
         lastError = `connection closed at ${offset} of ${total} bytes`;
         return "retry";

@@ -2,7 +2,10 @@ import {cpSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join, resolve} from "node:path";
 import {Histogram, Registry} from "prom-client";
-import {parse, parseAllDocuments} from "yaml";
+import {parse, parseAllDocuments, stringify} from "yaml";
+import {KubeConfig} from "@kubernetes/client-node";
+import {KubeClient} from "../../operator/src/kube/kube-client.js";
+import {LocalVolumeProvisioner, VOLUME_RESOURCES} from "../../dev/runtime/local-volumes.js";
 import {ServerMetrics} from "../../inference-image/src/metrics.js";
 import {OperatorMetrics} from "../../operator/src/metrics.js";
 import {RouterMetrics} from "../../router/src/metrics.js";
@@ -168,12 +171,26 @@ describe("helm chart", () => {
 
     // The operator as a local process, authenticated only by the chart's ServiceAccount.
     const tokenConfig = tokenKubeconfig(k, "paddock-system", "paddock");
+    const kc = new KubeConfig();
+    kc.loadFromFile(k.kubeconfig);
+    const admin = new KubeClient(kc, {resources: VOLUME_RESOURCES});
+    const volumes = new LocalVolumeProvisioner(admin, mkdtempSync(join(tmpdir(), "paddock-volumes-")));
+    await volumes.start();
     const operator = OperatorProcess.start(tokenConfig, ["--leader-elect=true"], {POD_NAMESPACE: "paddock-system", POD_NAME: "chart-test"});
     try {
       await operator.waitFor("leading: starting controllers");
       k.kubectl(["create", "namespace", "chart-app"]);
-      k.kubectl(["apply", "-n", "chart-app", "-f", resolve(REPO_ROOT, "examples/llmservice.yaml")]);
-      await eventually(() => k.kubectl(["get", "llms", "tiny", "-n", "chart-app", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) === "True", 60_000, "Ready via the chart's RBAC");
+      // The example as it is, but for the claim's size: the operator would ask huggingface.co
+      // for the model's length, out of reach here. The shared model cache's claim is bound by
+      // the local provisioner (no storage driver runs here) and KWOK completes the Job's pod.
+      const example = parse(readFileSync(resolve(REPO_ROOT, "examples/llmservice.yaml"), "utf8")) as {spec: {model: Record<string, unknown>}};
+      example.spec.model["cache"] = {size: "64Mi"};
+      k.kubectl(["apply", "-n", "chart-app", "-f", "-"], stringify(example));
+      await eventually(() => k.kubectl(["get", "llms", "tiny", "-n", "chart-app", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) === "True", 90_000, "Ready via the chart's RBAC");
+      const claim = k.kubectl(["get", "llms", "tiny", "-n", "chart-app", "-o", "jsonpath={.status.model.claimName}"]);
+      expect(k.kubectl(["get", "pvc", claim, "-n", "chart-app", "-o", "jsonpath={.metadata.ownerReferences[0].name}/{.spec.resources.requests.storage}"])).toBe("tiny/64Mi");
+      expect(k.kubectl(["get", "job", claim, "-n", "chart-app", "-o", "jsonpath={.status.succeeded}"])).toBe("1");
+      expect(k.kubectlResult(["auth", "can-i", "get", "pods/log", "-n", "chart-app", `--kubeconfig=${tokenConfig}`]).stdout.trim()).toBe("yes");
       expect(operator.logs.filter((l) => String(l["error"] ?? "").includes("403"))).toEqual([]);
       // The operator could grant its routers their Role (it holds those rights), and they get no more.
       const routerMay = (...args: string[]) => k.kubectlResult(["auth", "can-i", ...args, "-n", "chart-app", "--as=system:serviceaccount:chart-app:tiny-router"]).stdout.trim();
@@ -184,6 +201,8 @@ describe("helm chart", () => {
       expect(routerMay("list", "pods")).toBe("no");
     } finally {
       await operator.stop();
+      volumes.stop();
+      admin.close();
     }
 
     // helm upgrade carries a changed CRD (a chart's crds/ folder never would).

@@ -77,8 +77,8 @@ describe("fetch-model", () => {
   const rangesFor = (url: string) => seen.filter((s) => s.url === url && s.method === "GET").map((s) => s.range);
   const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ModelDownloadError);
 
-  it("downloads and verifies the model, then keeps a verified copy without downloading again", async () => {
-    const path = target();
+  it("downloads and verifies the model (into a folder it creates, as the shared cache's <key>/), then keeps a verified copy without downloading again", async () => {
+    const path = join(target(), "..", "d337f562f680575e", "model.gguf");
     expect(await fetchModel(`${base}/model.gguf`, path, {...quick, sha256: sha})).toBe("downloaded");
     expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
     const before = seen.length;
