@@ -110,11 +110,15 @@ describe("fetch-model", () => {
     expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
   });
 
-  it("gives up after its retries, saying how many and why, and leaves nothing behind", async () => {
+  it("gives up after its retries, saying how many and why, and keeps what it got for the next attempt to resume", async () => {
     const path = target();
     const error = await failure(fetchModel(`${base}/always-drop.gguf`, path, {...quick, maxRetries: 2}));
     expect(error).toMatchObject({reason: "TooManyRetries", message: expect.stringMatching(/^downloading .*always-drop\.gguf failed after 2 retries: \S/)});
-    expect(existsSync(`${path}.part`)).toBe(false);
+    // On the shared cache's volume, the Job's next pod resumes from here; the file itself is never there unverified.
+    expect(existsSync(path)).toBe(false);
+    const kept = readFileSync(`${path}.part`);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.equals(model.subarray(0, kept.length))).toBe(true);
   });
 
   it("refuses a file whose sha256 does not match (expected vs got) and a present file that fails verification is replaced", async () => {
