@@ -1,7 +1,7 @@
 import type {BatchItem} from "node-llama-cpp";
 import {maximumParallelism, waitForAllStrategy} from "../../inference-image/src/batch-strategy.js";
 
-const item = (tokens: number, evaluationPriority = 5): BatchItem => ({tokens: Array.from({length: tokens}, (_, i) => i) as never, logits: [], evaluationPriority});
+const item = (tokens: number, evaluationPriority = 5): BatchItem => ({tokens: Array.from({length: tokens}, (_, i) => i) as never, logits: [], evaluationPriority: evaluationPriority as BatchItem["evaluationPriority"]});
 
 describe("batch strategy", () => {
   it("holds a decode back while a generating sequence has not queued, for a bounded number of turns", () => {
