@@ -19,17 +19,18 @@ export class ModelSizer {
     private readonly now: () => number = Date.now
   ) {}
 
-  /** The length, an error, or undefined while the first lookup runs (the reconcile comes back). */
+  /** The length, or why it is not known. */
   async size(uri: string): Promise<{bytes: number} | {error: string}> {
+    const answer = (k: {bytes: number} | {error: string; at: number}) => ("bytes" in k ? {bytes: k.bytes} : {error: k.error});
     const known = this.#known.get(uri);
-    if (known && ("bytes" in known || this.now() - known.at < RETRY_AFTER_MS)) return known;
+    if (known && ("bytes" in known || this.now() - known.at < RETRY_AFTER_MS)) return answer(known);
     let pending = this.#pending.get(uri);
     if (!pending) {
       pending = this.#lookup(uri).finally(() => this.#pending.delete(uri));
       this.#pending.set(uri, pending);
     }
     await pending;
-    return this.#known.get(uri)!;
+    return answer(this.#known.get(uri)!);
   }
 
   async #lookup(uri: string): Promise<void> {
