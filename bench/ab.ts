@@ -7,11 +7,11 @@
  *
  *   npm run bench:ab -- --a /tmp/base --b . [--model file.gguf] [--rounds 4] [--seconds 8] [--tokens 64]
  */
-import {spawn, type ChildProcess} from "node:child_process";
+import {spawnSync} from "node:child_process";
 import {resolve} from "node:path";
 import {parseArgs} from "node:util";
 import {TINY_MODEL} from "../dev/paths.js";
-import {freePort} from "../dev/processes/ports.js";
+import {ServerProcess} from "../dev/processes/server.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {percentile, round} from "./lib/stats.js";
 
@@ -22,15 +22,14 @@ if (!values.a) {
 }
 const [rounds, seconds, maxTokens] = [values.rounds, values.seconds, values.tokens].map(Number) as [number, number, number];
 
-async function start(dir: string): Promise<{url: string; child: ChildProcess}> {
-  const port = await freePort();
-  const child = spawn("taskset", ["-c", "1", process.execPath, resolve(dir, "dist/inference-image/src/main.js")], {
-    env: {PATH: process.env["PATH"] ?? "", MODEL_PATH: values.model, MODEL_NAME: "m", PORT: String(port), HOST: "127.0.0.1", THREADS: "1", PARALLEL_SLOTS: "4", CACHE_MODE: "off", LOG_LEVEL: "warn"},
-    stdio: "ignore"
-  });
-  const url = `http://127.0.0.1:${port}`;
-  while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
-  return {url, child};
+/** A build's server, pinned (all its threads) to core 1 as bench:data-plane pins it. */
+async function start(dir: string): Promise<ServerProcess> {
+  const server = await ServerProcess.start(
+    {MODEL_PATH: values.model, MODEL_NAME: "m", PARALLEL_SLOTS: "4", CACHE_MODE: "off"},
+    {entry: resolve(dir, "dist/inference-image/src/main.js")}
+  );
+  spawnSync("taskset", ["-a", "-p", "-c", "1", String(server.child.pid)]);
+  return server;
 }
 
 /** Tokens per second for `clients` clients looping for `seconds`. */
@@ -67,7 +66,7 @@ try {
     }
   }
 } finally {
-  for (const s of Object.values(servers)) s.child.kill();
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
 }
 const rows = ([[1, true], [8, true], [8, false]] as const).map(([clients, stream]) => {
   const a = percentile(samples.get(`${clients}|${stream}|A`)!, 50);

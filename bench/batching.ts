@@ -11,42 +11,30 @@
 import {parseArgs} from "node:util";
 import {getLlama, LlamaCompletion, LlamaLogLevel, type BatchItem, type LlamaContextSequence, type PrioritizedBatchItem} from "node-llama-cpp";
 import {TINY_MODEL} from "../dev/paths.js";
+import {maximumParallelism, waitForAllStrategy} from "../inference-image/src/batch-strategy.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 
 const {values, positionals} = parseArgs({allowPositionals: true, options: {clients: {type: "string", default: "8"}, slots: {type: "string", default: "4"}, tokens: {type: "string", default: "32"}, rounds: {type: "string", default: "2"}}});
 const modelPath = positionals[0] ?? TINY_MODEL;
 const [clients, slots, maxTokens, rounds] = [values.clients, values.slots, values.tokens, values.rounds].map(Number) as [number, number, number, number];
-/** Empty batches a deferring strategy may return in a row before it lets a partial batch go. */
-const MAX_DEFERRALS = 64;
-
 async function run(variant: "default" | "wait-for-all", concurrency: number) {
   const llama = await getLlama({gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath});
   let generating = 0;
-  let deferred = 0;
   const carried: number[] = [];
+  const waitForAll = waitForAllStrategy(() => generating);
   const context = await model.createContext({
     sequences: slots,
     contextSize: 512 * slots,
     threads: 1,
     batching: {
-      // node-llama-cpp's maximumParallelism, roughly (a fair share of the batch each), with
-      // the decode's item count recorded; "wait-for-all" returns an empty batch while a
-      // generating sequence has not queued yet (the dispatch loop then comes back at once).
-      itemPrioritizationStrategy: ({items, size}: {items: readonly BatchItem[]; size: number}): PrioritizedBatchItem[] => {
-        if (variant === "wait-for-all" && items.length < generating && deferred < MAX_DEFERRALS) {
-          deferred++;
-          return [];
-        }
-        deferred = 0;
-        if (generating > 1) carried.push(items.length / generating);
-        let left = size;
-        return items.map((item, i) => {
-          const take = Math.min(item.tokens.length, Math.max(1, Math.floor(left / (items.length - i))));
-          left -= take;
-          return {item, processAmount: take};
-        });
+      // node-llama-cpp's maximumParallelism, or the server's strategy (inference-image/src/
+      // batch-strategy.ts), with each decode's share of the generating sequences recorded.
+      itemPrioritizationStrategy: (input: {items: readonly BatchItem[]; size: number}): PrioritizedBatchItem[] => {
+        const batch = variant === "wait-for-all" ? waitForAll(input) : maximumParallelism(input.items, input.size);
+        if (batch.length > 0 && generating > 1) carried.push(batch.length / generating);
+        return batch;
       }
     }
   });

@@ -19,9 +19,10 @@ export class ServerProcess {
     collectOutput(child, this.logs, (text) => (this.stderr += text));
   }
 
-  static async start(env: Record<string, string> = {}, options: {waitReady?: boolean} = {}): Promise<ServerProcess> {
+  /** `entry`: another build's server (bench:ab compares two); defaults to this checkout's. */
+  static async start(env: Record<string, string> = {}, options: {waitReady?: boolean; entry?: string} = {}): Promise<ServerProcess> {
     requireBuilt();
-    const child = spawn(process.execPath, [SERVER_ENTRY], {
+    const child = spawn(process.execPath, [options.entry ?? SERVER_ENTRY], {
       env: {
         PATH: process.env["PATH"] ?? "",
         HOME: process.env["HOME"] ?? "/tmp",

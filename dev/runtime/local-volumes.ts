@@ -1,6 +1,6 @@
 import {mkdirSync, rmSync} from "node:fs";
 import {join} from "node:path";
-import type {KubeClient, ResourceTable} from "../../operator/src/kube/kube-client.js";
+import {isConflict, type KubeClient, type ResourceTable} from "../../operator/src/kube/kube-client.js";
 
 /** The local cluster's default StorageClass and its provisioner's name. */
 export const LOCAL_STORAGE_CLASS = "paddock-local";
@@ -103,7 +103,7 @@ export class LocalVolumeProvisioner {
       await this.kube.create(volume);
       this.log("volume provisioned", {claim: `${c.metadata.namespace}/${c.metadata.name}`, volume: name, path});
     } catch (e) {
-      if (!String(e).includes(" 409 ")) throw e;
+      if (!isConflict(e)) throw e;
     }
   }
 }

@@ -281,7 +281,7 @@ export class LlamaEngine implements Engine {
         }
       };
       let toolCalls: Array<{name: string; arguments: string}> | undefined;
-      let stopReason = "abort";
+      let stopReason: string;
       this.generating.count++;
       try {
         if (request.tools?.choice.kind === "auto" && history) {

@@ -116,7 +116,8 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
 
   mkdirSync(dirname(path), {recursive: true});
   if (existsSync(path)) {
-    options.onProgress?.({bytes: statSync(path).size, total: statSync(path).size, verifying: true});
+    const size = statSync(path).size;
+    options.onProgress?.({bytes: size, total: size, verifying: true});
     if (!expected || (await fileSha256(path)) === expected) return "present";
   }
   const partial = `${path}.part`;

@@ -84,6 +84,8 @@ export class Controller {
         return [key];
       });
       this.#services.push(svc);
+      // Shared objects map to every owning service.
+      const byOwners = (o: Obj) => (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(o.metadata.namespace!, r.name));
       const byLabel = (o: Obj) => (o.metadata.labels?.[SERVICE_LABEL] ? [keyOf(o.metadata.namespace!, o.metadata.labels[SERVICE_LABEL])] : []);
       // The shared Redis has no service label. Its owners' status depends only on its readiness,
       // so they are looked at again only when that changes: every owner re-applying it changes
@@ -94,7 +96,7 @@ export class Controller {
         const ns = o.metadata.namespace!;
         if (this.#redisReady.get(ns) === ready) return [];
         this.#redisReady.set(ns, ready);
-        return (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(ns, r.name));
+        return byOwners(o);
       };
       const managed = Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(",");
       this.#deployments.push(this.#watch(`/apis/apps/v1${scope}/deployments`, managed, byLabelOrOwners));
@@ -102,7 +104,6 @@ export class Controller {
       this.#pdbs.push(this.#watch(`/apis/policy/v1${scope}/poddisruptionbudgets`, managed, byLabel));
       this.#pods.push(this.#watch(`/api/v1${scope}/pods`, SERVICE_LABEL, byLabel));
       // Shared by every service naming the model: a change concerns all its owners.
-      const byOwners = (o: Obj) => (o.metadata.ownerReferences ?? []).filter((r) => r.kind === KIND).map((r) => keyOf(o.metadata.namespace!, r.name));
       this.#claims.push(this.#watch(`/api/v1${scope}/persistentvolumeclaims`, MODEL_CACHE_LABEL, byOwners));
       this.#jobs.push(this.#watch(`/apis/batch/v1${scope}/jobs`, MODEL_CACHE_LABEL, byOwners));
       // Read by the autoscaler every second; a change is no reason to reconcile.

@@ -1,7 +1,9 @@
-import {CONTAINER, DEFAULT_PORT, ENV, FETCH_ENV, HTTP_PORT_NAME, IMAGE_ENTRY, PATHS} from "../../../contract/index.js";
-import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
+import {CONTAINER, DEFAULT_PORT, ENV, HTTP_PORT_NAME, PATHS} from "../../../contract/index.js";
+import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
+import {downloadContainer} from "./download-container.js";
+import {containerSecurity, inferencePodSecurity} from "./security.js";
 import {modelCache} from "./model-cache.js";
 import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
 import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
@@ -47,22 +49,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   } else if (source.kind === "https") {
     volumes.push({name: "model", emptyDir: {}});
     mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
-    initContainers.push({
-      name: CONTAINER.fetchModel,
-      image,
-      ...pullPolicy,
-      command: ["node", IMAGE_ENTRY.fetchModel],
-      env: [
-        {name: FETCH_ENV.url, value: source.url},
-        {name: FETCH_ENV.path, value: modelPathInPod(source)},
-        ...(spec.model.sha256 ? [{name: FETCH_ENV.sha256, value: spec.model.sha256}] : []),
-        {name: FETCH_ENV.stallTimeoutSeconds, value: String(spec.model.stallTimeoutSeconds)},
-        ...(defaults.hfEndpoint ? [{name: FETCH_ENV.hfEndpoint, value: defaults.hfEndpoint}] : []),
-        ...(spec.model.tokenSecretRef ? [{name: FETCH_ENV.token, valueFrom: {secretKeyRef: {name: spec.model.tokenSecretRef.name, key: spec.model.tokenSecretRef.key}}}] : [])
-      ],
-      volumeMounts: [{name: "model", mountPath: MODEL_DIR}, {name: "tmp", mountPath: "/tmp"}],
-      securityContext: containerSecurity
-    });
+    initContainers.push(downloadContainer(svc, defaults, source.url, modelPathInPod(source)));
   } else if (source.kind === "pvc") {
     volumes.push({name: "model", persistentVolumeClaim: {claimName: source.claim, readOnly: true}});
     mounts.push({name: "model", mountPath: MODEL_DIR, readOnly: true});
@@ -135,7 +122,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
           // The server needs no Kubernetes API access: no token in the pod.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: "RuntimeDefault"}},
+          securityContext: inferencePodSecurity,
           terminationGracePeriodSeconds: PRESTOP_SECONDS + spec.engine.shutdownGraceSeconds + 5,
           ...(initContainers.length > 0 ? {initContainers} : {}),
           containers: [
@@ -168,13 +155,6 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     }
   };
 }
-
-const containerSecurity: V1SecurityContext = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: {drop: ["ALL"]}
-};
 
 /** The cache part of the environment contract (see the cache issue's variables). */
 function cacheEnv(svc: LlmService): V1EnvVar[] {

@@ -1,9 +1,11 @@
 import {createHash} from "node:crypto";
 import {posix} from "node:path";
 import type {V1Container, V1Job, V1PersistentVolumeClaim} from "@kubernetes/client-node";
-import {CONTAINER, FETCH_ENV, IMAGE_ENTRY} from "../../../contract/index.js";
 import type {LlmService} from "../api/llmservice.js";
 import type {DeploymentDefaults} from "./deployment.js";
+import {CONTAINER} from "../../../contract/index.js";
+import {downloadContainer} from "./download-container.js";
+import {inferencePodSecurity} from "./security.js";
 import {MANAGED_BY, ownerReference} from "./meta.js";
 import {MODEL_DIR, modelSource} from "./model-source.js";
 
@@ -79,29 +81,12 @@ export function downloadInputs(svc: LlmService, defaults: DeploymentDefaults): s
  * next pod resumes it. No API access: the operator reads its progress through `pods/log`.
  */
 export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults: DeploymentDefaults): V1Job {
-  const m = svc.spec.model;
   const source = modelSource(svc);
   if (source.kind !== "https") throw new Error("only https:// and hf:// models are downloaded");
   const container: V1Container = {
-    name: CONTAINER.fetchModel,
-    image: svc.spec.image ?? defaults.image,
-    ...(defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {}),
-    command: ["node", IMAGE_ENTRY.fetchModel],
-    env: [
-      {name: FETCH_ENV.url, value: source.url},
-      {name: FETCH_ENV.path, value: posix.join(MODEL_DIR, cache.subPath)},
-      ...(m.sha256 ? [{name: FETCH_ENV.sha256, value: m.sha256}] : []),
-      {name: FETCH_ENV.stallTimeoutSeconds, value: String(m.stallTimeoutSeconds)},
-      ...(defaults.hfEndpoint ? [{name: FETCH_ENV.hfEndpoint, value: defaults.hfEndpoint}] : []),
-      ...(m.tokenSecretRef ? [{name: FETCH_ENV.token, valueFrom: {secretKeyRef: {name: m.tokenSecretRef.name, key: m.tokenSecretRef.key}}}] : [])
-    ],
-    volumeMounts: [
-      {name: "model", mountPath: MODEL_DIR},
-      {name: "tmp", mountPath: "/tmp"}
-    ],
+    ...downloadContainer(svc, defaults, source.url, posix.join(MODEL_DIR, cache.subPath)),
     resources: {requests: {cpu: "100m", memory: "128Mi"}, limits: {memory: "512Mi"}},
-    terminationMessagePolicy: "FallbackToLogsOnError",
-    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: {drop: ["ALL"]}}
+    terminationMessagePolicy: "FallbackToLogsOnError"
   };
   return {
     apiVersion: "batch/v1",
@@ -129,7 +114,7 @@ export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults:
           restartPolicy: "Never",
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: "RuntimeDefault"}},
+          securityContext: inferencePodSecurity,
           containers: [container],
           volumes: [
             {name: "model", persistentVolumeClaim: {claimName: cache.claimName}},

@@ -1,5 +1,6 @@
 import type {V1Deployment, V1EnvVar, V1PodDisruptionBudget, V1Role, V1RoleBinding, V1ServiceAccount} from "@kubernetes/client-node";
 import {CONTAINER, DEFAULT_PORT, HTTP_PORT_NAME, OPERATOR_IMAGE_ENTRY, PATHS, ROUTER_ENV} from "../../../contract/index.js";
+import {containerSecurity} from "./security.js";
 import type {LlmService} from "../api/llmservice.js";
 import {commonLabels, MANAGED_BY, modelName, ownerReference} from "./meta.js";
 
@@ -79,7 +80,7 @@ export function desiredRouterDeployment(svc: LlmService, defaults: RouterDefault
               readinessProbe: probe(PATHS.readyz),
               livenessProbe: probe(PATHS.healthz),
               lifecycle: {preStop: {sleep: {seconds: PRESTOP_SECONDS}}},
-              securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: {drop: ["ALL"]}}
+              securityContext: containerSecurity
             }
           ]
         }
