@@ -106,6 +106,8 @@ describe("operator", () => {
     }, 60_000, "InsufficientGPU");
     expect(degraded.status).toBe("True");
     expect(degraded.message).toContain("Insufficient nvidia.com/gpu");
+    // Ready says RouterStarting until the router pods are ready, then the problem.
+    await eventually(() => condition(n, "huge", "Ready")?.reason === "InsufficientGPU", 30_000, "Ready reason InsufficientGPU");
     expect(condition(n, "huge", "Ready")).toMatchObject({status: "False", reason: "InsufficientGPU"});
     const events = k.kubectl(["get", "events", "-n", n, "--field-selector", "involvedObject.kind=LlmService,reason=InsufficientGPU", "-o", "name"]);
     expect(events.trim()).not.toBe("");
