@@ -10,14 +10,22 @@
  *   BENCH_MODELS=tiny,20m,110m BENCH_CONCURRENCY=1,8,32 BENCH_PER_CLIENT=4 BENCH_MAX_TOKENS=16
  *   BENCH_PEER=0 skips llama-server.
  *
- * Servers run pinned to the last core (taskset), the load generator on the others. Each
- * cell runs the three targets back to back; medians of BENCH_ROUNDS interleaved rounds.
+ * Servers and the in-process engine run pinned to the last core (taskset), the load generator
+ * on the others. Each cell runs the three targets back to back, each for BENCH_PER_CLIENT
+ * requests per client and at least BENCH_CELL_SECONDS (3); medians of BENCH_ROUNDS
+ * interleaved rounds.
+ *
+ * Fair by construction: all three render the same chat template (ChatML; the models here
+ * carry none, and the servers' fallbacks differ: 42 vs 64 tokens for one short turn), and
+ * every "distinct" prompt is new to the whole run. llama-server keeps past prompts in a
+ * host-memory cache (--cache-ram, 8 GiB by default), so a prompt repeated from an earlier
+ * cell costs it one token: that measures a cache, not the engine.
  */
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {existsSync, mkdirSync} from "node:fs";
 import {cpus} from "node:os";
 import {join, resolve} from "node:path";
-import {getLlama, LlamaCompletion, LlamaLogLevel, resolveChatWrapper, type LlamaContextSequence} from "node-llama-cpp";
+import {ChatMLChatWrapper, getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
 import {REPO_ROOT, TINY_MODEL} from "../dev/paths.js";
 import {SHAPES, writeSyntheticModel} from "../dev/models/synthetic.js";
 import {freePort} from "../dev/processes/ports.js";
@@ -31,6 +39,8 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 const MODELS = env("BENCH_MODELS", "tiny,20m,110m").split(",");
 const CONCURRENCY = env("BENCH_CONCURRENCY", "1,8,32").split(",").map(Number);
 const PER_CLIENT = Number(env("BENCH_PER_CLIENT", "4"));
+/** Seconds a cell runs at least: 4 requests on the tiny model are over in 50 ms, all noise. */
+const CELL_SECONDS = Number(env("BENCH_CELL_SECONDS", "3"));
 const MAX_TOKENS = Number(env("BENCH_MAX_TOKENS", "16"));
 const ROUNDS = Number(env("BENCH_ROUNDS", "1"));
 const SLOTS = 4;
@@ -38,6 +48,15 @@ const THREADS = 1;
 const CONTEXT = 2048;
 const PEER = env("BENCH_PEER", "1") !== "0";
 const SERVER_CORE = String(cpus().length - 1);
+const LOAD_CORES = `0-${Math.max(0, cpus().length - 2)}`;
+/**
+ * Moves this process (all its threads) to `cores`. The in-process target runs pinned to the
+ * server core like the servers, so it has the same CPU budget: its main thread and
+ * llama.cpp's share one core, as the server's do (unpinned, it had a second core for its
+ * JavaScript and looked faster than it is).
+ */
+const pinSelf = (cores: string) => spawnSync("taskset", ["-a", "-p", "-c", cores, String(process.pid)]);
+pinSelf(LOAD_CORES);
 const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
 
 type Target = "paddock" | "in-process" | "llama-server";
@@ -45,6 +64,7 @@ interface Sample {
   ttftMs: number | undefined;
   totalMs: number;
   tokens: number;
+  promptTokens: number;
 }
 /** One request: a chat with an optional system prompt. */
 interface Ask {
@@ -77,11 +97,11 @@ function httpSender(url: string, model: string): Send {
     });
     if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${await res.text()}`);
     if (!stream) {
-      const body = (await res.json()) as {usage: {completion_tokens: number}};
-      return {ttftMs: undefined, totalMs: performance.now() - t0, tokens: body.usage.completion_tokens};
+      const {usage} = (await res.json()) as {usage: {completion_tokens: number; prompt_tokens: number}};
+      return {ttftMs: undefined, totalMs: performance.now() - t0, tokens: usage.completion_tokens, promptTokens: usage.prompt_tokens};
     }
-    const {firstAt, completionTokens} = await readSse(res, /"content":"[^"]/);
-    return {ttftMs: firstAt === undefined ? undefined : firstAt - t0, totalMs: performance.now() - t0, tokens: completionTokens};
+    const {firstAt, completionTokens, promptTokens} = await readSse(res, /"content":"[^"]/);
+    return {ttftMs: firstAt === undefined ? undefined : firstAt - t0, totalMs: performance.now() - t0, tokens: completionTokens, promptTokens};
   };
 }
 
@@ -95,17 +115,18 @@ async function inProcess(path: string) {
   // More clients than slots wait in FIFO order, as the servers' queues do.
   const acquire = () => new Promise<LlamaContextSequence>((resolve) => (free.length > 0 ? resolve(free.shift()!) : waiting.push(resolve)));
   const release = (s: LlamaContextSequence) => (waiting.length > 0 ? waiting.shift()!(s) : free.push(s));
-  const wrapper = resolveChatWrapper(model);
+  const wrapper = new ChatMLChatWrapper();
   const send: Send = async (ask) => {
     const t0 = performance.now();
     let first: number | undefined;
     let tokens = 0;
     const history = [...(ask.system ? [{type: "system" as const, text: ask.system}] : []), {type: "user" as const, text: ask.user}, {type: "model" as const, response: []}];
     const state = wrapper.generateContextState({chatHistory: history});
+    const input = state.contextText.tokenize(model.tokenizer).slice(1);
     const sequence = await acquire();
     const sampledBefore = sequence.tokenMeter.usedOutputTokens;
     const completion = new LlamaCompletion({contextSequence: sequence});
-    await completion.generateCompletionWithMeta(state.contextText.tokenize(model.tokenizer).slice(1), {
+    await completion.generateCompletionWithMeta(input, {
       maxTokens: MAX_TOKENS,
       temperature: 0,
       repeatPenalty: false,
@@ -119,7 +140,7 @@ async function inProcess(path: string) {
     tokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
     completion.dispose({disposeSequence: false});
     release(sequence);
-    return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens};
+    return {ttftMs: first === undefined ? undefined : first - t0, totalMs: performance.now() - t0, tokens, promptTokens: input.length + 1};
   };
   return {send, close: () => llama.dispose()};
 }
@@ -130,7 +151,7 @@ async function llamaServer(path: string): Promise<{url: string; child: ChildProc
   const binary = built.stdout.trim().split("\n").at(-1)!;
   const port = await freePort();
   // -c is the whole KV cache, split across --parallel slots: the same 2048 per slot as ours.
-  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "--parallel", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-t", String(THREADS), "-tb", String(THREADS), "-ngl", "0", "--no-webui", "--log-disable"];
+  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "--parallel", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-t", String(THREADS), "-tb", String(THREADS), "-ngl", "0", "--no-webui", "--log-disable", "--chat-template", "chatml"];
   const child = spawn("taskset", ["-c", SERVER_CORE, binary, ...args], {stdio: ["ignore", "ignore", "pipe"]});
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-3000)));
@@ -145,13 +166,14 @@ async function llamaServer(path: string): Promise<{url: string; child: ChildProc
 }
 
 const errors = new Map<string, number>();
-async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask, label = "") {
+async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask, label = "", perClient = PER_CLIENT, seconds = CELL_SECONDS) {
   const samples: Sample[] = [];
   let failed = 0;
   const started = performance.now();
+  const until = started + seconds * 1000;
   await Promise.all(
     Array.from({length: concurrency}, async (_, client) => {
-      for (let i = 0; i < PER_CLIENT; i++) {
+      for (let i = 0; i < perClient || performance.now() < until; i++) {
         try {
           samples.push(await send(asks(client, i), client, stream));
         } catch (error) {
@@ -162,13 +184,14 @@ async function load(concurrency: number, send: Send, stream: boolean, asks: (cli
       }
     })
   );
-  const seconds = (performance.now() - started) / 1000;
+  const elapsed = (performance.now() - started) / 1000;
   const ttft = samples.flatMap((s) => (s.ttftMs === undefined ? [] : [s.ttftMs]));
   const total = samples.map((s) => s.totalMs);
   return {
     failed,
-    req_per_s: round(samples.length / seconds, 2),
-    tok_per_s: round(samples.reduce((a, s) => a + s.tokens, 0) / seconds, 0),
+    req_per_s: round(samples.length / elapsed, 2),
+    tok_per_s: round(samples.reduce((a, s) => a + s.tokens, 0) / elapsed, 0),
+    prompt_tok: round(samples.reduce((a, s) => a + s.promptTokens, 0) / Math.max(1, samples.length), 1),
     ttft_p50_ms: round(percentile(ttft, 50), 1),
     ttft_p99_ms: round(percentile(ttft, 99), 1),
     e2e_p50_ms: round(percentile(total, 50), 1),
@@ -189,7 +212,7 @@ const prefixRows: Array<Record<string, string | number>> = [];
 for (const name of MODELS) {
   const path = modelFile(name);
   const servedAs = name === "tiny" ? "stories260K" : `synthetic-${name}`;
-  const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off"}, {});
+  const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML"}, {});
   // Pin the server's process (all threads) to the server core, as llama-server is.
   spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(paddock.child.pid)]);
   const local = await inProcess(path);
@@ -200,15 +223,26 @@ for (const name of MODELS) {
     ...(peer ? [["llama-server", httpSender(peer.url, servedAs)] as [Target, Send]] : [])
   ];
   try {
-    const distinct = (client: number, i: number): Ask => ({user: `${USERS[(client + i) % USERS.length]} (${client}.${i})`});
-    for (const [, send] of targets) await load(2, send, false, distinct); // warm-up
+    let asked = 0;
+    const distinct = (client: number, i: number): Ask => ({user: `${USERS[(client + i) % USERS.length]} (${++asked})`});
+    // The in-process target's cells run with this process on the server core.
+    const measure = async (target: Target, run: () => Promise<Cell>): Promise<Cell> => {
+      if (target !== "in-process") return run();
+      pinSelf(SERVER_CORE);
+      try {
+        return await run();
+      } finally {
+        pinSelf(LOAD_CORES);
+      }
+    };
+    for (const [target, send] of targets) await measure(target, () => load(2, send, false, distinct, "warm-up", PER_CLIENT, 0));
     const cells = new Map<string, Cell[]>();
     for (let r = 0; r < ROUNDS; r++) {
       for (const c of CONCURRENCY) {
         for (const stream of [false, true]) {
           for (const [target, send] of targets) {
             const key = `${target}|${c}|${stream}`;
-            cells.set(key, [...(cells.get(key) ?? []), await load(c, send, stream, distinct, `${name} ${target} c=${c}${stream ? " stream" : ""}`)]);
+            cells.set(key, [...(cells.get(key) ?? []), await measure(target, () => load(c, send, stream, distinct, `${name} ${target} c=${c}${stream ? " stream" : ""}`))]);
           }
         }
       }
@@ -231,6 +265,7 @@ for (const name of MODELS) {
           failed: "-",
           req_per_s: peerCell ? round(ours.req_per_s / peerCell.req_per_s, 2) : "-",
           tok_per_s: round(ours.tok_per_s / inproc.tok_per_s, 2),
+          prompt_tok: "-",
           ttft_p50_ms: peerCell && stream ? round(ours.ttft_p50_ms / peerCell.ttft_p50_ms, 2) : "-",
           ttft_p99_ms: peerCell && stream ? round(ours.ttft_p99_ms / peerCell.ttft_p99_ms, 2) : "-",
           e2e_p50_ms: peerCell ? round(ours.e2e_p50_ms / peerCell.e2e_p50_ms, 2) : "-",
@@ -242,12 +277,12 @@ for (const name of MODELS) {
     // Shared prefix: a ~1,000-token system prompt, varied user turns, one client (TTFT is
     // prompt processing); against distinct system prompts of the same length.
     const system = (seed: number) => `You are story teller number ${seed}. Tell short, kind stories for small children, with simple words. `.repeat(18);
-    const shared = (_c: number, i: number): Ask => ({system: system(0), user: USERS[i % USERS.length]!});
-    const fresh = (_c: number, i: number): Ask => ({system: system(1000 + i + Math.floor(Math.random() * 1e6)), user: USERS[i % USERS.length]!});
+    const shared = (_c: number, i: number): Ask => ({system: system(0), user: `${USERS[i % USERS.length]} (${++asked})`});
+    const fresh = (_c: number, i: number): Ask => ({system: system(1000 + i + Math.floor(Math.random() * 1e6)), user: `${USERS[i % USERS.length]} (${++asked})`});
     for (const [target, send] of targets.filter(([t]) => t !== "in-process")) {
-      await load(1, send, true, shared); // puts the prefix in a slot
-      const s = await load(1, send, true, shared);
-      const d = await load(1, send, true, fresh);
+      await load(1, send, true, shared, "prefix", PER_CLIENT, 0); // puts the prefix in a slot
+      const s = await load(1, send, true, shared, "prefix", PER_CLIENT, 0);
+      const d = await load(1, send, true, fresh, "prefix", PER_CLIENT, 0);
       prefixRows.push({model: name, target, "shared TTFT p50 ms": s.ttft_p50_ms, "distinct TTFT p50 ms": d.ttft_p50_ms, "shared/distinct": round(s.ttft_p50_ms / d.ttft_p50_ms, 2)});
     }
     const metrics = parseMetrics(await paddock.metrics());
@@ -264,8 +299,8 @@ for (const name of MODELS) {
   }
 }
 
-printTable(`Chat, ${SLOTS} slots, ${THREADS} thread, servers pinned to core ${SERVER_CORE}, max_tokens ${MAX_TOKENS}, ${PER_CLIENT} requests per client, median of ${ROUNDS} round(s). Ratios: req/s and latencies Paddock / llama-server, tok/s Paddock / in-process`, rows);
+printTable(`Chat, ${SLOTS} slots, ${THREADS} thread, servers pinned to core ${SERVER_CORE}, max_tokens ${MAX_TOKENS}, ${PER_CLIENT} requests per client and at least ${CELL_SECONDS} s per cell, median of ${ROUNDS} round(s). Ratios: req/s and latencies Paddock / llama-server, tok/s Paddock / in-process`, rows);
 printTable("Shared ~1,000-token system prompt vs distinct ones, 1 client, streaming: TTFT", prefixRows);
 printTable("Memory after the run", memory);
 if (errors.size > 0) printTable("Failed requests", [...errors].map(([error, count]) => ({error, count})));
-console.log(`\nwrote ${writeResults("data-plane", {settings: {MODELS, CONCURRENCY, PER_CLIENT, MAX_TOKENS, ROUNDS, SLOTS, THREADS, CONTEXT}, rows, prefixRows, memory, errors: [...errors]})}`);
+console.log(`\nwrote ${writeResults("data-plane", {settings: {MODELS, CONCURRENCY, PER_CLIENT, CELL_SECONDS, MAX_TOKENS, ROUNDS, SLOTS, THREADS, CONTEXT}, rows, prefixRows, memory, errors: [...errors]})}`);

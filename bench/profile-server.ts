@@ -4,6 +4,7 @@
  * then prints self time by function and writes the .cpuprofile (open it in Chrome DevTools).
  *
  *   npm run bench:profile [-- nostream]
+ *   PROFILE_CLIENTS=1 PROFILE_MAX_TOKENS=16 PROFILE_CHAT=1 npm run bench:profile   (the data-plane bench's c=1 chat cell)
  */
 import {spawn} from "node:child_process";
 import {mkdirSync, readdirSync, readFileSync, rmSync} from "node:fs";
@@ -15,6 +16,9 @@ import {round} from "./lib/stats.js";
 
 const stream = process.argv[2] !== "nostream";
 const SECONDS = 15;
+const CLIENTS = Number(process.env["PROFILE_CLIENTS"] ?? "8");
+const MAX_TOKENS = Number(process.env["PROFILE_MAX_TOKENS"] ?? "64");
+const CHAT = process.env["PROFILE_CHAT"] === "1";
 const dir = resolve(REPO_ROOT, "bench/results/profile");
 rmSync(dir, {recursive: true, force: true});
 mkdirSync(dir, {recursive: true});
@@ -29,12 +33,13 @@ const deadline = Date.now() + SECONDS * 1000;
 let requests = 0;
 let tokens = 0;
 await Promise.all(
-  Array.from({length: 8}, async (_, c) => {
+  Array.from({length: CLIENTS}, async (_, c) => {
     while (Date.now() < deadline) {
-      const res = await fetch(`${url}/v1/completions`, {
+      const input = CHAT ? {messages: [{role: "user", content: `Tell me a story (${c} ${requests})`}]} : {prompt: `Once upon a time ${c} ${requests}`};
+      const res = await fetch(`${url}/v1/${CHAT ? "chat/completions" : "completions"}`, {
         method: "POST",
         headers: {"content-type": "application/json"},
-        body: JSON.stringify({model: TINY_MODEL_NAME, prompt: `Once upon a time ${c} ${requests}`, max_tokens: 64, temperature: 0, stream, ...(stream ? {stream_options: {include_usage: true}} : {})})
+        body: JSON.stringify({model: TINY_MODEL_NAME, ...input, max_tokens: MAX_TOKENS, temperature: 0, stream, ...(stream ? {stream_options: {include_usage: true}} : {})})
       });
       const text = await res.text();
       requests++;
@@ -66,5 +71,5 @@ const rows = [...self]
   .sort((a, b) => b[1] - a[1])
   .slice(0, 20)
   .map(([fn, t]) => ({"self %": round((100 * t) / total, 1), function: fn}));
-printTable(`Server main thread, tiny model, 4 slots, 8 ${stream ? "streaming" : "non-streaming"} clients, ${SECONDS} s: ${requests} requests, ${round(tokens / SECONDS, 0)} tok/s`, rows);
-console.log(`\nprofile: ${join(dir, file)}\nwrote ${writeResults("profile", {stream, requests, tokens, rows})}`);
+printTable(`Server main thread, tiny model, 4 slots, ${CLIENTS} ${stream ? "streaming" : "non-streaming"} ${CHAT ? "chat" : "completion"} clients, max_tokens ${MAX_TOKENS}, ${SECONDS} s: ${requests} requests, ${round(tokens / SECONDS, 0)} tok/s`, rows);
+console.log(`\nprofile: ${join(dir, file)}\nwrote ${writeResults("profile", {stream, clients: CLIENTS, maxTokens: MAX_TOKENS, chat: CHAT, requests, tokens, rows})}`);

@@ -216,8 +216,8 @@ export class LlamaEngine implements Engine {
     });
     const tokenBias = this.tokenBias(request.params.logitBias);
     const queuedAt = performance.now();
-    // Among free slots, the one whose KV cache already holds the longest prefix of this prompt.
-    const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => commonPrefix(s.contextTokens, evaluated)), evaluated.length));
+    // Among free slots, the one whose KV cache saves the most of this prompt (see chooseSlot).
+    const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => ({shared: commonPrefix(s.contextTokens, evaluated), held: s.contextTokens.length}))));
     const slotAt = performance.now();
     // Usage counts every sampled token, whatever text it yields: the sequence's meter counts
     // each position whose logits were computed, i.e. each sample. LlamaCompletion's onToken

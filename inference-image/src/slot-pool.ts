@@ -10,18 +10,39 @@ interface Waiter<T> {
   reject(error: Error): void;
 }
 
+/** What a free slot holds, measured against a new prompt. */
+export interface SlotFit {
+  /** Tokens of the prompt already in the slot's KV cache (common prefix). */
+  shared: number;
+  /** Tokens the slot holds in all. */
+  held: number;
+}
+
 /**
- * Which free slot a prompt takes. `prefixLengths[i]` is how many of the prompt's tokens the
- * i-th free slot already holds (its KV cache), free slots ordered least recently used first.
- * The slot with the longest common prefix wins when that prefix covers at least `minShare`
- * of the prompt (llama-server's slot prompt similarity, 0.5), the older one on a tie;
- * otherwise the least recently used slot, so a prompt that merely shares the chat
- * template's first tokens does not evict a hot prefix. Pure.
+ * Which free slot a prompt takes; `fits` are ordered least recently used first. Taking a
+ * slot saves evaluating its shared tokens but throws away the rest of what it holds, which
+ * another request may want back (a repeated prompt, a conversation's next turn). The least
+ * recently used slot is the one whose loss matters least, so it is the default; another
+ * slot wins only by what it saves beyond the default, less what it throws away. With a shared
+ * system prompt every slot saves the same and the oldest goes; a conversation's slot saves
+ * its whole history and loses nothing; a prompt sharing only the chat template's first
+ * tokens (or a near-duplicate's first words) never evicts a slot worth keeping. The older
+ * slot wins a tie. Pure.
  */
-export function chooseSlot(prefixLengths: readonly number[], promptLength: number, minShare = 0.5): number {
+export function chooseSlot(fits: readonly SlotFit[]): number {
+  if (fits.length === 0) return 0;
+  const base = fits[0]!.shared;
   let best = 0;
-  for (let i = 1; i < prefixLengths.length; i++) if (prefixLengths[i]! > prefixLengths[best]!) best = i;
-  return promptLength > 0 && prefixLengths[best]! >= minShare * promptLength ? best : 0;
+  let bestGain = 0;
+  for (let i = 1; i < fits.length; i++) {
+    const {shared, held} = fits[i]!;
+    const gain = shared - base - (held - shared);
+    if (gain > bestGain) {
+      best = i;
+      bestGain = gain;
+    }
+  }
+  return best;
 }
 
 /** How many leading tokens two sequences share. */

@@ -79,15 +79,27 @@ describe("prefix-aware slot choice", () => {
     expect(commonPrefix([5, 6], [5, 6])).toBe(2);
   });
 
-  it("takes the slot holding the longest prefix when it covers at least half the prompt, the older one on a tie", () => {
-    expect(chooseSlot([0, 900, 400], 1000)).toBe(1);
-    expect(chooseSlot([0, 600, 600], 1000)).toBe(1);
-    expect(chooseSlot([0, 500], 1000)).toBe(1);
+  // Fits are [shared, held], least recently used first.
+  const fits = (...pairs: Array<[number, number]>) => pairs.map(([shared, held]) => ({shared, held}));
+
+  it("takes the slot that saves the most of the prompt, the older one on a tie", () => {
+    // A conversation's next turn: its slot holds the whole history.
+    expect(chooseSlot(fits([0, 0], [900, 920], [400, 1100]))).toBe(1);
+    expect(chooseSlot(fits([0, 50], [600, 600], [600, 600]))).toBe(1);
+    // A slot that saves more than another, though it throws more away.
+    expect(chooseSlot(fits([0, 0], [400, 500], [300, 300]))).toBe(1);
   });
 
-  it("otherwise takes the least recently used slot, so a shared template start does not evict a hot prefix", () => {
-    expect(chooseSlot([3, 5, 0], 100)).toBe(0);
-    expect(chooseSlot([0, 0], 0)).toBe(0);
+  it("keeps the least recently used when every slot holds the same prefix (a shared system prompt)", () => {
+    expect(chooseSlot(fits([1000, 1040], [1000, 1030], [1000, 1060]))).toBe(0);
+  });
+
+  it("does not evict a slot for a prompt that shares only its first tokens", () => {
+    // The chat template's start.
+    expect(chooseSlot(fits([3, 40], [5, 1200], [0, 0]))).toBe(0);
+    // A near-duplicate: taking the slot would save 2 tokens and lose its other 28.
+    expect(chooseSlot(fits([27, 59], [29, 57], [27, 60]))).toBe(0);
+    expect(chooseSlot([])).toBe(0);
   });
 
   it("hands out the least recently used free slot by default (was the most recent, which evicted the prefix just computed)", async () => {
