@@ -21,16 +21,12 @@
  * host-memory cache (--cache-ram, 8 GiB by default), so a prompt repeated from an earlier
  * cell costs it one token: that measures a cache, not the engine.
  */
-import {spawn, spawnSync, type ChildProcess} from "node:child_process";
-import {existsSync, mkdirSync} from "node:fs";
+import {spawnSync} from "node:child_process";
 import {cpus} from "node:os";
-import {join, resolve} from "node:path";
 import {ChatMLChatWrapper, getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
-import {REPO_ROOT, TINY_MODEL} from "../dev/paths.js";
-import {SHAPES, writeSyntheticModel} from "../dev/models/synthetic.js";
-import {freePort} from "../dev/processes/ports.js";
 import {ServerProcess} from "../dev/processes/server.js";
 import {parseMetrics, sample} from "../dev/metrics-text.js";
+import {benchModel, startLlamaServer} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {readSse} from "./lib/sse.js";
 import {percentile, round} from "./lib/stats.js";
@@ -57,7 +53,6 @@ const LOAD_CORES = `0-${Math.max(0, cpus().length - 2)}`;
  */
 const pinSelf = (cores: string) => spawnSync("taskset", ["-a", "-p", "-c", cores, String(process.pid)]);
 pinSelf(LOAD_CORES);
-const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
 
 type Target = "paddock" | "in-process" | "llama-server";
 interface Sample {
@@ -74,16 +69,6 @@ interface Ask {
 type Send = (ask: Ask, client: number, stream: boolean) => Promise<Sample>;
 
 const USERS = ["Tell me a story about a dog.", "What did the cat do?", "Sue went to the park.", "Tom had a red ball.", "The sun was hot.", "Mom said to Ben", "A big fish swam.", "Lily saw a bird."];
-
-function modelFile(name: string): string {
-  if (name === "tiny") return TINY_MODEL;
-  const shape = SHAPES[name];
-  if (!shape) throw new Error(`unknown model ${name}`);
-  mkdirSync(MODEL_DIR, {recursive: true});
-  const path = join(MODEL_DIR, `synthetic-${name}-text.gguf`);
-  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength: CONTEXT, textOnly: true});
-  return path;
-}
 
 /** OpenAI chat over HTTP against Paddock or llama-server; TTFT from the first content delta. */
 function httpSender(url: string, model: string): Send {
@@ -145,26 +130,6 @@ async function inProcess(path: string) {
   return {send, close: () => llama.dispose()};
 }
 
-async function llamaServer(path: string): Promise<{url: string; child: ChildProcess}> {
-  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
-  const binary = built.stdout.trim().split("\n").at(-1)!;
-  const port = await freePort();
-  // -c is the whole KV cache, split across --parallel slots: the same 2048 per slot as ours.
-  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "--parallel", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-t", String(THREADS), "-tb", String(THREADS), "-ngl", "0", "--no-webui", "--log-disable", "--chat-template", "chatml"];
-  const child = spawn("taskset", ["-c", SERVER_CORE, binary, ...args], {stdio: ["ignore", "ignore", "pipe"]});
-  let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-3000)));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`llama-server exited: ${stderr}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return {url, child};
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`llama-server did not become healthy: ${stderr}`);
-}
-
 const errors = new Map<string, number>();
 async function load(concurrency: number, send: Send, stream: boolean, asks: (client: number, i: number) => Ask, label = "", perClient = PER_CLIENT, seconds = CELL_SECONDS) {
   const samples: Sample[] = [];
@@ -210,13 +175,13 @@ const rows: Array<Record<string, string | number>> = [];
 const memory: Array<Record<string, string | number>> = [];
 const prefixRows: Array<Record<string, string | number>> = [];
 for (const name of MODELS) {
-  const path = modelFile(name);
+  const path = benchModel(name, CONTEXT);
   const servedAs = name === "tiny" ? "stories260K" : `synthetic-${name}`;
   const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML"}, {});
   // Pin the server's process (all threads) to the server core, as llama-server is.
   spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(paddock.child.pid)]);
   const local = await inProcess(path);
-  const peer = PEER ? await llamaServer(path) : undefined;
+  const peer = PEER ? await startLlamaServer(path, {slots: SLOTS, context: CONTEXT, threads: THREADS, core: SERVER_CORE}) : undefined;
   const targets: Array<[Target, Send]> = [
     ["paddock", httpSender(paddock.url, servedAs)],
     ["in-process", local.send],

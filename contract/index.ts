@@ -37,7 +37,10 @@ export const ENV = {
   cacheMaxBytes: "CACHE_MAX_BYTES",
   cacheNamespace: "CACHE_NAMESPACE",
   cacheRedisTimeoutMs: "CACHE_REDIS_TIMEOUT_MS",
-  modelSha256: "MODEL_SHA256"
+  modelSha256: "MODEL_SHA256",
+  promptCacheDir: "PROMPT_CACHE_DIR",
+  promptCacheBytes: "PROMPT_CACHE_BYTES",
+  promptCacheMinTokens: "PROMPT_CACHE_MIN_TOKENS"
 } as const;
 
 /** Environment of the model download program (the `fetch-model` init container). */
@@ -156,6 +159,8 @@ export const METRIC = {
   interTokenLatency: "llm_inter_token_latency_seconds",
   promptTokens: "llm_prompt_tokens_total",
   promptCachedTokens: "llm_prompt_cached_tokens_total",
+  promptCacheOperations: "llm_prompt_cache_operations_total",
+  promptCacheBytes: "llm_prompt_cache_bytes",
   completionTokens: "llm_completion_tokens_total",
   rejectedRequests: "llm_rejected_requests_total",
   cacheLookups: "llm_cache_lookups_total",

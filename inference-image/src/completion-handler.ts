@@ -106,7 +106,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
         metrics.completionTokens.inc(result.completionTokens);
         // Stored before any response ends (ResponseCache.save never throws).
         if (plan.key && plan.store && isComplete(result)) await deps.cache?.cache.save(plan.key, toRecord(chunks, result));
-      });
+      }, locals.tenant);
     // Only cacheable requests share a generation: sampled ones must each get their own.
     const {flight, joined} = plan.key ? deps.flights.join(plan.key, start) : {flight: start(), joined: false};
     if (joined) locals.log.coalesced = true;
@@ -149,6 +149,7 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
             .generate(
               {...request, params: {...request.params, seed: request.params.seed === undefined ? undefined : request.params.seed + run}},
               {
+                tenant: locals.tenant,
                 signal: abort.signal,
                 timedOut: () => timedOut,
                 onStart: open,

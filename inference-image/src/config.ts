@@ -48,7 +48,10 @@ const envSchema = z.object({
   [ENV.cacheTtlSeconds]: positiveInt(365 * 86_400).default(3600),
   [ENV.cacheMaxBytes]: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
   [ENV.cacheNamespace]: z.string().regex(/^[a-zA-Z0-9._-]{1,128}$/, "must be 1-128 letters, digits, '.', '_' or '-'").default("default"),
-  [ENV.cacheRedisTimeoutMs]: positiveInt(10_000).default(50)
+  [ENV.cacheRedisTimeoutMs]: positiveInt(10_000).default(50),
+  [ENV.promptCacheDir]: z.string().min(1).optional(),
+  [ENV.promptCacheBytes]: z.coerce.number().int().min(0).default(1024 * 1024 * 1024),
+  [ENV.promptCacheMinTokens]: positiveInt(1_048_576).default(128)
 });
 
 export type GpuMode = "auto" | "cuda" | "vulkan" | "off";
@@ -94,6 +97,17 @@ export interface ServerConfig {
   /** The model file's sha256 when the operator knows it; otherwise computed at start. */
   readonly modelSha256: string | undefined;
   readonly cache: CacheConfig;
+  readonly promptCache: PromptCacheConfig;
+}
+
+/** Saved slot states (see docs/inference-server.md "Prompt cache"). */
+export interface PromptCacheConfig {
+  /** Unset: a new folder under the OS's temporary folder. */
+  readonly dir: string | undefined;
+  /** Disk the saved states may take; 0 turns the cache off. Defaults to 1 GiB. */
+  readonly budgetBytes: number;
+  /** A slot state is saved or restored only for at least this many tokens. Defaults to 128. */
+  readonly minTokens: number;
 }
 
 /** The response cache (see README "Response cache"). */
@@ -158,6 +172,11 @@ export function loadServerConfig(
       maxBytes: e[ENV.cacheMaxBytes],
       namespace: e[ENV.cacheNamespace],
       redisTimeoutMs: e[ENV.cacheRedisTimeoutMs]
+    }),
+    promptCache: Object.freeze({
+      dir: e[ENV.promptCacheDir],
+      budgetBytes: e[ENV.promptCacheBytes],
+      minTokens: e[ENV.promptCacheMinTokens]
     })
   });
 }

@@ -26,6 +26,8 @@ import {forcedCall, toolCallSchema} from "./tool-calls.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {toChatHistory} from "./chat-history.js";
 import {chooseSlot, commonPrefix, SlotPool, type SlotPoolObserver} from "./slot-pool.js";
+import {PromptCache, type PromptCacheObserver} from "./prompt-cache.js";
+import {OPEN_TENANT} from "./api-keys.js";
 import type {EmbeddingInput, Embedder} from "./embeddings.js";
 import {JsonCloser} from "./json-closer.js";
 import {waitForAllStrategy} from "./batch-strategy.js";
@@ -75,6 +77,8 @@ export interface GenerateOptions {
   readonly onStart?: () => void;
   /** Text as it is produced, already cut at stop sequences. */
   readonly onText?: (chunk: string) => void;
+  /** Who asks: a saved prompt state is restored only for the tenant whose request filled it. */
+  readonly tenant?: string;
 }
 
 /** Per-token timing hook, so the engine reports latency without importing metrics. */
@@ -101,10 +105,11 @@ export class GpuUnavailableError extends Error {
 export interface LlamaEngineOptions {
   readonly config: Pick<
     ServerConfig,
-    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuRequired" | "gpuLayers" | "threads" | "chatWrapper" | "flashAttention"
+    "modelPath" | "modelName" | "parallelSlots" | "contextSize" | "maxQueue" | "gpu" | "gpuRequired" | "gpuLayers" | "threads" | "chatWrapper" | "flashAttention" | "promptCache"
   >;
   readonly poolObserver?: SlotPoolObserver;
   readonly tokenObserver?: TokenObserver;
+  readonly promptCacheObserver?: PromptCacheObserver;
   readonly log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -129,7 +134,8 @@ export class LlamaEngine implements Engine {
     private readonly tokenObserver: TokenObserver | undefined,
     private readonly threads: number | undefined,
     /** Sequences between the start and the end of their generation (the batch strategy waits for them). */
-    private readonly generating: {count: number}
+    private readonly generating: {count: number},
+    private readonly promptCache: PromptCache | undefined
   ) {}
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -185,7 +191,11 @@ export class LlamaEngine implements Engine {
       `model loaded: gpu=${String(llama.gpu)} layers=${model.gpuLayers}/${model.fileInsights.totalLayers} ` +
         `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} flashAttention=${flashAttention} chatWrapper=${chatWrapper.wrapperName}`
     );
-    return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver, config.threads, generating);
+    const promptCache =
+      config.promptCache.budgetBytes > 0
+        ? await PromptCache.open({...config.promptCache, observer: options.promptCacheObserver, log: (message) => log?.("warn", message)})
+        : undefined;
+    return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver, config.threads, generating, promptCache);
   }
 
   get slots() {
@@ -242,6 +252,8 @@ export class LlamaEngine implements Engine {
       return piece;
     };
     try {
+      // A state saved earlier may hold more of this prompt than any free slot did.
+      await this.promptCache?.prepare(sequence, evaluated, options.tenant ?? OPEN_TENANT);
       options.onStart?.();
       const {params} = request;
       // `result.response` is not used: the text is what passed the stop detector, as streamed.
@@ -498,6 +510,7 @@ export class LlamaEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    await this.promptCache?.close().catch(() => undefined);
     await (await this.#embeddingContext?.catch(() => undefined))?.dispose();
     await this.context.dispose();
     await this.model.dispose();

@@ -30,10 +30,18 @@ export class Flight {
    * stores the entry there, so a client that repeats its request right after its response
    * finds it (read-your-writes). It must not throw; a slow store is bounded by its timeout.
    */
-  constructor(engine: Pick<Engine, "generate">, request: InferenceRequest, timeoutMs: number, finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>) {
+  constructor(
+    engine: Pick<Engine, "generate">,
+    request: InferenceRequest,
+    timeoutMs: number,
+    finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>,
+    /** Who asks (a flight is shared only within a tenant: the cache key holds it). */
+    tenant?: string
+  ) {
     const deadline = AbortSignal.timeout(timeoutMs);
     this.#signal = AbortSignal.any([this.#abort.signal, deadline]);
     const generation = engine.generate(request, {
+      ...(tenant === undefined ? {} : {tenant}),
       signal: this.#signal,
       timedOut: () => deadline.aborted,
       onStart: () => {

@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       config,
       poolObserver: metrics,
       tokenObserver: metrics,
+      promptCacheObserver: metrics,
       log: (level, message) => logger[level](message)
     });
   } catch (error) {

@@ -3,6 +3,7 @@ import {METRIC} from "../../contract/index.js";
 import type {CacheObserver} from "./cache/response-cache.js";
 import type {TokenObserver} from "./engine.js";
 import type {SlotPoolObserver} from "./slot-pool.js";
+import type {PromptCacheObserver} from "./prompt-cache.js";
 
 /**
  * Latency buckets from 1 ms to 10 minutes: the tiny model answers in milliseconds, a large
@@ -18,7 +19,7 @@ export const TOKEN_GAP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 /** Cache lookups: 0.05 ms (memory) to 1 s (a Redis far away). */
 export const CACHE_LOOKUP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
-export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObserver {
+export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObserver, PromptCacheObserver {
   readonly requests: Counter<"endpoint" | "status">;
   readonly duration: Histogram<"endpoint">;
   readonly active: Gauge;
@@ -30,6 +31,8 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
   readonly interToken: Histogram;
   readonly promptTokens: Counter;
   readonly promptCachedTokens: Counter;
+  readonly promptCacheOperations: Counter<"op">;
+  readonly promptCacheBytes: Gauge;
   readonly completionTokens: Counter;
   readonly rejected: Counter<"reason">;
   readonly cacheLookups: Counter<"result">;
@@ -82,7 +85,14 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
       registers
     });
     this.promptTokens = new Counter({name: METRIC.promptTokens, help: "Prompt tokens of generated completions.", registers});
-    this.promptCachedTokens = new Counter({name: METRIC.promptCachedTokens, help: "Prompt tokens reused from a slot's KV cache instead of evaluated (prefix-aware slots).", registers});
+    this.promptCachedTokens = new Counter({name: METRIC.promptCachedTokens, help: "Prompt tokens reused from a slot's KV cache instead of evaluated (prefix-aware slots and the prompt cache).", registers});
+    this.promptCacheOperations = new Counter({
+      name: METRIC.promptCacheOperations,
+      help: "Prompt cache operations: save (a slot's state kept before it was overwritten), restore (loaded for a prompt it holds), evict, error.",
+      labelNames: ["op"],
+      registers
+    });
+    this.promptCacheBytes = new Gauge({name: METRIC.promptCacheBytes, help: "Disk taken by saved slot states (the prompt cache).", registers});
     this.completionTokens = new Counter({name: METRIC.completionTokens, help: "Completion tokens generated.", registers});
     this.rejected = new Counter({
       name: METRIC.rejectedRequests,
@@ -133,5 +143,13 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
 
   onInterToken(seconds: number): void {
     this.interToken.observe(seconds);
+  }
+
+  onPromptCache(op: "save" | "restore" | "evict" | "error"): void {
+    this.promptCacheOperations.inc({op});
+  }
+
+  onPromptCacheSize(bytes: number): void {
+    this.promptCacheBytes.set(bytes);
   }
 }

@@ -1,0 +1,55 @@
+/** What the data-plane benchmarks run against: model files of real shapes and llama.cpp's llama-server. */
+import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import {existsSync, mkdirSync} from "node:fs";
+import {join, resolve} from "node:path";
+import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
+import {SHAPES, writeSyntheticModel} from "../../dev/models/synthetic.js";
+import {freePort} from "../../dev/processes/ports.js";
+
+const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
+
+/** `tiny` (the real stories260K) or a synthetic shape (`20m`, `110m`, ...), written once and kept. */
+export function benchModel(name: string, contextLength: number): string {
+  if (name === "tiny") return TINY_MODEL;
+  const shape = SHAPES[name];
+  if (!shape) throw new Error(`unknown model ${name}`);
+  mkdirSync(MODEL_DIR, {recursive: true});
+  const path = join(MODEL_DIR, `synthetic-${name}-text.gguf`);
+  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength, textOnly: true});
+  return path;
+}
+
+export interface LlamaServerOptions {
+  readonly slots: number;
+  /** Tokens per slot. */
+  readonly context: number;
+  readonly threads: number;
+  /** The core it is pinned to. */
+  readonly core: string;
+  readonly extraArgs?: readonly string[];
+}
+
+/**
+ * llama-server (bench/peers/build-llama-server.sh builds it once) on `path`, pinned to a core,
+ * rendering chats with ChatML as the benchmarks' Paddock servers are told to.
+ */
+export async function startLlamaServer(path: string, options: LlamaServerOptions): Promise<{url: string; child: ChildProcess}> {
+  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
+  const binary = built.stdout.trim().split("\n").at(-1)!;
+  const port = await freePort();
+  const {slots, context, threads, core} = options;
+  // -c is the whole KV cache, split across --parallel slots: the same tokens per slot as ours.
+  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "--parallel", String(slots), "-c", String(context * slots), "-t", String(threads), "-tb", String(threads), "-ngl", "0", "--no-webui", "--log-disable", "--chat-template", "chatml", ...(options.extraArgs ?? [])];
+  const child = spawn("taskset", ["-c", core, binary, ...args], {stdio: ["ignore", "ignore", "pipe"]});
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-3000)));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited: ${stderr}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return {url, child};
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`llama-server did not become healthy: ${stderr}`);
+}
