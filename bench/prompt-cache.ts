@@ -127,6 +127,6 @@ if (PEER) {
     }
   }
 }
-printTable(`${CONVERSATIONS} conversations on ${SLOTS} slots, model ${MODEL}, 1 client, ${TURNS} turns each, ~1,000-token system prompts, max_tokens ${MAX_TOKENS}, streaming: time to the answer`, rows);
+printTable(`${CONVERSATIONS} conversations on ${SLOTS} slots, model ${MODEL}, 1 client, ${TURNS} turns each, ~1,000-token system prompts, max_tokens ${MAX_TOKENS}, streaming: TTFT`, rows);
 console.log(`\nprompt cache saves: ${saves}`);
 console.log(`wrote ${writeResults("prompt-cache", {settings: {MODEL, CONVERSATIONS, TURNS, SLOTS, CONTEXT, MAX_TOKENS}, rows})}`);

@@ -3,19 +3,26 @@ import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {existsSync, mkdirSync} from "node:fs";
 import {join, resolve} from "node:path";
 import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
+import {GGML} from "../../dev/models/gguf.js";
 import {SHAPES, writeSyntheticModel} from "../../dev/models/synthetic.js";
 import {freePort} from "../../dev/processes/ports.js";
 
 const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
 
-/** `tiny` (the real stories260K) or a synthetic shape (`20m`, `110m`, ...), written once and kept. */
+/**
+ * `tiny` (the real stories260K) or a synthetic shape (`20m`, `110m`, ...) in its default
+ * tensor type, or another after a colon (`110m:q8_0`); written once and kept.
+ */
 export function benchModel(name: string, contextLength: number): string {
   if (name === "tiny") return TINY_MODEL;
-  const shape = SHAPES[name];
+  const [shapeName = "", type] = name.split(":");
+  const shape = SHAPES[shapeName];
   if (!shape) throw new Error(`unknown model ${name}`);
+  if (type !== undefined && !(type in GGML)) throw new Error(`unknown tensor type ${type} (${Object.keys(GGML).join(", ")})`);
   mkdirSync(MODEL_DIR, {recursive: true});
-  const path = join(MODEL_DIR, `synthetic-${name}-text.gguf`);
-  if (!existsSync(path)) writeSyntheticModel({shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength, textOnly: true});
+  const path = join(MODEL_DIR, `synthetic-${shapeName}${type ? `-${type}` : ""}-text.gguf`);
+  const options = {shape, tokenizerFrom: TINY_MODEL, out: path, seed: 1, contextLength, textOnly: true};
+  if (!existsSync(path)) writeSyntheticModel(type ? {...options, type: type as keyof typeof GGML} : options);
   return path;
 }
 
