@@ -67,4 +67,29 @@ describe("prompt cache (saved slot states)", () => {
     const back = await ask(mine, "sk-tenant-a");
     expect(back.usage.prompt_tokens_details.cached_tokens).toBe(back.usage.prompt_tokens - 1);
   });
+
+  it("restores a state into another slot than the one it was saved from", async () => {
+    const two = await ServerProcess.start({PARALLEL_SLOTS: "2", PROMPT_CACHE_MIN_TOKENS: "32"});
+    try {
+      const send = async (prompt: string) => {
+        const res = await fetch(`${two.url}/v1/completions`, {
+          method: "POST",
+          headers: {"content-type": "application/json", "cache-control": "no-store"},
+          body: JSON.stringify({model: TINY_MODEL_NAME, prompt, max_tokens: 12, temperature: 0})
+        });
+        return (await res.json()) as {choices: Array<{text: string}>; usage: {prompt_tokens: number; prompt_tokens_details: {cached_tokens: number}}};
+      };
+      const other = (n: number) => `Number ${n}: a bird flew over the tall green trees and sang a happy song. `.repeat(4);
+      // Slots are taken least recently used first: A goes to the first, B to the second, C
+      // to the first again (A is saved), and A's return finds B's slot the oldest.
+      const first = await send(story);
+      await send(other(1));
+      await send(other(2));
+      const again = await send(story);
+      expect(again.usage.prompt_tokens_details.cached_tokens).toBe(again.usage.prompt_tokens - 1);
+      expect(again.choices[0]!.text).toBe(first.choices[0]!.text);
+    } finally {
+      await two.stop();
+    }
+  });
 });
