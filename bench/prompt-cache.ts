@@ -18,6 +18,7 @@ import {ServerProcess} from "../dev/processes/server.js";
 import {parseMetrics, sample} from "../dev/metrics-text.js";
 import {benchModel, startLlamaServer} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
+import {readSse} from "./lib/sse.js";
 import {percentile, round} from "./lib/stats.js";
 
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -48,28 +49,8 @@ async function chat(url: string, model: string, messages: Message[]): Promise<{t
     body: JSON.stringify({model, messages, max_tokens: MAX_TOKENS, temperature: 0, stream: true, stream_options: {include_usage: true}})
   });
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${await res.text()}`);
-  let text = "";
-  let ttftMs = NaN;
-  let usage = {prompt_tokens: 0, prompt_tokens_details: {cached_tokens: 0}};
-  let buffered = "";
-  const decoder = new TextDecoder();
-  for await (const bytes of res.body!) {
-    buffered += decoder.decode(bytes as Uint8Array, {stream: true});
-    let end: number;
-    while ((end = buffered.indexOf("\n\n")) >= 0) {
-      const data = buffered.slice(0, end).replace(/^data: /, "");
-      buffered = buffered.slice(end + 2);
-      if (!data.startsWith("{")) continue;
-      const chunk = JSON.parse(data) as {choices: Array<{delta?: {content?: string}}>; usage?: typeof usage};
-      if (chunk.usage) usage = chunk.usage;
-      const piece = chunk.choices[0]?.delta?.content;
-      if (piece) {
-        if (text === "") ttftMs = performance.now() - t0;
-        text += piece;
-      }
-    }
-  }
-  return {text, ttftMs, promptTokens: usage.prompt_tokens, cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0};
+  const reading = await readSse(res, /"content":"[^"]/, true);
+  return {text: reading.text, ttftMs: (reading.firstAt ?? NaN) - t0, promptTokens: reading.promptTokens, cachedTokens: reading.cachedTokens};
 }
 
 const system = (seed: number) => `You are story teller number ${seed}. Tell short, kind stories for small children, with simple words. `.repeat(18);
