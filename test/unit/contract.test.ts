@@ -34,8 +34,9 @@ function serverEnv(s: LlmService): {env: Record<string, string>; init: Container
 
 describe("the operator's pod environment, parsed by the server", () => {
   it("configures every engine setting the spec names", () => {
-    const {env} = serverEnv(svc({model: {uri: "https://models.example/llama-3b.Q4.gguf", sha256: "ab".repeat(32), name: "llama"}, engine: {parallelSlots: 8, contextSize: 4096, maxQueue: 10, threads: 3, requestTimeoutSeconds: 30, shutdownGraceSeconds: 12, gpuLayers: 20}, resources: {gpus: 2}}));
+    const {env} = serverEnv(svc({model: {uri: "https://models.example/llama-3b.Q4.gguf", sha256: "ab".repeat(32), name: "llama"}, engine: {parallelSlots: 8, contextSize: 4096, maxQueue: 10, threads: 3, requestTimeoutSeconds: 30, shutdownGraceSeconds: 12, gpuLayers: 20, promptCacheSize: "256Mi"}, resources: {gpus: 2}}));
     const config = loadServerConfig(env, cpu);
+    expect(config.promptCache.budgetBytes).toBe(256 * 2 ** 20);
     expect(config).toMatchObject({
       // The shared model cache: the file sits under the model's digest in the claim.
       modelPath: `/vol/model/${"ab".repeat(8)}/llama-3b.Q4.gguf`,
@@ -52,6 +53,11 @@ describe("the operator's pod environment, parsed by the server", () => {
     });
     expect(config.gpu).not.toBe("off");
     expect(config.gpuRequired).toBe(true);
+  });
+
+  it("gives each replica a 1Gi prompt cache unless told otherwise, and none for 0", () => {
+    expect(loadServerConfig(serverEnv(svc({})).env, cpu).promptCache.budgetBytes).toBe(2 ** 30);
+    expect(loadServerConfig(serverEnv(svc({engine: {promptCacheSize: "0"}})).env, cpu).promptCache.budgetBytes).toBe(0);
   });
 
   it("runs CPU-only services with the GPU off, and nothing required", () => {

@@ -80,7 +80,10 @@ export const engineSchema = z.strictObject({
     .describe("Layers offloaded to the GPU (GPU_LAYERS). Defaults to auto."),
   threads: z.number().int().min(1).max(1024).optional().describe("llama.cpp CPU threads. Defaults to the container's CPU budget minus one."),
   requestTimeoutSeconds: z.number().int().min(1).max(86_400).default(600).describe("Upper bound on one request. Defaults to 600."),
-  shutdownGraceSeconds: z.number().int().min(0).max(3600).default(30).describe("Drain deadline on termination. Defaults to 30.")
+  shutdownGraceSeconds: z.number().int().min(0).max(3600).default(30).describe("Drain deadline on termination. Defaults to 30."),
+  promptCacheSize: quantity
+    .default("1Gi")
+    .describe("Disk each replica may use in its /tmp emptyDir for saved slot states, the prompt cache (PROMPT_CACHE_BYTES): a conversation whose slot another request took is restored instead of evaluated again. 0 turns it off. Defaults to 1Gi.")
 });
 
 export const replicasSchema = z

@@ -4,6 +4,7 @@ import type {LlmService} from "../api/llmservice.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
 import {downloadContainer} from "./download-container.js";
 import {containerSecurity, inferencePodSecurity} from "./security.js";
+import {quantityBytes} from "./quantity.js";
 import {modelCache} from "./model-cache.js";
 import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
 import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
@@ -73,6 +74,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     ...(spec.engine.threads ? [{name: ENV.threads, value: String(spec.engine.threads)}] : []),
     {name: ENV.requestTimeoutSeconds, value: String(spec.engine.requestTimeoutSeconds)},
     {name: ENV.shutdownGraceSeconds, value: String(spec.engine.shutdownGraceSeconds)},
+    {name: ENV.promptCacheBytes, value: String(quantityBytes(spec.engine.promptCacheSize))},
     ...(spec.model.sha256 ? [{name: ENV.modelSha256, value: spec.model.sha256}] : []),
     ...cacheEnv(svc)
   ];
