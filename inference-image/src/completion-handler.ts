@@ -100,13 +100,16 @@ export function createCompletionHandler(deps: CompletionHandlerDeps, endpoint: E
     }
 
     const start = () =>
-      new Flight(engine, request, deps.requestTimeoutMs, async (result, chunks) => {
-        metrics.promptTokens.inc(result.promptTokens);
-        metrics.promptCachedTokens.inc(result.cachedTokens);
-        metrics.completionTokens.inc(result.completionTokens);
-        // Stored before any response ends (ResponseCache.save never throws).
-        if (plan.key && plan.store && isComplete(result)) await deps.cache?.cache.save(plan.key, toRecord(chunks, result));
-      }, locals.tenant);
+      new Flight(engine, request, deps.requestTimeoutMs, {
+        tenant: locals.tenant,
+        finish: async (result, chunks) => {
+          metrics.promptTokens.inc(result.promptTokens);
+          metrics.promptCachedTokens.inc(result.cachedTokens);
+          metrics.completionTokens.inc(result.completionTokens);
+          // Stored before any response ends (ResponseCache.save never throws).
+          if (plan.key && plan.store && isComplete(result)) await deps.cache?.cache.save(plan.key, toRecord(chunks, result));
+        }
+      });
     // Only cacheable requests share a generation: sampled ones must each get their own.
     const {flight, joined} = plan.key ? deps.flights.join(plan.key, start) : {flight: start(), joined: false};
     if (joined) locals.log.coalesced = true;

@@ -34,10 +34,13 @@ export class Flight {
     engine: Pick<Engine, "generate">,
     request: InferenceRequest,
     timeoutMs: number,
-    finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>,
-    /** Who asks (a flight is shared only within a tenant: the cache key holds it). */
-    tenant?: string
+    options: {
+      finish?: (result: GenerationResult, chunks: readonly string[]) => Promise<void>;
+      /** Who asks (a flight is shared only within a tenant: the cache key holds it). */
+      tenant?: string;
+    } = {}
   ) {
+    const {finish, tenant} = options;
     const deadline = AbortSignal.timeout(timeoutMs);
     this.#signal = AbortSignal.any([this.#abort.signal, deadline]);
     const generation = engine.generate(request, {
