@@ -227,7 +227,15 @@ export class LlamaEngine implements Engine {
     const tokenBias = this.tokenBias(request.params.logitBias);
     const queuedAt = performance.now();
     // Among free slots, the one whose KV cache saves the most of this prompt (see chooseSlot).
-    const sequence = await this.pool.acquire(options.signal, (free) => chooseSlot(free.map((s) => ({shared: commonPrefix(s.contextTokens, evaluated), held: s.contextTokens.length}))));
+    // (`contextTokens` copies the slot's tokens on every read: read once per slot.)
+    const sequence = await this.pool.acquire(options.signal, (free) =>
+      chooseSlot(
+        free.map((s) => {
+          const held = s.contextTokens;
+          return {shared: commonPrefix(held, evaluated), held: held.length};
+        })
+      )
+    );
     const slotAt = performance.now();
     // Usage counts every sampled token, whatever text it yields: the sequence's meter counts
     // each position whose logits were computed, i.e. each sample. LlamaCompletion's onToken

@@ -119,35 +119,33 @@ export class PromptCache {
    * Called with a slot just taken for `prompt` on behalf of `tenant`, before the prompt is
    * evaluated: saves what the slot would lose, then loads the saved state that holds the
    * most of the prompt, if any. Never throws: a failed save is skipped, a failed load leaves
-   * the slot empty (the prompt is then evaluated in full). Resolves with the tokens the slot
-   * now shares with the prompt.
+   * the slot empty (the prompt is then evaluated in full).
    */
-  prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<number> {
+  prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<void> {
     const run = this.#chain.then(() => this.#prepare(sequence, prompt, tenant));
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<number> {
+  async #prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<void> {
     const {minTokens, observer} = this.options;
-    const held = [...sequence.contextTokens];
+    // A copy already (node-llama-cpp slices it): the save keeps it as the state's tokens.
+    const held = sequence.contextTokens;
     const owner = this.#owners.get(sequence);
     this.#owners.set(sequence, tenant);
     if (owner !== undefined && worthSaving(held, prompt, owner, this.#saved, minTokens)) await this.#save(sequence, held, owner);
     const shared = commonPrefix(held, prompt);
     const best = bestSaved(this.#saved, tenant, prompt, shared, minTokens);
-    if (!best) return shared;
+    if (!best) return;
     try {
       await sequence.loadStateFromFile(this.#file(best), {acceptRisk: true});
       best.usedAt = performance.now();
       observer?.onPromptCache("restore");
-      return commonPrefix(sequence.contextTokens, prompt);
     } catch (error) {
       this.#failed("restore", error);
       this.#forget([best]);
       // The slot's state is unknown after a failed load: start it over.
       await sequence.clearHistory().catch(() => undefined);
-      return 0;
     }
   }
 
