@@ -1,6 +1,6 @@
 import type {V1Deployment} from "@kubernetes/client-node";
 import type {LlmService, ModelStatus} from "../api/llmservice.js";
-import type {DeploymentDefaults} from "../desired/deployment.js";
+import type {DeploymentDefaults} from "../desired/defaults.js";
 import {claimSize, desiredDownloadJob, desiredModelClaim, DOWNLOAD_INPUTS_ANNOTATION, downloadInputs, modelCache} from "../desired/model-cache.js";
 import {ownerReference} from "../desired/meta.js";
 import {modelSource} from "../desired/model-source.js";

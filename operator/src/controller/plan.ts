@@ -1,7 +1,8 @@
 import {createHash} from "node:crypto";
 import type {V1Deployment, V1ObjectMeta, V1Pod, V1PodDisruptionBudget, V1Service} from "@kubernetes/client-node";
 import {API_VERSION, KIND, type Condition, type LlmService, type LlmServiceStatus} from "../api/llmservice.js";
-import {desiredDeployment, type DeploymentDefaults} from "../desired/deployment.js";
+import type {DeploymentDefaults} from "../desired/defaults.js";
+import {desiredDeployment} from "../desired/deployment.js";
 import {endpoint, selectorLabels} from "../desired/meta.js";
 import {desiredRedis, usesManagedRedis, type RedisDefaults} from "../desired/redis.js";
 import {demandLeaseName, desiredRouterAccess, desiredRouterDeployment, desiredRouterPdb, routerName, routingEnabled, type RouterDefaults} from "../desired/router.js";

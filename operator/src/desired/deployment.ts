@@ -1,6 +1,7 @@
 import {CONTAINER, DEFAULT_PORT, ENV, HTTP_PORT_NAME, PATHS} from "../../../contract/index.js";
 import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
+import type {DeploymentDefaults} from "./defaults.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
 import {downloadContainer} from "./download-container.js";
 import {containerSecurity, inferencePodSecurity} from "./security.js";
@@ -10,14 +11,6 @@ import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
 import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
 
 /** Operator-wide settings the desired Deployment depends on. */
-export interface DeploymentDefaults {
-  /** Inference image when spec.image is unset. */
-  readonly image: string;
-  readonly imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
-  /** The Hugging Face hub or a mirror for hf:// models (--hf-endpoint). */
-  readonly hfEndpoint?: string;
-}
-
 /** Where the API keys Secret is mounted. */
 const API_KEYS_DIR = "/etc/paddock/api-keys";
 /** Seconds the preStop hook waits so endpoints drop the pod before it starts draining. */

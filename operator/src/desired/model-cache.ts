@@ -1,8 +1,8 @@
 import {createHash} from "node:crypto";
 import {posix} from "node:path";
-import type {V1Container, V1Job, V1PersistentVolumeClaim} from "@kubernetes/client-node";
+import type {V1Container, V1Job, V1PersistentVolumeClaim, V1Toleration} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
-import type {DeploymentDefaults} from "./deployment.js";
+import type {DeploymentDefaults} from "./defaults.js";
 import {CONTAINER} from "../../../contract/index.js";
 import {downloadContainer} from "./download-container.js";
 import {inferencePodSecurity} from "./security.js";
@@ -120,7 +120,7 @@ export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults:
             {name: "model", persistentVolumeClaim: {claimName: cache.claimName}},
             {name: "tmp", emptyDir: {}}
           ],
-          ...(svc.spec.scheduling.tolerations ? {tolerations: svc.spec.scheduling.tolerations as never} : {}),
+          ...(svc.spec.scheduling.tolerations ? {tolerations: svc.spec.scheduling.tolerations as V1Toleration[]} : {}),
           ...(svc.spec.scheduling.nodeSelector ? {nodeSelector: svc.spec.scheduling.nodeSelector} : {})
         }
       }
