@@ -11,7 +11,7 @@
 import {parseArgs} from "node:util";
 import {getLlama, LlamaCompletion, LlamaLogLevel, type BatchItem, type LlamaContextSequence, type PrioritizedBatchItem} from "node-llama-cpp";
 import {TINY_MODEL} from "../dev/paths.js";
-import {maximumParallelism, waitForAllStrategy} from "../inference-image/src/batch-strategy.js";
+import {maximumParallelism, waitForAllStrategy} from "../inference-image/src/engine/batch-strategy.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 

@@ -6,7 +6,7 @@
  */
 import {availableParallelism} from "node:os";
 import {getLlama, LlamaCompletion, LlamaLogLevel} from "node-llama-cpp";
-import {cpuBudget, defaultThreads, readCpuBudgetSources} from "../inference-image/src/cpu-budget.js";
+import {cpuBudget, defaultThreads, readCpuBudgetSources} from "../inference-image/src/engine/cpu-budget.js";
 import {TINY_MODEL} from "../dev/paths.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {percentile, round} from "./lib/stats.js";

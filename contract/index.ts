@@ -129,7 +129,7 @@ export const CONTAINER = {
 /** Entry points inside the inference image (its working directory is /app). */
 export const IMAGE_ENTRY = {
   server: "dist/inference-image/src/main.js",
-  fetchModel: "dist/inference-image/src/fetch-model.js"
+  fetchModel: "dist/inference-image/src/model/main.js"
 } as const;
 
 /** Entry points inside the operator image, which also carries the router. */

@@ -2,9 +2,11 @@ import {readFileSync} from "node:fs";
 import {basename} from "node:path";
 import {z} from "zod";
 import {DEFAULT_PORT, ENV} from "../../contract/index.js";
-import {parseKeysFile} from "./api-keys.js";
-import {cpuBudget, defaultThreads, readCpuBudgetSources, type CpuBudgetSources} from "./cpu-budget.js";
 import type {LogLevel} from "../../contract/log.js";
+import type {CacheConfig} from "./cache/create-cache.js";
+import {cpuBudget, defaultThreads, readCpuBudgetSources, type CpuBudgetSources} from "./engine/cpu-budget.js";
+import type {PromptCacheConfig} from "./engine/prompt-cache.js";
+import {parseKeysFile} from "./http/api-keys.js";
 
 /** Thrown when the environment cannot configure a server; the message names the variable. */
 export class ConfigError extends Error {
@@ -98,31 +100,6 @@ export interface ServerConfig {
   readonly modelSha256: string | undefined;
   readonly cache: CacheConfig;
   readonly promptCache: PromptCacheConfig;
-}
-
-/** Saved slot states (see docs/inference-server.md "Prompt cache"). */
-export interface PromptCacheConfig {
-  /** Unset: a new folder under the OS's temporary folder. */
-  readonly dir: string | undefined;
-  /** Disk the saved states may take; 0 turns the cache off. Defaults to 1 GiB. */
-  readonly budgetBytes: number;
-  /** A slot state is saved or restored only for at least this many tokens. Defaults to 128. */
-  readonly minTokens: number;
-}
-
-/** The response cache (see README "Response cache"). */
-export interface CacheConfig {
-  readonly mode: "deterministic" | "all" | "off";
-  /** Shared Redis; absent = an in-memory LRU per replica. */
-  readonly redisUrl: string | undefined;
-  /** Entry lifetime. Defaults to 3600 (s). */
-  readonly ttlSeconds: number;
-  /** Memory store bound. Defaults to 64 MiB. */
-  readonly maxBytes: number;
-  /** Separates services sharing one Redis; the operator sets one per LlmService. Defaults to "default". */
-  readonly namespace: string;
-  /** Bound on each Redis command. Defaults to 50 (ms). */
-  readonly redisTimeoutMs: number;
 }
 
 /**

@@ -1,9 +1,6 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from "prom-client";
 import {METRIC} from "../../contract/index.js";
-import type {CacheObserver} from "./cache/response-cache.js";
-import type {TokenObserver} from "./engine.js";
-import type {SlotPoolObserver} from "./slot-pool.js";
-import type {PromptCacheObserver} from "./prompt-cache.js";
+import type {CacheObserver, PromptCacheObserver, SlotPoolObserver, TokenObserver} from "./core/observers.js";
 
 /**
  * Latency buckets from 1 ms to 10 minutes: the tiny model answers in milliseconds, a large
@@ -15,10 +12,10 @@ export const LATENCY_BUCKETS = [
 /** Inter-token gaps: 0.1 ms (tiny model on CPU) to 2 s (a stalled batch). */
 export const TOKEN_GAP_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
 
-/** The server's metrics, registered on a registry the caller owns (tests build their own). */
 /** Cache lookups: 0.05 ms (memory) to 1 s (a Redis far away). */
 export const CACHE_LOOKUP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
+/** The server's metrics, registered on a registry the caller owns (tests build their own). */
 export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObserver, PromptCacheObserver {
   readonly requests: Counter<"endpoint" | "status">;
   readonly duration: Histogram<"endpoint">;
@@ -57,11 +54,7 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
       buckets: LATENCY_BUCKETS,
       registers
     });
-    this.active = new Gauge({
-      name: METRIC.activeRequests,
-      help: "Inference requests in flight on this replica: waiting for a slot, generating or being served from cache.",
-      registers
-    });
+    this.active = new Gauge({name: METRIC.activeRequests, help: "Inference requests in flight on this replica: waiting for a slot, generating or being served from cache.", registers});
     this.queueDepth = new Gauge({name: METRIC.queueDepth, help: "Requests waiting for a free slot.", registers});
     this.busySlots = new Gauge({name: METRIC.busySlots, help: "Slots (context sequences) generating now.", registers});
     this.slots = new Gauge({name: METRIC.slots, help: "Configured parallel slots (PARALLEL_SLOTS).", registers});
@@ -78,12 +71,7 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
       buckets: LATENCY_BUCKETS,
       registers
     });
-    this.interToken = new Histogram({
-      name: METRIC.interTokenLatency,
-      help: "Time between consecutive generated tokens of one request, in seconds.",
-      buckets: TOKEN_GAP_BUCKETS,
-      registers
-    });
+    this.interToken = new Histogram({name: METRIC.interTokenLatency, help: "Time between consecutive generated tokens of one request, in seconds.", buckets: TOKEN_GAP_BUCKETS, registers});
     this.promptTokens = new Counter({name: METRIC.promptTokens, help: "Prompt tokens of generated completions.", registers});
     this.promptCachedTokens = new Counter({name: METRIC.promptCachedTokens, help: "Prompt tokens reused from a slot's KV cache instead of evaluated (prefix-aware slots and the prompt cache).", registers});
     this.promptCacheOperations = new Counter({
@@ -106,12 +94,7 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
       labelNames: ["result"],
       registers
     });
-    this.cacheLookupDuration = new Histogram({
-      name: METRIC.cacheLookupDuration,
-      help: "Time to look a response up in the cache store, in seconds.",
-      buckets: CACHE_LOOKUP_BUCKETS,
-      registers
-    });
+    this.cacheLookupDuration = new Histogram({name: METRIC.cacheLookupDuration, help: "Time to look a response up in the cache store, in seconds.", buckets: CACHE_LOOKUP_BUCKETS, registers});
     this.cacheStoredBytes = new Gauge({name: METRIC.cacheStoredBytes, help: "Bytes held by the in-memory cache store.", registers});
     this.cacheErrors = new Counter({
       name: METRIC.cacheErrors,
@@ -151,5 +134,9 @@ export class ServerMetrics implements SlotPoolObserver, TokenObserver, CacheObse
 
   onPromptCacheSize(bytes: number): void {
     this.promptCacheBytes.set(bytes);
+  }
+
+  onStoredBytes(bytes: number): void {
+    this.cacheStoredBytes.set(bytes);
   }
 }

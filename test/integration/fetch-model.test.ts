@@ -3,7 +3,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import {existsSync, mkdtempSync, readFileSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {fetchModel, ModelDownloadError, type FetchOptions} from "../../inference-image/src/fetch-model.js";
+import {fetchModel, ModelDownloadError, type FetchOptions} from "../../inference-image/src/model/fetch-model.js";
 import {TINY_MODEL} from "../../dev/paths.js";
 
 /**

@@ -1,7 +1,7 @@
 import {mkdtempSync, utimesSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {ApiKeys, parseKeysFile} from "../../inference-image/src/api-keys.js";
+import {ApiKeys, parseKeysFile} from "../../inference-image/src/http/api-keys.js";
 
 function keysFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), "paddock-keys-")), "keys");

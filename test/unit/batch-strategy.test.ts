@@ -1,5 +1,5 @@
 import type {BatchItem} from "node-llama-cpp";
-import {maximumParallelism, waitForAllStrategy} from "../../inference-image/src/batch-strategy.js";
+import {maximumParallelism, waitForAllStrategy} from "../../inference-image/src/engine/batch-strategy.js";
 
 const item = (tokens: number, evaluationPriority = 5): BatchItem => ({tokens: Array.from({length: tokens}, (_, i) => i) as never, logits: [], evaluationPriority: evaluationPriority as BatchItem["evaluationPriority"]});
 

@@ -2,7 +2,8 @@ import {cacheKey, canonicalJson, type ModelIdentity} from "../../inference-image
 import {decideCaching} from "../../inference-image/src/cache/cache-policy.js";
 import {decodeEntry, encodeEntry} from "../../inference-image/src/cache/cache-store.js";
 import {MemoryStore} from "../../inference-image/src/cache/memory-store.js";
-import {parseChatRequest, parseCompletionRequest} from "../../inference-image/src/openai-request.js";
+import {parseChatRequest} from "../../inference-image/src/openai/chat-request.js";
+import {parseCompletionRequest} from "../../inference-image/src/openai/completion-request.js";
 
 const model: ModelIdentity = {name: "tiny", digest: "a".repeat(64), chatWrapper: "auto", contextSize: 2048};
 const chat = (extra: Record<string, unknown> = {}) =>

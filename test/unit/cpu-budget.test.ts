@@ -1,4 +1,4 @@
-import {cgroupQuotaCores, cpuBudget, defaultThreads} from "../../inference-image/src/cpu-budget.js";
+import {cgroupQuotaCores, cpuBudget, defaultThreads} from "../../inference-image/src/engine/cpu-budget.js";
 
 describe("CPU budget", () => {
   it("reads a cgroup v2 quota as cores", () => {

@@ -1,6 +1,6 @@
-import type {Engine, GenerateOptions, GenerationResult} from "../../inference-image/src/engine.js";
-import {Flight, FlightRegistry} from "../../inference-image/src/flight.js";
-import type {InferenceRequest} from "../../inference-image/src/openai-request.js";
+import type {Engine, GenerateOptions, GenerationResult} from "../../inference-image/src/core/generation.js";
+import {Flight, FlightRegistry} from "../../inference-image/src/http/flight.js";
+import type {InferenceRequest} from "../../inference-image/src/core/request.js";
 
 /**
  * The engine is replaced by one whose generations end only when the test says so: it stands

@@ -1,4 +1,4 @@
-import {backendProblem, offloadProblem} from "../../inference-image/src/gpu-requirement.js";
+import {backendProblem, offloadProblem} from "../../inference-image/src/engine/gpu-requirement.js";
 
 describe("GPU_REQUIRED", () => {
   it("lets a server without the requirement run anywhere", () => {

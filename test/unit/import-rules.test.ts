@@ -19,11 +19,20 @@ describe("import rules", () => {
     ["operator/src/x.ts", "../../dev/paths.js"],
     ["inference-image/src/x.ts", "../../operator/src/api/llmservice.js"],
     ["inference-image/src/cache/x.ts", "../../../test/helpers/cluster.js"],
-    ["router/src/x.ts", "../../inference-image/src/engine.js"],
+    ["router/src/x.ts", "../../inference-image/src/engine/llama-engine.js"],
     ["contract/x.ts", "./log.js"],
     ["contract/x.ts", "zod"],
     ["dev/stack.ts", "../test/helpers/cluster.js"],
-    ["bench/x.ts", "../test/helpers/metrics-text.js"]
+    ["bench/x.ts", "../test/helpers/metrics-text.js"],
+    // The inference server's rooms (eslint.config.js): nothing above engine/ imports it.
+    ["inference-image/src/http/x.ts", "../engine/llama-engine.js"],
+    ["inference-image/src/core/x.ts", "../openai/responses.js"],
+    ["inference-image/src/core/x.ts", "../../../contract/index.js"],
+    ["inference-image/src/openai/x.ts", "../engine/slot-pool.js"],
+    ["inference-image/src/cache/x.ts", "../http/app.js"],
+    ["inference-image/src/engine/x.ts", "../config.js"],
+    ["inference-image/src/engine/x.ts", "../http/api-keys.js"],
+    ["inference-image/src/model/x.ts", "../engine/llama-engine.js"]
   ])("%s may not import %s", async (file, source) => {
     expect(await restricted(file, source)).toBe(true);
   });
@@ -35,8 +44,21 @@ describe("import rules", () => {
     ["router/src/x.ts", "../../contract/index.js"],
     ["dev/stack.ts", "../operator/src/kube/kube-client.js"],
     ["test/unit/x.test.ts", "../../inference-image/src/config.js"],
-    ["test/unit/x.test.ts", "../helpers/cluster.js"]
+    ["test/unit/x.test.ts", "../helpers/cluster.js"],
+    ["inference-image/src/engine/x.ts", "../openai/stop-detector.js"],
+    ["inference-image/src/engine/x.ts", "../core/generation.js"],
+    ["inference-image/src/http/x.ts", "../core/generation.js"],
+    ["inference-image/src/http/x.ts", "../metrics.js"],
+    ["inference-image/src/main.ts", "./engine/llama-engine.js"]
   ])("%s may import %s", async (file, source) => {
     expect(await restricted(file, source)).toBe(false);
+  });
+
+  it("an import cycle fails lint, type-only imports included, naming the circle", async () => {
+    // core/errors.ts is imported (through json-schema.ts) by openai/chat-request.ts: importing it back closes a circle.
+    const lint = async (source: string) => (await eslint.lintText(`${source}\nexport type Y = X;\n`, {filePath: "inference-image/src/core/errors.ts"}))[0]!.messages.filter((m) => m.ruleId === "paddock/no-import-cycle");
+    const [cycle] = await lint(`import type {X} from "../openai/chat-request.js";`);
+    expect(cycle?.message).toMatch(/^Import cycle: inference-image\/src\/core\/errors\.ts -> inference-image\/src\/openai\/chat-request\.ts -> (.* -> )?inference-image\/src\/core\/errors\.ts\./);
+    expect(await lint(`import type {X} from "./request.js";`)).toEqual([]);
   });
 });

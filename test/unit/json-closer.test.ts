@@ -1,4 +1,4 @@
-import {JsonCloser} from "../../inference-image/src/json-closer.js";
+import {JsonCloser} from "../../inference-image/src/openai/json-closer.js";
 
 const close = (text: string, pieces = 1) => {
   const c = new JsonCloser();

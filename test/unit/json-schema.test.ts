@@ -1,6 +1,6 @@
-import {ApiError} from "../../inference-image/src/errors.js";
-import {toGrammarSchema} from "../../inference-image/src/json-schema.js";
-import {parseChatRequest} from "../../inference-image/src/openai-request.js";
+import {ApiError} from "../../inference-image/src/core/errors.js";
+import {toGrammarSchema} from "../../inference-image/src/openai/json-schema.js";
+import {parseChatRequest} from "../../inference-image/src/openai/chat-request.js";
 
 const P = "response_format.json_schema.schema";
 const refused = (schema: unknown, strict = true) => {

@@ -1,5 +1,6 @@
-import {ApiError} from "../../inference-image/src/errors.js";
-import {parseChatRequest, parseCompletionRequest, parseGenerateRequest} from "../../inference-image/src/openai-request.js";
+import {ApiError} from "../../inference-image/src/core/errors.js";
+import {parseChatRequest} from "../../inference-image/src/openai/chat-request.js";
+import {parseCompletionRequest, parseGenerateRequest} from "../../inference-image/src/openai/completion-request.js";
 
 function errorOf(fn: () => unknown): ApiError {
   try {

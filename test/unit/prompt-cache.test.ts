@@ -1,4 +1,4 @@
-import {bestSaved, supersededBy, toEvict, worthSaving, type SavedPrompt} from "../../inference-image/src/prompt-cache.js";
+import {bestSaved, supersededBy, toEvict, worthSaving, type SavedPrompt} from "../../inference-image/src/engine/prompt-cache.js";
 import type {Token} from "node-llama-cpp";
 
 const toks = (...n: number[]) => n as Token[];

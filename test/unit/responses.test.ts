@@ -1,4 +1,5 @@
-import {ResponseFormatter, type CompletionRecord} from "../../inference-image/src/responses.js";
+import type {CompletionRecord} from "../../inference-image/src/core/record.js";
+import {ResponseFormatter} from "../../inference-image/src/openai/responses.js";
 
 const record: CompletionRecord = {chunks: ["Once", " upon"], finishReason: "length", promptTokens: 3, completionTokens: 2};
 

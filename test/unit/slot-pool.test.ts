@@ -1,5 +1,5 @@
-import {ApiError} from "../../inference-image/src/errors.js";
-import {chooseSlot, commonPrefix, SlotPool} from "../../inference-image/src/slot-pool.js";
+import {ApiError} from "../../inference-image/src/core/errors.js";
+import {chooseSlot, commonPrefix, SlotPool} from "../../inference-image/src/engine/slot-pool.js";
 
 describe("SlotPool", () => {
   it("hands out free slots, then queues in FIFO order", async () => {

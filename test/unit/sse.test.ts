@@ -1,6 +1,6 @@
 import type {AddressInfo} from "node:net";
 import express from "express";
-import {COALESCE_MS, SseStream} from "../../inference-image/src/sse.js";
+import {COALESCE_MS, SseStream} from "../../inference-image/src/http/sse.js";
 
 /**
  * The SSE writer over a real express server and socket: events closer together than

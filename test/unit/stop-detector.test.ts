@@ -1,4 +1,4 @@
-import {StopDetector} from "../../inference-image/src/stop-detector.js";
+import {StopDetector} from "../../inference-image/src/openai/stop-detector.js";
 
 /** Feeds chunks and returns what a client would have received, plus whether it stopped. */
 function run(stops: string[], chunks: string[]): {out: string[]; stopped: boolean} {

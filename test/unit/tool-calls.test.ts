@@ -1,5 +1,5 @@
-import type {Tools} from "../../inference-image/src/openai-request.js";
-import {ToolCallStream, toolCallOf, toolCallSchema} from "../../inference-image/src/tool-calls.js";
+import type {Tools} from "../../inference-image/src/core/request.js";
+import {ToolCallStream, toolCallOf, toolCallSchema} from "../../inference-image/src/openai/tool-calls.js";
 
 const f = (name: string) => ({name, description: undefined, parameters: {type: "object", properties: {a: {type: "integer"}}}});
 const two: Tools = {functions: [f("one"), f("two")], choice: {kind: "required"}};

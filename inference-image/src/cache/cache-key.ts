@@ -1,5 +1,5 @@
 import {createHash} from "node:crypto";
-import type {InferenceRequest} from "../openai-request.js";
+import type {InferenceRequest} from "../core/request.js";
 
 /** Bumped whenever the encoding below changes, so old entries are never read as new ones. */
 export const CACHE_KEY_VERSION = 2;

@@ -1,4 +1,4 @@
-import type {SamplingParams} from "../openai-request.js";
+import type {SamplingParams} from "../core/request.js";
 
 /**
  * `deterministic` (default): cache only reproducible requests (temperature 0 or an explicit

@@ -1,5 +1,5 @@
 import {z} from "zod";
-import type {CompletionRecord} from "../responses.js";
+import type {CompletionRecord} from "../core/record.js";
 
 /**
  * A byte store with per-entry TTL. Implementations: MemoryStore (default) and RedisStore.

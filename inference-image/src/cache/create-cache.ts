@@ -1,12 +1,27 @@
-import type {CacheConfig} from "../config.js";
-import type {HandlerCache} from "../completion-handler.js";
 import type {Logger} from "../../../contract/log.js";
-import type {ServerMetrics} from "../metrics.js";
+import type {CacheObserver} from "../core/observers.js";
+import type {CacheMode} from "./cache-policy.js";
+import type {HandlerCache} from "./handler-cache.js";
 import type {ModelIdentity} from "./cache-key.js";
 import {fileSha256} from "./model-digest.js";
 import {MemoryStore} from "./memory-store.js";
 import {RedisStore} from "./redis-store.js";
 import {ResponseCache} from "./response-cache.js";
+
+/** The response cache (see README "Response cache"). */
+export interface CacheConfig {
+  readonly mode: CacheMode;
+  /** Shared Redis; absent = an in-memory LRU per replica. */
+  readonly redisUrl: string | undefined;
+  /** Entry lifetime. Defaults to 3600 (s). */
+  readonly ttlSeconds: number;
+  /** Memory store bound. Defaults to 64 MiB. */
+  readonly maxBytes: number;
+  /** Separates services sharing one Redis; the operator sets one per LlmService. Defaults to "default". */
+  readonly namespace: string;
+  /** Bound on each Redis command. Defaults to 50 (ms). */
+  readonly redisTimeoutMs: number;
+}
 
 export interface CacheSetup {
   readonly modelName: string;
@@ -21,7 +36,7 @@ export interface CacheSetup {
  * in-memory LRU. The model digest comes from MODEL_SHA256 or is hashed in the background;
  * until it is known every request is a BYPASS. Returns undefined when CACHE_MODE=off.
  */
-export function createCache(config: CacheConfig, model: CacheSetup, metrics: ServerMetrics, logger: Logger): HandlerCache | undefined {
+export function createCache(config: CacheConfig, model: CacheSetup, metrics: CacheObserver & {onStoredBytes(bytes: number): void}, logger: Logger): HandlerCache | undefined {
   if (config.mode === "off") return undefined;
   let lastErrorLog = 0;
   const store = config.redisUrl
@@ -36,7 +51,7 @@ export function createCache(config: CacheConfig, model: CacheSetup, metrics: Ser
           logger.warn("redis unavailable; serving without cache until it returns", {error: error.message});
         }
       })
-    : new MemoryStore(config.maxBytes, Date.now, (bytes) => metrics.cacheStoredBytes.set(bytes));
+    : new MemoryStore(config.maxBytes, Date.now, (bytes) => metrics.onStoredBytes(bytes));
 
   let identity: ModelIdentity | undefined;
   const setDigest = (digest: string) => {

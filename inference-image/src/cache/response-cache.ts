@@ -1,11 +1,6 @@
-import type {CompletionRecord} from "../responses.js";
+import type {CacheObserver} from "../core/observers.js";
+import type {CompletionRecord} from "../core/record.js";
 import {decodeEntry, encodeEntry, type CacheStore} from "./cache-store.js";
-
-/** Metric hooks, so the cache reports without importing prom-client. */
-export interface CacheObserver {
-  onLookup(result: "hit" | "miss" | "error", seconds: number): void;
-  onError(op: "get" | "set", error: unknown): void;
-}
 
 export type LookupResult = {readonly status: "hit"; readonly record: CompletionRecord} | {readonly status: "miss" | "error"};
 

@@ -1,6 +1,6 @@
 import type {ChatHistoryItem, ChatModelFunctionCall} from "node-llama-cpp";
-import {invalidRequest} from "./errors.js";
-import type {ChatMessage} from "./openai-request.js";
+import {invalidRequest} from "../core/errors.js";
+import type {ChatMessage} from "../core/request.js";
 
 /** A JSON text as its value, or the text itself when it is not JSON (the template prints either). */
 const parsed = (text: string): unknown => {

@@ -2,6 +2,7 @@ import {mkdir, mkdtemp, rm} from "node:fs/promises";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import type {LlamaContextSequence, Token} from "node-llama-cpp";
+import type {PromptCacheObserver} from "../core/observers.js";
 import {commonPrefix} from "./slot-pool.js";
 
 /**
@@ -68,10 +69,14 @@ export function toEvict(saved: readonly SavedPrompt[], budgetBytes: number): Sav
   return evicted;
 }
 
-/** What the cache reports, so metrics stay out of this module. */
-export interface PromptCacheObserver {
-  onPromptCache(op: "save" | "restore" | "evict" | "error"): void;
-  onPromptCacheSize(bytes: number): void;
+/** Saved slot states (see docs/inference-server.md "Prompt cache"). */
+export interface PromptCacheConfig {
+  /** Unset: a new folder under the OS's temporary folder. */
+  readonly dir: string | undefined;
+  /** Disk the saved states may take; 0 turns the cache off. Defaults to 1 GiB. */
+  readonly budgetBytes: number;
+  /** A slot state is saved or restored only for at least this many tokens. Defaults to 128. */
+  readonly minTokens: number;
 }
 
 export interface PromptCacheOptions {

@@ -1,9 +1,5 @@
-import {queueFull, queueTimeout, unavailable} from "./errors.js";
-
-/** What happens to an acquired slot; given to `SlotPool` so it can report metrics without importing them. */
-export interface SlotPoolObserver {
-  onChange(state: {busy: number; queued: number}): void;
-}
+import {queueFull, queueTimeout, unavailable} from "../core/errors.js";
+import type {SlotPoolObserver} from "../core/observers.js";
 
 interface Waiter<T> {
   resolve(slot: T): void;

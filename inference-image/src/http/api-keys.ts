@@ -1,12 +1,7 @@
 import {createHash} from "node:crypto";
 import {readFileSync, statSync} from "node:fs";
-import {unauthorized} from "./errors.js";
-
-/** Tenant identity of a caller: a short hash of its key, safe to put in logs and cache keys. */
-export type TenantId = string;
-
-/** Used as the tenant of every caller when no API keys are configured. */
-export const OPEN_TENANT: TenantId = "open";
+import {unauthorized} from "../core/errors.js";
+import type {TenantId} from "../core/tenant.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 

@@ -1,16 +1,19 @@
 import {randomUUID} from "node:crypto";
 import express, {type NextFunction, type Request, type Response} from "express";
+import {PATHS} from "../../../contract/index.js";
+import type {Logger} from "../../../contract/log.js";
+import type {HandlerCache} from "../cache/handler-cache.js";
+import {ApiError, internalError, invalidRequest, modelNotFound, notFound, unavailable} from "../core/errors.js";
+import type {Engine} from "../core/generation.js";
+import type {Endpoint} from "../core/request.js";
+import {OPEN_TENANT} from "../core/tenant.js";
+import type {ServerMetrics} from "../metrics.js";
+import {parseChatRequest} from "../openai/chat-request.js";
+import {parseCompletionRequest, parseGenerateRequest} from "../openai/completion-request.js";
 import type {ApiKeys} from "./api-keys.js";
-import {OPEN_TENANT} from "./api-keys.js";
-import {createCompletionHandler, type HandlerCache} from "./completion-handler.js";
-import {createEmbeddingsHandler} from "./embeddings.js";
-import {PATHS} from "../../contract/index.js";
-import type {Engine} from "./engine.js";
+import {createCompletionHandler} from "./completion-handler.js";
+import {createEmbeddingsHandler} from "./embeddings-handler.js";
 import {FlightRegistry} from "./flight.js";
-import {ApiError, internalError, invalidRequest, modelNotFound, notFound, unavailable} from "./errors.js";
-import type {Logger} from "../../contract/log.js";
-import type {ServerMetrics} from "./metrics.js";
-import {parseChatRequest, parseCompletionRequest, parseGenerateRequest, type Endpoint} from "./openai-request.js";
 import type {RequestLocals} from "./request-context.js";
 
 /** What the lifecycle changes under the app: the model once loaded, and draining on SIGTERM. */
@@ -49,12 +52,22 @@ const INFERENCE_ROUTES: Record<string, Endpoint | "embeddings"> = {
 
 /** Builds the HTTP app; sockets, signals and the model are the caller's. */
 export function createApp(deps: AppDeps): express.Express {
-  const {modelName, metrics, logger, state} = deps;
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  app.use(requestContext(deps));
+  addProbes(app, deps);
+  addApi(app, deps);
+  app.use((req: Request) => {
+    throw notFound(`${req.method} ${req.path}`);
+  });
+  app.use(errorHandler(deps));
+  return app;
+}
 
-  app.use((req: Request, res: Res, next: NextFunction) => {
+/** Every request's id, clock, tenant and log fields; an inference request is logged and counted once it is done. */
+function requestContext(deps: AppDeps) {
+  return (req: Request, res: Res, next: NextFunction) => {
     const header = req.get("x-request-id");
     res.locals.requestId = header && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID().replaceAll("-", "");
     res.locals.startedAt = performance.now();
@@ -63,27 +76,30 @@ export function createApp(deps: AppDeps): express.Express {
     res.set("X-Request-Id", res.locals.requestId);
     const endpoint = INFERENCE_ROUTES[req.path];
     // Logged once the handler is done too: after a disconnect, generation still has to stop.
-    if (endpoint) res.on("close", () => void (res.locals.handled ?? Promise.resolve()).then(() => finishInference(endpoint, res)));
+    if (endpoint) res.on("close", () => void (res.locals.handled ?? Promise.resolve()).then(() => finishInference(deps, endpoint, res)));
     next();
-  });
-
-  /** One log line, and the request metrics, per inference request. */
-  const finishInference = (endpoint: Endpoint | "embeddings", res: Res) => {
-    const seconds = (performance.now() - res.locals.startedAt) / 1000;
-    // 499: the client closed the connection before the response was complete (nginx's convention).
-    const status = res.locals.log["outcome"] === "client_closed" || !res.writableFinished ? 499 : res.statusCode;
-    metrics.requests.inc({endpoint, status: String(status)});
-    metrics.duration.observe({endpoint}, seconds);
-    logger.info("request", {
-      id: res.locals.requestId,
-      endpoint,
-      status,
-      tenant: res.locals.tenant,
-      duration_ms: Math.round(seconds * 10_000) / 10,
-      ...res.locals.log
-    });
   };
+}
 
+/** One log line, and the request metrics, per inference request. */
+function finishInference(deps: AppDeps, endpoint: Endpoint | "embeddings", res: Res): void {
+  const seconds = (performance.now() - res.locals.startedAt) / 1000;
+  // 499: the client closed the connection before the response was complete (nginx's convention).
+  const status = res.locals.log["outcome"] === "client_closed" || !res.writableFinished ? 499 : res.statusCode;
+  deps.metrics.requests.inc({endpoint, status: String(status)});
+  deps.metrics.duration.observe({endpoint}, seconds);
+  deps.logger.info("request", {
+    id: res.locals.requestId,
+    endpoint,
+    status,
+    tenant: res.locals.tenant,
+    duration_ms: Math.round(seconds * 10_000) / 10,
+    ...res.locals.log
+  });
+}
+
+/** Liveness, readiness and metrics: unauthenticated, for the kubelet and Prometheus. */
+function addProbes(app: express.Express, {state, metrics, modelName}: AppDeps): void {
   app.get(PATHS.healthz, (_req, res) => {
     res.json({status: "ok"});
   });
@@ -101,7 +117,11 @@ export function createApp(deps: AppDeps): express.Express {
     }
     res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+}
 
+/** The OpenAI API (and the seed's /generate): authenticated, refused while loading or draining. */
+function addApi(app: express.Express, deps: AppDeps): void {
+  const {state, modelName} = deps;
   const authenticate = (req: Request, res: Res, next: NextFunction) => {
     if (deps.apiKeys) res.locals.tenant = deps.apiKeys.authenticate(req.get("authorization"));
     next();
@@ -127,8 +147,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   const handlerDeps = {
     engine: () => state.engine!,
-    metrics,
-    logger,
+    metrics: deps.metrics,
+    logger: deps.logger,
     requestTimeoutMs: deps.requestTimeoutMs,
     cache: deps.cache,
     flights: new FlightRegistry(),
@@ -139,19 +159,16 @@ export function createApp(deps: AppDeps): express.Express {
     if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler(() => state.engine!, deps.cache));
     else app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
   }
+}
 
-  app.use((req: Request) => {
-    throw notFound(`${req.method} ${req.path}`);
-  });
-
-  // The one place errors become HTTP responses.
-  app.use((error: unknown, req: Request, res: Res, _next: NextFunction) => {
+/** The one place errors become HTTP responses. */
+function errorHandler({logger, metrics}: AppDeps) {
+  return (error: unknown, req: Request, res: Res, _next: NextFunction) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500 && apiError.code === "internal_error") {
       logger.error("unhandled error", {id: res.locals.requestId, path: req.path, error: String(error)});
     }
-    const endpoint = INFERENCE_ROUTES[req.path];
-    if (endpoint) {
+    if (INFERENCE_ROUTES[req.path]) {
       metrics.rejected.inc({reason: rejectionReason(apiError)});
       res.locals.log.error = apiError.code;
     }
@@ -161,9 +178,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     if (apiError.retryAfterSeconds !== undefined) res.set("Retry-After", String(apiError.retryAfterSeconds));
     res.status(apiError.status).json(apiError.toBody());
-  });
-
-  return app;
+  };
 }
 
 function modelCard(id: string, created: number) {

@@ -1,6 +1,6 @@
 import type {Server} from "node:http";
-import type {Engine} from "./engine.js";
-import type {Logger} from "../../contract/log.js";
+import type {Logger} from "../../../contract/log.js";
+import type {Engine} from "../core/generation.js";
 
 /** Mutable serving state the app reads (see `ServingState`). */
 export interface MutableServingState {

@@ -1,5 +1,5 @@
-import type {Engine, GenerationResult} from "./engine.js";
-import type {InferenceRequest} from "./openai-request.js";
+import type {Engine, GenerationResult} from "../core/generation.js";
+import type {InferenceRequest} from "../core/request.js";
 
 /** What a request handler hears from the generation it is attached to. */
 export interface FlightListener {

@@ -1,4 +1,4 @@
-import type {TenantId} from "./api-keys.js";
+import type {TenantId} from "../core/tenant.js";
 
 /** Per-request state kept in `res.locals`, shared by middleware and handlers. */
 export interface RequestLocals {

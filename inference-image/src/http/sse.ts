@@ -1,5 +1,5 @@
 import type {Response} from "express";
-import type {ApiError} from "./errors.js";
+import type {ApiError} from "../core/errors.js";
 
 /**
  * Events closer together than this share one socket write. A write per token was a tenth of

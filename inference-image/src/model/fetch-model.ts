@@ -1,11 +1,9 @@
 import {createHash, type Hash} from "node:crypto";
-import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync} from "node:fs";
+import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statfsSync, statSync} from "node:fs";
 import {dirname} from "node:path";
 import {Readable} from "node:stream";
-import {fileURLToPath} from "node:url";
-import {EXIT_CONFIG, FETCH_ENV} from "../../contract/index.js";
-import {DEFAULT_HF_ENDPOINT, downloadFailureMessage, resolveModelUrl, shardUris, type DownloadFailureReason, type DownloadProgress} from "../../contract/model-download.js";
-import {fileSha256} from "./cache/model-digest.js";
+import {DEFAULT_HF_ENDPOINT, resolveModelUrl, shardUris, type DownloadFailureReason} from "../../../contract/model-download.js";
+import {fileSha256} from "../cache/model-digest.js";
 
 /** Back-off before reconnect `attempt` (1-based): 1 s doubling, at most 30 s. */
 export const backoffMs = (attempt: number) => Math.min(30_000, 1000 * 2 ** (attempt - 1));
@@ -83,216 +81,207 @@ export function shardsOf(uri: string, path: string): Array<{uri: string; path: s
 }
 
 async function fetchFile(uri: string, path: string, options: FetchOptions): Promise<"downloaded" | "present"> {
-  const fetchImpl = options.fetchImpl ?? fetch;
   let resolved: {url: string; hub: boolean};
   try {
     resolved = resolveModelUrl(uri, options.hfEndpoint ?? DEFAULT_HF_ENDPOINT);
   } catch (e) {
     throw new ModelDownloadError(e instanceof Error ? e.message : String(e), "InvalidSource");
   }
-  const auth: Record<string, string> = options.token ? {authorization: `Bearer ${options.token}`} : {};
-  const deny = (status: number) =>
-    new ModelDownloadError(`GET ${uri}: HTTP ${status}: ${options.token ? "the token was refused" : "a token is needed (spec.model.tokenSecretRef)"}`, "Unauthorized");
-
-  // The hub answers the resolve URL with a redirect whose headers carry the LFS file's sha256.
-  let url = resolved.url;
-  let expected = options.sha256;
-  if (resolved.hub) {
-    for (let hop = 0; hop < 5; hop++) {
-      const head = await fetchImpl(url, {method: "HEAD", redirect: "manual", headers: auth}).catch((e: unknown) => {
-        throw new ModelDownloadError(`HEAD ${url}: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      if (head.status === 401 || head.status === 403) throw deny(head.status);
-      const linked = head.headers.get("x-linked-etag")?.replace(/^W\//, "").replaceAll('"', "");
-      if (!expected && linked && /^[0-9a-f]{64}$/.test(linked)) expected = linked;
-      const location = head.headers.get("location");
-      if (head.status >= 300 && head.status < 400 && location) url = new URL(location, url).toString();
-      else {
-        if (!head.ok) throw new ModelDownloadError(`HEAD ${url}: HTTP ${head.status}`);
-        break;
-      }
-    }
-  }
-
+  const {url, expected} = resolved.hub ? await followHub(resolved.url, uri, options) : {url: resolved.url, expected: options.sha256};
   mkdirSync(dirname(path), {recursive: true});
   if (existsSync(path)) {
     const size = statSync(path).size;
     options.onProgress?.({bytes: size, total: size, verifying: true});
     if (!expected || (await fileSha256(path)) === expected) return "present";
   }
-  const partial = `${path}.part`;
-  let hash = createHash("sha256");
-  let offset = 0;
-  if (existsSync(partial)) {
-    // Left by an earlier attempt (a persistent volume): hashed again before resuming it.
-    options.onProgress?.({bytes: statSync(partial).size, total: undefined, verifying: true});
-    offset = await hashExisting(partial, hash);
-  }
-  const stallMs = options.stallTimeoutMs ?? 60_000;
-  const maxRetries = options.maxRetries ?? 10;
-  let total: number | undefined;
-  let checkedSpace = false;
-  let retries = 0;
-  let lastError = "";
-
-  for (;;) {
-    const result = await transfer();
-    if (result === "done") break;
-    retries++;
-    if (retries > maxRetries) {
-      // The .part stays: on a persistent volume (the shared cache) the next attempt resumes it.
-      throw new ModelDownloadError(`downloading ${uri} failed after ${maxRetries} retries: ${lastError}`, "TooManyRetries");
-    }
-    await new Promise((r) => setTimeout(r, (options.backoff ?? backoffMs)(retries)));
-  }
-
-  const digest = hash.digest("hex");
+  const download = await Download.resume(uri, url, path, options);
+  const digest = await download.run();
   if (expected && digest !== expected) {
-    rmSync(partial, {force: true});
+    rmSync(download.partial, {force: true});
     throw new ModelDownloadError(`sha256 mismatch for ${uri}: expected ${expected}, got ${digest}`, "DigestMismatch");
   }
-  renameSync(partial, path);
+  renameSync(download.partial, path);
   return "downloaded";
+}
+
+const authOf = (options: FetchOptions): Record<string, string> => (options.token ? {authorization: `Bearer ${options.token}`} : {});
+
+const denied = (uri: string, status: number, options: FetchOptions) =>
+  new ModelDownloadError(`GET ${uri}: HTTP ${status}: ${options.token ? "the token was refused" : "a token is needed (spec.model.tokenSecretRef)"}`, "Unauthorized");
+
+/** The hub answers the resolve URL with a redirect whose headers carry the LFS file's sha256. */
+async function followHub(start: string, uri: string, options: FetchOptions): Promise<{url: string; expected: string | undefined}> {
+  const fetchImpl = options.fetchImpl ?? fetch;
+  let url = start;
+  let expected = options.sha256;
+  for (let hop = 0; hop < 5; hop++) {
+    const head = await fetchImpl(url, {method: "HEAD", redirect: "manual", headers: authOf(options)}).catch((e: unknown) => {
+      throw new ModelDownloadError(`HEAD ${url}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    if (head.status === 401 || head.status === 403) throw denied(uri, head.status, options);
+    const linked = head.headers.get("x-linked-etag")?.replace(/^W\//, "").replaceAll('"', "");
+    if (!expected && linked && /^[0-9a-f]{64}$/.test(linked)) expected = linked;
+    const location = head.headers.get("location");
+    if (head.status >= 300 && head.status < 400 && location) url = new URL(location, url).toString();
+    else {
+      if (!head.ok) throw new ModelDownloadError(`HEAD ${url}: HTTP ${head.status}`);
+      break;
+    }
+  }
+  return {url, expected};
+}
+
+/**
+ * One file's transfer into `<path>.part`, over as many connections as it takes: each
+ * resumes with a Range where the last one stopped, hashing as it writes.
+ */
+class Download {
+  #hash: Hash;
+  #offset: number;
+  #total: number | undefined;
+  #checkedSpace = false;
+  #lastError = "";
+  readonly #stallMs: number;
+
+  private constructor(
+    private readonly uri: string,
+    private readonly url: string,
+    private readonly path: string,
+    private readonly options: FetchOptions,
+    hash: Hash,
+    offset: number
+  ) {
+    this.#hash = hash;
+    this.#offset = offset;
+    this.#stallMs = options.stallTimeoutMs ?? 60_000;
+  }
+
+  get partial(): string {
+    return `${this.path}.part`;
+  }
+
+  /** A download that continues a `.part` left by an earlier attempt (a persistent volume), hashed again first. */
+  static async resume(uri: string, url: string, path: string, options: FetchOptions): Promise<Download> {
+    const hash = createHash("sha256");
+    const partial = `${path}.part`;
+    let offset = 0;
+    if (existsSync(partial)) {
+      options.onProgress?.({bytes: statSync(partial).size, total: undefined, verifying: true});
+      offset = await hashExisting(partial, hash);
+    }
+    return new Download(uri, url, path, options, hash, offset);
+  }
+
+  /** Transfers until the file is complete; resolves with its sha256. */
+  async run(): Promise<string> {
+    const maxRetries = this.options.maxRetries ?? 10;
+    for (let retries = 0; (await this.#connection()) !== "done"; ) {
+      retries++;
+      if (retries > maxRetries) {
+        // The .part stays: on a persistent volume (the shared cache) the next attempt resumes it.
+        throw new ModelDownloadError(`downloading ${this.uri} failed after ${maxRetries} retries: ${this.#lastError}`, "TooManyRetries");
+      }
+      await new Promise((r) => setTimeout(r, (this.options.backoff ?? backoffMs)(retries)));
+    }
+    return this.#hash.digest("hex");
+  }
 
   /** One connection: "done" when the file is complete, "retry" after a drop or stall. */
-  async function transfer(): Promise<"done" | "retry"> {
+  async #connection(): Promise<"done" | "retry"> {
     const abort = new AbortController();
     let stalled = false;
     // Restarted by every chunk: it fires only after stallMs without a byte.
     const timer = setTimeout(() => {
       stalled = true;
       abort.abort();
-    }, stallMs);
-    const alive = () => timer.refresh();
+    }, this.#stallMs);
     try {
-      const res = await fetchImpl(url, {redirect: "follow", signal: abort.signal, headers: {...auth, ...(offset > 0 ? {range: `bytes=${offset}-`} : {})}});
-      if (res.status === 401 || res.status === 403) throw deny(res.status);
-      if (res.status === 416 && offset > 0) {
-        // Nothing left past what we hold: the file may be complete already (the digest decides).
-        if (total === undefined || offset >= total) return "done";
-      }
-      if (!res.ok || !res.body) {
-        if (res.status >= 500 || res.status === 429) {
-          lastError = `HTTP ${res.status}`;
-          return "retry";
-        }
-        throw new ModelDownloadError(`GET ${uri}: HTTP ${res.status}`);
-      }
-      if (offset > 0 && res.status !== 206) {
-        // The host ignored the Range: start over.
-        offset = 0;
-        hash = createHash("sha256");
-        rmSync(partial, {force: true});
-      }
-      const length = Number(res.headers.get("content-length") ?? NaN);
-      const range = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
-      total = range ? Number(range[1]) : Number.isFinite(length) ? offset + length : total;
-      if (!checkedSpace && total !== undefined) {
-        checkedSpace = true;
-        const free = (options.freeBytes ?? freeBytesOf)(dirname(path));
-        const need = total - offset;
-        if (free < need) throw new ModelDownloadError(`not enough space for ${uri}: it needs ${need} more bytes, the volume has ${free} free`, "InsufficientStorage");
-      }
-      const out = createWriteStream(partial, {flags: "a"});
-      // A write that fails (no permission, a full or read-only volume) is a verdict, not a retry.
-      let writeError: Error | undefined;
-      out.on("error", (e) => (writeError = e));
-      const failedWrite = () => new ModelDownloadError(`writing ${partial}: ${writeError!.message}`, "WriteFailed");
-      try {
-        for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Buffer>) {
-          if (writeError) throw failedWrite();
-          alive();
-          hash.update(chunk);
-          offset += chunk.length;
-          if (!out.write(chunk)) await new Promise<void>((r) => (out.once("drain", () => r()), out.once("error", () => r())));
-          options.onProgress?.({bytes: offset, total});
-        }
-      } finally {
-        if (writeError) out.destroy();
-        else await new Promise<void>((r) => out.end(() => r()));
-      }
-      if (writeError) throw failedWrite();
-      if (total !== undefined && offset < total) {
-        lastError = `connection closed at ${offset} of ${total} bytes`;
+      const res = await (this.options.fetchImpl ?? fetch)(this.url, {redirect: "follow", signal: abort.signal, headers: {...authOf(this.options), ...(this.#offset > 0 ? {range: `bytes=${this.#offset}-`} : {})}});
+      const verdict = this.#check(res);
+      if (verdict) return verdict;
+      await this.#write(res, () => timer.refresh());
+      if (this.#total !== undefined && this.#offset < this.#total) {
+        this.#lastError = `connection closed at ${this.#offset} of ${this.#total} bytes`;
         return "retry";
       }
       return "done";
     } catch (error) {
       if (error instanceof ModelDownloadError) throw error;
-      lastError = stalled ? `no data for ${stallMs / 1000} s at ${offset} bytes` : error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
+      this.#lastError = stalled ? `no data for ${this.#stallMs / 1000} s at ${this.#offset} bytes` : error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
       return "retry";
     } finally {
       clearTimeout(timer);
     }
   }
+
+  /** What a response's status and headers decide before its body: done, retry, a failure, or (undefined) read it. */
+  #check(res: Response): "done" | "retry" | undefined {
+    if (res.status === 401 || res.status === 403) throw denied(this.uri, res.status, this.options);
+    // Nothing left past what we hold: the file may be complete already (the digest decides).
+    if (res.status === 416 && this.#offset > 0 && (this.#total === undefined || this.#offset >= this.#total)) return "done";
+    if (!res.ok || !res.body) {
+      if (res.status >= 500 || res.status === 429) {
+        this.#lastError = `HTTP ${res.status}`;
+        return "retry";
+      }
+      throw new ModelDownloadError(`GET ${this.uri}: HTTP ${res.status}`);
+    }
+    if (this.#offset > 0 && res.status !== 206) {
+      // The host ignored the Range: start over.
+      this.#offset = 0;
+      this.#hash = createHash("sha256");
+      rmSync(this.partial, {force: true});
+    }
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    const range = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
+    this.#total = range ? Number(range[1]) : Number.isFinite(length) ? this.#offset + length : this.#total;
+    if (!this.#checkedSpace && this.#total !== undefined) {
+      this.#checkedSpace = true;
+      const free = (this.options.freeBytes ?? freeBytesOf)(dirname(this.path));
+      const need = this.#total - this.#offset;
+      if (free < need) throw new ModelDownloadError(`not enough space for ${this.uri}: it needs ${need} more bytes, the volume has ${free} free`, "InsufficientStorage");
+    }
+    return undefined;
+  }
+
+  /** Appends the body to the `.part`, hashing it; a failed write is a verdict (WriteFailed), not a retry. */
+  async #write(res: Response, alive: () => void): Promise<void> {
+    const out = createWriteStream(this.partial, {flags: "a"});
+    let writeError: Error | undefined;
+    out.on("error", (e) => (writeError = e));
+    const failedWrite = () => new ModelDownloadError(`writing ${this.partial}: ${writeError!.message}`, "WriteFailed");
+    try {
+      for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Buffer>) {
+        if (writeError) throw failedWrite();
+        alive();
+        this.#hash.update(chunk);
+        this.#offset += chunk.length;
+        if (!out.write(chunk)) await drained(out);
+        this.options.onProgress?.({bytes: this.#offset, total: this.#total});
+      }
+    } finally {
+      if (writeError) out.destroy();
+      else await new Promise<void>((r) => out.end(() => r()));
+    }
+    if (writeError) throw failedWrite();
+  }
+}
+
+/** Waits for a stream's buffer to drain, or for it to fail; leaves no listener behind (one per chunk leaked before). */
+function drained(out: NodeJS.WritableStream): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("error", done);
+      resolve();
+    };
+    out.once("drain", done);
+    out.once("error", done);
+  });
 }
 
 /** Hashes a partial file left by an earlier attempt; its length is where the transfer resumes. */
 async function hashExisting(file: string, hash: Hash): Promise<number> {
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
   return statSync(file).size;
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const env = process.env;
-  const url = env[FETCH_ENV.url];
-  const path = env[FETCH_ENV.path];
-  const number = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) {
-      process.stderr.write(`fetch-model: ${name} must be a non-negative integer, not '${raw}'\n`);
-      process.exit(EXIT_CONFIG);
-    }
-    return n;
-  };
-  if (!url || !path) {
-    process.stderr.write(`fetch-model: ${FETCH_ENV.url} and ${FETCH_ENV.path} are required\n`);
-    process.exit(EXIT_CONFIG);
-  }
-  let last = 0;
-  let started = Date.now();
-  let startBytes = 0;
-  fetchModel(url, path, {
-    sha256: env[FETCH_ENV.sha256],
-    token: env[FETCH_ENV.token],
-    hfEndpoint: env[FETCH_ENV.hfEndpoint] || DEFAULT_HF_ENDPOINT,
-    stallTimeoutMs: number(FETCH_ENV.stallTimeoutSeconds, 60) * 1000,
-    maxRetries: number(FETCH_ENV.maxRetries, 10),
-    // One progress line every 5 s: bytes, total, rate and ETA, for `kubectl logs -c fetch-model`.
-    // The operator reads the last of these through pods/log into status.model.
-    onProgress: ({bytes, total, verifying}) => {
-      const now = Date.now();
-      if (verifying) {
-        // Hashing what an earlier attempt left: the rate counts only bytes fetched from now on.
-        started = now;
-        startBytes = bytes;
-      } else if (now - last < 5000) return;
-      last = now;
-      const rate = (bytes - startBytes) / Math.max(0.001, (now - started) / 1000);
-      const line: DownloadProgress = {
-        msg: verifying ? "verifying" : "progress",
-        bytes,
-        total: total ?? null,
-        bytes_per_second: Math.round(rate),
-        eta_seconds: total && rate > 0 ? Math.round((total - bytes) / rate) : null
-      };
-      process.stdout.write(JSON.stringify(line) + "\n");
-    }
-  }).then(
-    (outcome) => process.stdout.write(JSON.stringify({msg: `model ${outcome}`, url, path}) + "\n"),
-    (error: unknown) => {
-      // `<reason>: <message>`: the operator shows the reason in the ModelReady condition.
-      const message = error instanceof ModelDownloadError ? downloadFailureMessage(error.reason, error.message) : downloadFailureMessage("HttpError", error instanceof Error ? error.message : String(error));
-      process.stderr.write(`fetch-model: ${message}\n`);
-      // Kubernetes shows this file's content as the container's termination message.
-      try {
-        writeFileSync("/dev/termination-log", message);
-      } catch {
-        // not in a pod
-      }
-      process.exit(1);
-    }
-  );
 }

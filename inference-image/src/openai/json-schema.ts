@@ -1,4 +1,4 @@
-import {invalidRequest} from "./errors.js";
+import {invalidRequest} from "../core/errors.js";
 
 /**
  * The JSON Schema subset the output grammar enforces (node-llama-cpp's GBNF JSON schema),
@@ -38,109 +38,123 @@ const isNode = (v: unknown): v is Node => typeof v === "object" && v !== null &&
 
 /** Throws ApiError(400) with `param` at the offending keyword. */
 export function toGrammarSchema(schema: unknown, strict: boolean, param: string): Translated {
-  const dropped: string[] = [];
-  const fail = (path: string, message: string): never => {
-    throw invalidRequest(`Invalid schema for response_format: ${path}: ${message}`, path, "invalid_json_schema");
-  };
-  const unsupported = (path: string, keyword: string) => {
-    if (strict) fail(`${path}.${keyword}`, `'${keyword}' cannot be enforced by this server's grammar; see the supported subset in docs/inference-server.md, or set strict: false to have it ignored`);
-    dropped.push(`${path}: ${keyword}`);
-  };
-  const defsKey = isNode(schema) && isNode(schema["definitions"]) && !isNode(schema["$defs"]) ? "definitions" : "$defs";
+  const translator = new Translator(schema, strict);
+  return {schema: translator.walk(schema, param, true), dropped: translator.dropped};
+}
 
-  const walk = (node: unknown, path: string, root: boolean): Node => {
-    if (!isNode(node)) return fail(path, "must be a JSON object (a schema)");
+/** One schema's translation: the walk, and what strict: false dropped on the way. */
+class Translator {
+  readonly dropped: string[] = [];
+  readonly #defsKey: "$defs" | "definitions";
+
+  constructor(
+    private readonly root: unknown,
+    private readonly strict: boolean
+  ) {
+    this.#defsKey = isNode(root) && isNode(root["definitions"]) && !isNode(root["$defs"]) ? "definitions" : "$defs";
+  }
+
+  fail(path: string, message: string): never {
+    throw invalidRequest(`Invalid schema for response_format: ${path}: ${message}`, path, "invalid_json_schema");
+  }
+
+  /** A keyword the grammar cannot enforce: 400 in strict mode, else dropped (and reported). */
+  unsupported(path: string, keyword: string): void {
+    if (this.strict) this.fail(`${path}.${keyword}`, `'${keyword}' cannot be enforced by this server's grammar; see the supported subset in docs/inference-server.md, or set strict: false to have it ignored`);
+    this.dropped.push(`${path}: ${keyword}`);
+  }
+
+  walk(node: unknown, path: string, root: boolean): Node {
+    if (!isNode(node)) return this.fail(path, "must be a JSON object (a schema)");
     const listed = Array.isArray(node["type"]) ? (node["type"] as unknown[]) : node["type"] !== undefined ? [node["type"]] : [];
     const types = node["nullable"] === true && listed.length > 0 && !listed.includes("null") ? [...listed, "null"] : listed;
     if (types.length > 1 && types.some((t) => typeof t === "string" && !IMMUTABLE_TYPES.has(t))) {
       // Several types including object or array: one single-typed copy per type.
-      return {oneOf: types.map((t) => (t === "null" ? {type: "null"} : walk({...node, type: t, nullable: false}, path, root)))};
+      return {oneOf: types.map((t) => (t === "null" ? {type: "null"} : this.walk({...node, type: t, nullable: false}, path, root)))};
     }
     const out: Node = {};
     for (const [key, value] of Object.entries(node)) {
       if (ANNOTATIONS.has(key)) {
         if (key === "description" && typeof value === "string") out["description"] = value;
-        continue;
-      }
-      if (!STRUCTURE.has(key)) {
-        unsupported(path, key);
-        continue;
-      }
-      switch (key) {
-        case "type": {
-          if (types.length === 0 || types.some((t) => typeof t !== "string" || !(IMMUTABLE_TYPES.has(t) || t === "object" || t === "array"))) fail(`${path}.type`, "must be a JSON Schema type name or a list of them");
-          out["type"] = types.length === 1 ? types[0] : types;
-          break;
-        }
-        case "nullable":
-          break;
-        case "const":
-        case "enum":
-          if (key === "enum" && (!Array.isArray(value) || value.length === 0)) fail(`${path}.enum`, "must be a non-empty array");
-          if ((key === "enum" ? (value as unknown[]) : [value]).some((v) => v !== null && typeof v === "object")) {
-            unsupported(path, key === "enum" ? "enum (of objects or arrays)" : "const (an object or array)");
-            break;
-          }
-          out[key] = value;
-          break;
-        case "anyOf":
-        case "oneOf":
-          if (!Array.isArray(value) || value.length === 0) fail(`${path}.${key}`, "must be a non-empty array of schemas");
-          out["oneOf"] = (value as unknown[]).map((s, i) => walk(s, `${path}.${key}[${i}]`, false));
-          break;
-        case "properties":
-          if (!isNode(value)) fail(`${path}.properties`, "must be an object of schemas");
-          out["properties"] = Object.fromEntries(Object.entries(value as Node).map(([k, s]) => [k, walk(s, `${path}.properties.${k}`, false)]));
-          break;
-        case "additionalProperties":
-          out[key] = typeof value === "boolean" ? value : walk(value, `${path}.additionalProperties`, false);
-          break;
-        case "items":
-          if (Array.isArray(value)) out["prefixItems"] = value.map((s, i) => walk(s, `${path}.items[${i}]`, false));
-          else out["items"] = walk(value, `${path}.items`, false);
-          break;
-        case "prefixItems":
-          if (!Array.isArray(value)) fail(`${path}.prefixItems`, "must be an array of schemas");
-          out["prefixItems"] = (value as unknown[]).map((s, i) => walk(s, `${path}.prefixItems[${i}]`, false));
-          break;
-        case "minProperties":
-        case "maxProperties":
-        case "minItems":
-        case "maxItems":
-        case "minLength":
-        case "maxLength":
-          if (typeof value !== "number" || !Number.isInteger(value) || value < 0) fail(`${path}.${key}`, "must be a non-negative integer");
-          out[key] = value;
-          break;
-        case "format":
-          if (typeof value === "string" && FORMATS.has(value)) out["format"] = value;
-          else unsupported(path, `format (${String(value)})`);
-          break;
-        case "$defs":
-        case "definitions":
-          if (!root) {
-            unsupported(path, key);
-            break;
-          }
-          if (key !== defsKey) break;
-          if (!isNode(value)) fail(`${path}.${key}`, "must be an object of schemas");
-          out["$defs"] = Object.fromEntries(Object.entries(value as Node).map(([k, s]) => [k, walk(s, `${path}.${key}.${k}`, false)]));
-          break;
-        case "$ref": {
-          const m = typeof value === "string" ? /^#\/(\$defs|definitions)\/([^/]+)$/.exec(value) : null;
-          const defs = isNode(schema) ? schema[defsKey] : undefined;
-          if (!m || !isNode(defs) || !(m[2]! in defs)) return fail(`${path}.$ref`, "must point at a schema in the root's $defs (#/$defs/<name>)");
-          out["$ref"] = `#/$defs/${m[2]}`;
-          break;
-        }
-      }
+      } else if (!STRUCTURE.has(key)) this.unsupported(path, key);
+      else this.#keyword(out, key, value, types, path, root);
     }
     if (!("type" in out) && !("oneOf" in out) && !("const" in out) && !("enum" in out) && !("$ref" in out)) {
       if (isNode(out["properties"])) out["type"] = "object";
       else if (out["items"] !== undefined || out["prefixItems"] !== undefined) out["type"] = "array";
-      else fail(path, "needs a type (or const, enum, anyOf, $ref): a schema that accepts any value cannot be generated");
+      else this.fail(path, "needs a type (or const, enum, anyOf, $ref): a schema that accepts any value cannot be generated");
     }
     return out;
-  };
-  return {schema: walk(schema, param, true), dropped};
+  }
+
+  /** Translates one structural keyword of a node into `out`. */
+  #keyword(out: Node, key: string, value: unknown, types: unknown[], path: string, root: boolean): void {
+    switch (key) {
+      case "type":
+        if (types.length === 0 || types.some((t) => typeof t !== "string" || !(IMMUTABLE_TYPES.has(t) || t === "object" || t === "array"))) this.fail(`${path}.type`, "must be a JSON Schema type name or a list of them");
+        out["type"] = types.length === 1 ? types[0] : types;
+        return;
+      case "nullable":
+        return;
+      case "const":
+      case "enum":
+        return this.#literal(out, key, value, path);
+      case "anyOf":
+      case "oneOf":
+        if (!Array.isArray(value) || value.length === 0) this.fail(`${path}.${key}`, "must be a non-empty array of schemas");
+        out["oneOf"] = (value as unknown[]).map((s, i) => this.walk(s, `${path}.${key}[${i}]`, false));
+        return;
+      case "properties":
+        if (!isNode(value)) this.fail(`${path}.properties`, "must be an object of schemas");
+        out["properties"] = Object.fromEntries(Object.entries(value as Node).map(([k, s]) => [k, this.walk(s, `${path}.properties.${k}`, false)]));
+        return;
+      case "additionalProperties":
+        out[key] = typeof value === "boolean" ? value : this.walk(value, `${path}.additionalProperties`, false);
+        return;
+      case "items":
+        if (Array.isArray(value)) out["prefixItems"] = value.map((s, i) => this.walk(s, `${path}.items[${i}]`, false));
+        else out["items"] = this.walk(value, `${path}.items`, false);
+        return;
+      case "prefixItems":
+        if (!Array.isArray(value)) this.fail(`${path}.prefixItems`, "must be an array of schemas");
+        out["prefixItems"] = (value as unknown[]).map((s, i) => this.walk(s, `${path}.prefixItems[${i}]`, false));
+        return;
+      case "format":
+        if (typeof value === "string" && FORMATS.has(value)) out["format"] = value;
+        else this.unsupported(path, `format (${String(value)})`);
+        return;
+      case "$defs":
+      case "definitions":
+        return this.#defs(out, key, value, path, root);
+      case "$ref":
+        return this.#ref(out, value, path);
+      default:
+        // minProperties, maxProperties, minItems, maxItems, minLength, maxLength
+        if (typeof value !== "number" || !Number.isInteger(value) || value < 0) this.fail(`${path}.${key}`, "must be a non-negative integer");
+        out[key] = value;
+    }
+  }
+
+  #literal(out: Node, key: "const" | "enum", value: unknown, path: string): void {
+    if (key === "enum" && (!Array.isArray(value) || value.length === 0)) this.fail(`${path}.enum`, "must be a non-empty array");
+    if ((key === "enum" ? (value as unknown[]) : [value]).some((v) => v !== null && typeof v === "object")) {
+      this.unsupported(path, key === "enum" ? "enum (of objects or arrays)" : "const (an object or array)");
+      return;
+    }
+    out[key] = value;
+  }
+
+  #defs(out: Node, key: "$defs" | "definitions", value: unknown, path: string, root: boolean): void {
+    if (!root) return this.unsupported(path, key);
+    if (key !== this.#defsKey) return;
+    if (!isNode(value)) this.fail(`${path}.${key}`, "must be an object of schemas");
+    out["$defs"] = Object.fromEntries(Object.entries(value as Node).map(([k, s]) => [k, this.walk(s, `${path}.${key}.${k}`, false)]));
+  }
+
+  #ref(out: Node, value: unknown, path: string): void {
+    const m = typeof value === "string" ? /^#\/(\$defs|definitions)\/([^/]+)$/.exec(value) : null;
+    const defs = isNode(this.root) ? this.root[this.#defsKey] : undefined;
+    if (!m || !isNode(defs) || !(m[2]! in defs)) return this.fail(`${path}.$ref`, "must point at a schema in the root's $defs (#/$defs/<name>)");
+    out["$ref"] = `#/$defs/${m[2]}`;
+  }
 }

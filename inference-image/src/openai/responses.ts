@@ -1,21 +1,7 @@
-import type {Endpoint, Tools} from "./openai-request.js";
+import type {FinishReason, TokenLogprob} from "../core/generation.js";
+import type {CompletionRecord} from "../core/record.js";
+import type {Endpoint, Tools} from "../core/request.js";
 import {forcedCall, ToolCallStream, toolCallOf, type ToolCallDelta} from "./tool-calls.js";
-import type {FinishReason, TokenLogprob} from "./engine.js";
-
-/** Everything needed to render a finished completion in any of the API's shapes. */
-export interface CompletionRecord {
-  /** Text pieces in the order they were produced; joined they are the completion. */
-  readonly chunks: readonly string[];
-  readonly finishReason: FinishReason;
-  readonly promptTokens: number;
-  /** Prompt tokens not evaluated again: reused from the slot's KV cache, or all of them for a response-cache hit. */
-  readonly cachedTokens?: number;
-  readonly completionTokens: number;
-  /** Per output token, when asked for. */
-  readonly logprobs?: readonly TokenLogprob[];
-  /** Calls the model made of its own accord (tool_choice auto). */
-  readonly toolCalls?: ReadonlyArray<{readonly name: string; readonly arguments: string}>;
-}
 
 export interface Usage {
   prompt_tokens: number;

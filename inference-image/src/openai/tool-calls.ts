@@ -1,4 +1,4 @@
-import type {Tools} from "./openai-request.js";
+import type {Tools} from "../core/request.js";
 
 /**
  * Tool calls as this server generates them: one call, its JSON grammar-constrained. With

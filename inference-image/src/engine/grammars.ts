@@ -1,0 +1,27 @@
+import type {Llama, LlamaGrammar} from "node-llama-cpp";
+import type {ResponseFormat} from "../core/request.js";
+
+/** Compiled response-format grammars kept; older ones are compiled again when asked for. */
+export const MAX_GRAMMARS = 64;
+
+/** Grammars are compiled once per format and kept (a bounded number of schemas). */
+export class GrammarCache {
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  constructor(private readonly llama: Llama) {}
+
+  /** The grammar enforcing `format`; undefined for free text. Rejects when the schema cannot be compiled. */
+  grammarFor(format: ResponseFormat): Promise<LlamaGrammar> | undefined {
+    if (format.kind === "text") return undefined;
+    const key = format.kind === "json_object" ? "json" : JSON.stringify(format.schema);
+    let grammar = this.#grammars.get(key);
+    if (!grammar) {
+      // `as never`: node-llama-cpp infers the output's type from a literal schema; a client's schema has none.
+      grammar = format.kind === "json_object" ? this.llama.getGrammarFor("json") : this.llama.createGrammarForJsonSchema(format.schema as never);
+      if (this.#grammars.size >= MAX_GRAMMARS) this.#grammars.delete(this.#grammars.keys().next().value!);
+      this.#grammars.set(key, grammar);
+      grammar.catch(() => this.#grammars.delete(key));
+    }
+    return grammar;
+  }
+}
