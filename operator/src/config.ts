@@ -15,7 +15,8 @@ const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter
  */
 const schema = z.object({
   "watch-namespaces": csv.default([]).describe("Namespaces to watch; empty = all."),
-  "default-image": z.string().min(1).default("ghcr.io/paddock-llm/inference:0.1.0").describe("Inference image when spec.image is unset."),
+  "default-image": z.string().min(1).default("ghcr.io/paddock-llm/inference:0.1.0").describe("Inference image when spec.image is unset (the CUDA image)."),
+  "cpu-image": z.string().min(1).default("ghcr.io/paddock-llm/inference:0.1.0-cpu").describe("Inference image when spec.image is unset and spec.resources.gpus is 0 (no CUDA libraries)."),
   "router-image": z.string().min(1).default("ghcr.io/paddock-llm/operator:0.1.0").describe("Image of the routers (the operator's own: it carries the router's entry point)."),
   "hf-endpoint": z.string().regex(/^https?:\/\//, "must be an http(s):// URL").default("https://huggingface.co").describe("Hugging Face hub (or mirror) for hf:// models, as HF_ENDPOINT is for the hub's clients."),
   "image-pull-policy": z.enum(["Always", "IfNotPresent", "Never"]).optional(),

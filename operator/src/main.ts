@@ -72,7 +72,7 @@ async function main(): Promise<void> {
         {
           kube,
           events,
-          deployment: {image: config["default-image"], hfEndpoint: config["hf-endpoint"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
+          deployment: {image: config["default-image"], cpuImage: config["cpu-image"], hfEndpoint: config["hf-endpoint"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           redis: {image: config["redis-image"], maxMemory: config["redis-max-memory"]},
           router: {image: config["router-image"], ...(config["image-pull-policy"] ? {imagePullPolicy: config["image-pull-policy"]} : {})},
           cache: controller.cache,

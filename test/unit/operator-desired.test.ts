@@ -89,6 +89,15 @@ describe("desired Deployment", () => {
     expect(pod(svc({image: "mine:2"})).containers[0]!.image).toBe("mine:2");
     expect(pod(svc({})).containers[0]!.image).toBe("default/img:1");
   });
+
+  it("runs services without GPUs (and their download container) on the CPU image, others on the CUDA one", () => {
+    const defaults = {image: "inference:1", cpuImage: "inference:1-cpu"};
+    const cpu = desiredDeployment(svc({resources: {gpus: 0}, model: {uri: "https://h/x.gguf", cache: {mode: "None"}}}), defaults).spec!.template.spec!;
+    expect(cpu.containers[0]!.image).toBe("inference:1-cpu");
+    expect(cpu.initContainers![0]!.image).toBe("inference:1-cpu");
+    expect(desiredDeployment(svc({resources: {gpus: 1}}), defaults).spec!.template.spec!.containers[0]!.image).toBe("inference:1");
+    expect(desiredDeployment(svc({resources: {gpus: 0}, image: "mine:2"}), defaults).spec!.template.spec!.containers[0]!.image).toBe("mine:2");
+  });
 });
 
 describe("Service, PDB, Redis and replicas", () => {

@@ -146,7 +146,7 @@ export const routingSchema = z.strictObject({
 
 export const specSchema = z.strictObject({
   model: modelSchema.describe("The GGUF model to serve and where it comes from."),
-  image: z.string().min(1).max(1024).optional().describe("Inference image. Defaults to the operator's --default-image."),
+  image: z.string().min(1).max(1024).optional().describe("Inference image. Defaults to the operator's --default-image, or --cpu-image when resources.gpus is 0."),
   resources: resourcesSchema.default(resourcesSchema.parse({})).describe("GPUs, memory and CPU of each replica. Defaults to 1 GPU."),
   engine: engineSchema.default(engineSchema.parse({})).describe("Inference server settings of each replica (slots, context, queue, offload, timeouts); each field's default applies."),
   replicas: replicasSchema.default(replicasSchema.parse({})).describe("Replica bounds, and the fixed count when autoscaling is off. Defaults to 1."),

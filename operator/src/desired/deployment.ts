@@ -1,7 +1,7 @@
 import {CONTAINER, DEFAULT_PORT, ENV, HTTP_PORT_NAME, PATHS} from "../../../contract/index.js";
 import type {V1Affinity, V1Container, V1Deployment, V1EnvVar, V1Probe, V1Toleration, V1Volume, V1VolumeMount} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
-import type {DeploymentDefaults} from "./defaults.js";
+import {inferenceImage, type DeploymentDefaults} from "./defaults.js";
 import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLabels} from "./meta.js";
 import {downloadContainer} from "./download-container.js";
 import {containerSecurity, inferencePodSecurity} from "./security.js";
@@ -29,7 +29,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
   const volumes: V1Volume[] = [{name: "tmp", emptyDir: {}}];
   const mounts: V1VolumeMount[] = [{name: "tmp", mountPath: "/tmp"}];
   const initContainers: V1Container[] = [];
-  const image = spec.image ?? defaults.image;
+  const image = inferenceImage(svc, defaults);
   const pullPolicy = defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {};
   const cache = modelCache(svc);
   let modelPath = modelPathInPod(source);

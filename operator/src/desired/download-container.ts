@@ -1,6 +1,7 @@
 import type {V1Container} from "@kubernetes/client-node";
 import {CONTAINER, FETCH_ENV, IMAGE_ENTRY} from "../../../contract/index.js";
 import type {LlmService} from "../api/llmservice.js";
+import {inferenceImage, type DeploymentDefaults} from "./defaults.js";
 import {MODEL_DIR} from "./model-source.js";
 import {containerSecurity} from "./security.js";
 
@@ -8,11 +9,11 @@ import {containerSecurity} from "./security.js";
  * The download program's container, as the per-pod init container and the shared cache's
  * Job both run it: `url` (https:// or hf://) to `path` under the `model` volume at /models.
  */
-export function downloadContainer(svc: LlmService, defaults: {image: string; imagePullPolicy?: string; hfEndpoint?: string}, url: string, path: string): V1Container {
+export function downloadContainer(svc: LlmService, defaults: DeploymentDefaults, url: string, path: string): V1Container {
   const m = svc.spec.model;
   return {
     name: CONTAINER.fetchModel,
-    image: svc.spec.image ?? defaults.image,
+    image: inferenceImage(svc, defaults),
     ...(defaults.imagePullPolicy ? {imagePullPolicy: defaults.imagePullPolicy} : {}),
     command: ["node", IMAGE_ENTRY.fetchModel],
     env: [

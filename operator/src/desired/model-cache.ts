@@ -2,7 +2,7 @@ import {createHash} from "node:crypto";
 import {posix} from "node:path";
 import type {V1Container, V1Job, V1PersistentVolumeClaim, V1Toleration} from "@kubernetes/client-node";
 import type {LlmService} from "../api/llmservice.js";
-import type {DeploymentDefaults} from "./defaults.js";
+import {inferenceImage, type DeploymentDefaults} from "./defaults.js";
 import {CONTAINER} from "../../../contract/index.js";
 import {downloadContainer} from "./download-container.js";
 import {inferencePodSecurity} from "./security.js";
@@ -69,7 +69,7 @@ export function desiredModelClaim(svc: LlmService, cache: ModelCache, size: stri
 export function downloadInputs(svc: LlmService, defaults: DeploymentDefaults): string {
   const m = svc.spec.model;
   return createHash("sha256")
-    .update(JSON.stringify([m.uri, m.sha256, m.tokenSecretRef, m.stallTimeoutSeconds, defaults.hfEndpoint, svc.spec.image ?? defaults.image]))
+    .update(JSON.stringify([m.uri, m.sha256, m.tokenSecretRef, m.stallTimeoutSeconds, defaults.hfEndpoint, inferenceImage(svc, defaults)]))
     .digest("hex")
     .slice(0, 16);
 }
