@@ -27,6 +27,12 @@ export interface UpOptions {
   /** Folder with the built binaries (dev/cluster/build.sh). */
   readonly binDir: string;
   readonly nodes: NodePlan;
+  /**
+   * An address of this machine the API server also serves on and advertises (the
+   * `kubernetes` Service's endpoint), for a real node whose pods must reach it: they cannot
+   * reach the host's 127.0.0.1. Default: loopback only.
+   */
+  readonly advertiseAddress?: string;
   readonly log?: (message: string) => void;
 }
 
@@ -89,7 +95,7 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
   mkdirSync(join(dir, "logs"), {recursive: true});
 
   const started = Date.now();
-  const pki = createPki(join(dir, "pki"));
+  const pki = createPki(join(dir, "pki"), options.advertiseAddress ? [`IP:${options.advertiseAddress}`] : []);
   const ports = {etcd: await freePort(), etcdPeer: await freePort(), apiserver: await freePort(), cm: await freePort(), scheduler: await freePort(), kwok: await freePort()};
   const server = `https://127.0.0.1:${ports.apiserver}`;
   const kubeconfigs = {
@@ -108,7 +114,7 @@ export async function clusterUp(options: UpOptions): Promise<ClusterState> {
   try {
     start("etcd", etcdArgs(dir, ports.etcd, ports.etcdPeer));
     await waitFor("etcd", dir, pids, () => httpOk(`http://127.0.0.1:${ports.etcd}/health`));
-    start("kube-apiserver", apiserverArgs(dir, pki, ports));
+    start("kube-apiserver", apiserverArgs(dir, pki, ports, options.advertiseAddress));
     await waitFor("kube-apiserver", dir, pids, () => apiOk(server, pki, "/readyz"));
     log(`api server ready (${Date.now() - started} ms)`);
     start("kube-controller-manager", controllerManagerArgs(pki, kubeconfigs.controllerManager, ports.cm));
@@ -171,7 +177,7 @@ function etcdArgs(dir: string, port: number, peerPort: number): string[] {
   ];
 }
 
-function apiserverArgs(dir: string, pki: Pki, ports: {etcd: number; apiserver: number}): string[] {
+function apiserverArgs(dir: string, pki: Pki, ports: {etcd: number; apiserver: number}, advertise: string | undefined): string[] {
   const policy = join(dir, "audit-policy.yaml");
   writeFileSync(policy, stringify(AUDIT_POLICY));
   return [
@@ -181,9 +187,13 @@ function apiserverArgs(dir: string, pki: Pki, ports: {etcd: number; apiserver: n
     "--audit-log-maxsize=100",
     "--audit-log-maxbackup=1",
     `--etcd-servers=http://127.0.0.1:${ports.etcd}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    `--bind-address=${advertise ? "0.0.0.0" : "127.0.0.1"}`,
+    `--advertise-address=${advertise ?? "127.0.0.1"}`,
     `--secure-port=${ports.apiserver}`,
+    `--kubelet-client-certificate=${pki.kubeletClient.cert}`,
+    `--kubelet-client-key=${pki.kubeletClient.key}`,
+    // A real node's name resolves nowhere here: reach kubelets by their InternalIP.
+    "--kubelet-preferred-address-types=InternalIP,Hostname",
     `--cert-dir=${join(dir, "apiserver")}`,
     `--tls-cert-file=${pki.apiserver.cert}`,
     `--tls-private-key-file=${pki.apiserver.key}`,
@@ -238,7 +248,7 @@ function kwokArgs(kubeconfig: string, port: number, stages: string): string[] {
   ];
 }
 
-function writeKubeconfig(dir: string, name: string, server: string, caFile: string, client: CertFiles): string {
+export function writeKubeconfig(dir: string, name: string, server: string, caFile: string, client: CertFiles): string {
   const b64 = (path: string) => readFileSync(path).toString("base64");
   const path = join(dir, `${name}.kubeconfig`);
   const config = {
