@@ -167,6 +167,9 @@ async function loadLlama(config: EngineSettings, log: LlamaEngineOptions["log"])
     await llama.dispose();
     throw new GpuUnavailableError(noBackend);
   }
+  // Which llama.cpp binaries were loaded, and for a CPU the instruction sets its variant uses
+  // (node-llama-cpp picks one of several builds for the machine it runs on).
+  log?.("info", `llama.cpp loaded: gpu=${String(llama.gpu)} build=${llama.buildType} release=${llama.llamaCppRelease.release} ${llama.systemInfo.trim()}`);
   return llama;
 }
 
