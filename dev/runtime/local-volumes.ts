@@ -1,4 +1,4 @@
-import {mkdirSync, rmSync} from "node:fs";
+import {chmodSync, mkdirSync, rmSync} from "node:fs";
 import {join} from "node:path";
 import {isConflict, type KubeClient, type ResourceTable} from "../../operator/src/kube/kube-client.js";
 
@@ -86,6 +86,10 @@ export class LocalVolumeProvisioner {
     const name = `pvc-${c.metadata.uid}`;
     const path = join(this.root, `${c.metadata.namespace}_${c.metadata.name}_${c.metadata.uid.slice(0, 8)}`);
     mkdirSync(path, {recursive: true});
+    // Writable by every pod, as local-path-provisioner makes its folders: a hostPath volume
+    // gets no fsGroup, and the download Job runs as the image's non-root user (found on the
+    // real node: EACCES on a root-owned folder).
+    chmodSync(path, 0o777);
     const volume = {
       apiVersion: "v1",
       kind: "PersistentVolume",

@@ -40,9 +40,10 @@ export class ModelHost {
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((r) => this.#server.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.#server.address() as {port: number}).port}`;
+  /** Listens on `address` (loopback by default; a real node's pods need this machine's own address). */
+  async start(address = "127.0.0.1"): Promise<this> {
+    await new Promise<void>((r) => this.#server.listen(0, address, r));
+    this.url = `http://${address}:${(this.#server.address() as {port: number}).port}`;
     return this;
   }
 

@@ -153,6 +153,15 @@ describe("fetch-model", () => {
     expect(existsSync(`${path}.part`)).toBe(false);
   });
 
+  it("a model folder it cannot create is WriteFailed, never an HTTP error (found on a real node: a root-owned hostPath volume)", async () => {
+    // Tests run as root, whom permissions do not stop: a file where the folder goes does.
+    const dir = mkdtempSync(join(tmpdir(), "paddock-model-"));
+    writeFileSync(join(dir, "key"), "not a folder");
+    const error = await failure(fetchModel(`${base}/model.gguf`, join(dir, "key", "model.gguf"), quick));
+    expect(error).toMatchObject({reason: "WriteFailed"});
+    expect(error!.message).toMatch(/^cannot create .*\/key: EEXIST/);
+  });
+
   it("downloads every part of a sharded GGUF next to the first, verifying the first against the spec's digest", async () => {
     const dir = mkdtempSync(join(tmpdir(), "paddock-model-"));
     const first = join(dir, "split-00001-of-00003.gguf");

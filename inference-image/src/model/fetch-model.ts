@@ -88,7 +88,7 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
     throw new ModelDownloadError(e instanceof Error ? e.message : String(e), "InvalidSource");
   }
   const {url, expected} = resolved.hub ? await followHub(resolved.url, uri, options) : {url: resolved.url, expected: options.sha256};
-  mkdirSync(dirname(path), {recursive: true});
+  makeFolder(dirname(path));
   if (existsSync(path)) {
     const size = statSync(path).size;
     options.onProgress?.({bytes: size, total: size, verifying: true});
@@ -102,6 +102,21 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
   }
   renameSync(download.partial, path);
   return "downloaded";
+}
+
+/**
+ * The model's folder in the volume. A volume this user may not write to (a hostPath or a
+ * storage driver that ignores the pod's fsGroup) is the cluster's setup, not the network's:
+ * WriteFailed, saying so.
+ */
+function makeFolder(dir: string): void {
+  try {
+    mkdirSync(dir, {recursive: true});
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "EACCES" || code === "EPERM" || code === "EROFS" ? `: the volume is not writable by uid ${process.getuid?.() ?? "?"} (its storage must honour the pod's fsGroup, or be writable by the pod's user)` : "";
+    throw new ModelDownloadError(`cannot create ${dir}: ${(e as {message?: string}).message ?? String(e)}${why}`, "WriteFailed");
+  }
 }
 
 const authOf = (options: FetchOptions): Record<string, string> => (options.token ? {authorization: `Bearer ${options.token}`} : {});
