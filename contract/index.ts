@@ -178,7 +178,8 @@ export const ROUTER_METRIC = {
   held: "llm_router_held_requests",
   retries: "llm_router_retries_total",
   affinity: "llm_router_prefix_affinity_total",
-  replicas: "llm_router_ready_replicas"
+  replicas: "llm_router_ready_replicas",
+  ejections: "llm_router_ejections_total"
 } as const;
 
 /** Health endpoints used by the Deployment's probes, and the metrics path Prometheus scrapes. */

@@ -39,7 +39,8 @@ const point = (s: string) => createHash("sha256").update(s).digest().readUInt32B
  */
 export class HashRing {
   readonly #points: Uint32Array;
-  readonly #owners: string[];
+  readonly #owners: readonly string[];
+  readonly #replicas: number;
 
   constructor(names: readonly string[]) {
     const entries: Array<[number, string]> = [];
@@ -47,27 +48,33 @@ export class HashRing {
     entries.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
     this.#points = Uint32Array.from(entries.map((e) => e[0]));
     this.#owners = entries.map((e) => e[1]);
+    this.#replicas = new Set(names).size;
   }
 
   /** Distinct replica names in ring order, starting at the key's position. */
   walk(key: string): string[] {
-    const n = this.#points.length;
-    if (n === 0) return [];
-    const h = point(key);
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#points[mid]! < h) lo = mid + 1;
-      else hi = mid;
-    }
-    const seen = new Set<string>();
-    for (let i = 0; i < n && seen.size < n; i++) {
-      const owner = this.#owners[(lo + i) % n]!;
-      seen.add(owner);
-    }
-    return [...seen];
+    return walkRing(this.#points, this.#owners, this.#replicas, point(key));
   }
+}
+
+/**
+ * The distinct owners of ring points from the first point at or after `h`, in order. Stops
+ * as soon as all `replicas` are found: usually after a few points, not the ring's
+ * `replicas` x VIRTUAL_NODES (it scanned them all on every request before). Pure.
+ */
+export function walkRing(points: Uint32Array, owners: readonly string[], replicas: number, h: number): string[] {
+  const n = points.length;
+  if (n === 0) return [];
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points[mid]! < h) lo = mid + 1;
+    else hi = mid;
+  }
+  const seen = new Set<string>();
+  for (let i = 0; i < n && seen.size < replicas; i++) seen.add(owners[(lo + i) % n]!);
+  return [...seen];
 }
 
 export interface PrefixChoice {

@@ -14,15 +14,19 @@ export const demandValue = (held: number, at: Date) => `${held} ${at.toISOString
 /**
  * Tells the operator how many requests this router holds, through the service's demand
  * Lease (one annotation per router pod). Written at once when holding starts, so a service
- * at zero wakes within a second or two, refreshed every DEMAND_REFRESH_SECONDS while
- * requests are held, and removed when none are. Failures are reported and retried on the
- * next refresh: holding never depends on them.
+ * at zero wakes within a second or two; again at once whenever the count has doubled since
+ * the last write, so a burst's size reaches the autoscaler while it wakes the service
+ * (which sizes the wake from it); refreshed every DEMAND_REFRESH_SECONDS while requests are
+ * held, and removed when none are. Failures are reported and retried on the next refresh:
+ * holding never depends on them.
  */
 export class DemandSignal {
   #held = 0;
   #written: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** A write is queued and has not read the count yet (later changes ride on it). */
+  #pending = false;
 
   constructor(
     private readonly write: (held: number | undefined) => Promise<void>,
@@ -33,7 +37,7 @@ export class DemandSignal {
   set(held: number): void {
     const before = this.#held;
     this.#held = held;
-    if ((before === 0) !== (held === 0)) this.#flush();
+    if ((before === 0) !== (held === 0) || (held >= 2 * (this.#written ?? 0) && !this.#pending)) this.#flush();
     if (held > 0 && !this.#timer) {
       this.#timer = setInterval(() => this.#flush(), DEMAND_REFRESH_SECONDS * 1000);
       this.#timer.unref();
@@ -50,7 +54,9 @@ export class DemandSignal {
   }
 
   #flush(): void {
+    this.#pending = true;
     this.#writing = this.#writing.then(async () => {
+      this.#pending = false;
       const held = this.#held;
       if (held === 0 && this.#written === undefined) return;
       try {

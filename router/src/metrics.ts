@@ -24,12 +24,14 @@ export class RouterMetrics implements ProxyObserver {
     registers: [this.registry]
   });
   readonly #replicas = new Gauge({name: ROUTER_METRIC.replicas, help: "Ready replicas this router sends requests to.", registers: [this.registry]});
+  readonly #ejections = new Counter({name: ROUTER_METRIC.ejections, help: "Replicas set aside for 2 s because they refused or reset a connection (a client leaving is not counted).", registers: [this.registry]});
 
   constructor(service: string) {
     this.registry.setDefaultLabels({llmservice: service});
     for (const reason of ["connect_error", "reset", "draining", "queue_full"] satisfies FailureReason[]) this.#retries.inc({reason}, 0);
     for (const result of ["hit", "spill"]) this.#affinity.inc({result}, 0);
     this.#held.set(0);
+    this.#ejections.inc(0);
   }
 
   response(code: number): void {
@@ -49,6 +51,7 @@ export class RouterMetrics implements ProxyObserver {
   readonly poolObserver = {
     replicas: (replicas: readonly Replica[]) => this.#replicas.set(replicas.length),
     load: (replica: string, inFlight: number | undefined) => (inFlight === undefined ? this.#inFlight.remove({replica}) : this.#inFlight.set({replica}, inFlight)),
-    held: (held: number) => this.#held.set(held)
+    held: (held: number) => this.#held.set(held),
+    ejected: () => this.#ejections.inc()
   };
 }

@@ -10,6 +10,8 @@ export interface PoolObserver {
   replicas?(replicas: readonly Replica[]): void;
   load?(replica: string, inFlight: number | undefined): void;
   held?(held: number): void;
+  /** A replica refused or reset a connection: it is avoided for EJECT_MS. */
+  ejected?(replica: string): void;
 }
 
 export interface Choice {
@@ -46,11 +48,16 @@ export class ReplicaPool {
     return this.#held;
   }
 
-  /** Replaces the ready set (from EndpointSlices); wakes every held request to look again. */
+  /**
+   * Replaces the ready set (from EndpointSlices); wakes every held request to look again.
+   * A replica that left the set is forgotten as ejected: if it comes back (a restarted
+   * container keeps its pod name), it is a new process.
+   */
   update(replicas: readonly Replica[]): void {
     const same = replicas.length === this.#replicas.length && replicas.every((r, i) => r.name === this.#replicas[i]!.name && r.url === this.#replicas[i]!.url);
     if (same) return;
     this.#replicas = replicas;
+    for (const name of this.#ejected.keys()) if (!replicas.some((r) => r.name === name)) this.#ejected.delete(name);
     this.#ring = new HashRing(replicas.map((r) => r.name));
     for (const name of this.#loads.keys()) {
       if (!replicas.some((r) => r.name === name) && this.#loads.get(name) === 0) {
@@ -78,13 +85,17 @@ export class ReplicaPool {
     return replica ? {replica} : undefined;
   }
 
-  /** Counts a request in flight on a replica until the returned function is called. */
-  acquire(name: string): () => void {
+  /**
+   * Counts a request in flight on a replica until the returned function is called, with
+   * `served` true when the replica answered it (its slot is free now: the request held
+   * longest is woken); a refused or failed attempt frees nothing a held request could use.
+   */
+  acquire(name: string): (served?: boolean) => void {
     const now = (this.#loads.get(name) ?? 0) + 1;
     this.#loads.set(name, now);
     this.observer.load?.(name, now);
     let released = false;
-    return () => {
+    return (served = false) => {
       if (released) return;
       released = true;
       const left = Math.max(0, (this.#loads.get(name) ?? 1) - 1);
@@ -95,15 +106,29 @@ export class ReplicaPool {
         this.#loads.set(name, left);
         this.observer.load?.(name, left);
       }
+      // A slot is free: the request held longest may try again (see hold()).
+      if (served) this.#waiters.values().next().value?.();
     };
   }
 
   /** A replica refused or reset a connection: others get the next requests for a while. */
   eject(name: string): void {
-    this.#ejected.set(name, this.now() + EJECT_MS);
+    const now = this.now();
+    for (const [n, until] of this.#ejected) if (until <= now) this.#ejected.delete(n);
+    this.#ejected.set(name, now + EJECT_MS);
+    this.observer.ejected?.(name);
   }
 
-  /** Holds a request until the ready set changes, the request is cancelled or `ms` pass. The caller bounds how many wait. */
+  /** Replicas ejected and not yet forgotten (expired ejections go at the next ejection or set change). */
+  get ejected(): readonly string[] {
+    return [...this.#ejected.keys()];
+  }
+
+  /**
+   * Holds a request until the ready set changes (every held request looks again), a request
+   * in flight ends (the one held longest looks again: its replica may have room now), the
+   * request is cancelled or `ms` pass. The caller bounds how many wait.
+   */
   async hold(ms: number, cancel: Cancellation): Promise<void> {
     this.#held++;
     this.observer.held?.(this.#held);

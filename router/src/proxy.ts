@@ -42,7 +42,7 @@ interface Failure {
   readonly response?: {status: number; headers: IncomingHttpHeaders; body: Buffer};
 }
 
-type Attempt = {kind: "response"; upstream: ClientRequest; response: IncomingMessage; release: () => void; sentAt: number} | {kind: "failed"; reason: FailureReason};
+type Attempt = {kind: "response"; upstream: ClientRequest; response: IncomingMessage; release: (served?: boolean) => void; sentAt: number} | {kind: "failed"; reason: FailureReason} | {kind: "cancelled"};
 
 /**
  * The router's request path: read the (small, JSON) body, check the model, pick a replica
@@ -99,9 +99,12 @@ export class RouterProxy {
     let retries = 0;
     let last: Failure | undefined;
     let heldStream: NodeJS.Timeout | undefined; // set once this router answers a held stream itself
+    // Whether this request waited for a replica: the service was at zero or all its replicas
+    // refused, and a full queue on the replica that just became ready means "not yet", not
+    // "the service is busy": such a request is held again rather than answered 429.
+    let wasHeld = false;
 
     const giveUp = (failure: Failure | undefined) => {
-      clearInterval(heldStream);
       if (failure?.response && !res.headersSent) {
         this.observer.response(failure.response.status);
         res.writeHead(failure.response.status, responseHeaders(failure.response.headers, undefined)).end(failure.response.body);
@@ -112,52 +115,65 @@ export class RouterProxy {
       } else reply(502, "server_error", "upstream_unavailable", `no replica of ${this.options.service} could serve this request (${failure?.reason ?? "unknown"})`);
     };
 
-    for (;;) {
-      if (cancel.cancelled) {
-        if (timedOut) giveUpTimeout(res, this.observer, this.options.requestTimeoutMs, heldStream);
-        return;
-      }
-      const choice = this.pool.choose(key, tried);
-      if (!choice) {
-        if (!worthWaiting(last?.reason)) return giveUp(last);
-        const remaining = Math.min(holdUntil, started + this.options.requestTimeoutMs) - performance.now();
-        if (remaining <= 0) {
-          clearInterval(heldStream);
-          if (res.headersSent) return giveUp(last);
-          return reply(503, "server_error", "no_ready_replica", `no replica of ${this.options.service} became ready within ${Math.round(this.options.holdTimeoutMs / 1000)} s`, {"retry-after": String(RETRY_AFTER_SECONDS)});
-        }
-        if (this.pool.held >= this.options.maxHeld) {
-          if (res.headersSent) return giveUp(last);
-          return reply(503, "server_error", "too_many_held_requests", `${this.options.service} has no ready replica and ${this.options.maxHeld} requests already wait for one`, {"retry-after": String(RETRY_AFTER_SECONDS)});
-        }
-        if (facts.stream && !res.headersSent) heldStream = this.#startHeldStream(res, started);
-        await this.pool.hold(remaining, cancel);
-        continue;
-      }
-      const attempt = await this.#attempt(choice.replica, req, body, id, cancel);
-      if (attempt.kind === "failed") {
-        this.pool.eject(choice.replica.name);
-        last = {reason: attempt.reason};
-      } else {
-        const status = attempt.response.statusCode ?? 502;
-        const reason = retryableStatus(status);
-        if (!reason) {
-          clearInterval(heldStream);
-          if (choice.affine !== undefined) this.observer.affinity(choice.affine);
-          this.#pipe(attempt, choice.replica, res, status);
+    try {
+      for (;;) {
+        if (cancel.cancelled) {
+          if (timedOut) giveUpTimeout(res, this.observer, this.options.requestTimeoutMs);
           return;
         }
-        const failed = await drain(attempt.response);
-        attempt.release();
-        last = {reason, response: {status, headers: attempt.response.headers, body: failed}};
+        const choice = this.pool.choose(key, tried);
+        if (!choice) {
+          if (!worthWaiting(last?.reason, wasHeld)) return giveUp(last);
+          const remaining = Math.min(holdUntil, started + this.options.requestTimeoutMs) - performance.now();
+          if (remaining <= 0) {
+            if (res.headersSent) return giveUp(last);
+            return reply(503, "server_error", "no_ready_replica", `no replica of ${this.options.service} became ready within ${Math.round(this.options.holdTimeoutMs / 1000)} s`, {"retry-after": String(RETRY_AFTER_SECONDS)});
+          }
+          if (this.pool.held >= this.options.maxHeld) {
+            if (res.headersSent) return giveUp(last);
+            return reply(503, "server_error", "too_many_held_requests", `${this.options.service} has no ready replica and ${this.options.maxHeld} requests already wait for one`, {"retry-after": String(RETRY_AFTER_SECONDS)});
+          }
+          if (facts.stream && !res.headersSent) heldStream = this.#startHeldStream(res, started);
+          wasHeld = true;
+          await this.pool.hold(remaining, cancel);
+          // Woken by a change: every replica may be tried again, one that restarted under
+          // the same pod name (an OOM kill, a liveness restart) included.
+          tried.clear();
+          continue;
+        }
+        const attempt = await this.#attempt(choice.replica, req, body, id, cancel);
+        // The client left or the deadline passed: not the replica's fault, so no ejection.
+        if (attempt.kind === "cancelled") continue;
+        if (attempt.kind === "failed") {
+          this.pool.eject(choice.replica.name);
+          last = {reason: attempt.reason};
+        } else {
+          const status = attempt.response.statusCode ?? 502;
+          const reason = retryableStatus(status);
+          if (!reason) {
+            clearInterval(heldStream);
+            if (choice.affine !== undefined) this.observer.affinity(choice.affine);
+            this.#pipe(attempt, choice.replica, res, status);
+            return;
+          }
+          const failed = await drain(attempt.response);
+          attempt.release();
+          last = {reason, response: {status, headers: attempt.response.headers, body: failed}};
+        }
+        // Nothing reached the client: another replica may take it.
+        tried.add(choice.replica.name);
+        if (cancel.cancelled) continue;
+        // A woken request that met a full queue waits for room instead of spending a retry.
+        if (wasHeld && last.reason === "queue_full") continue;
+        if (retries >= MAX_RETRIES) return giveUp(last);
+        retries++;
+        this.observer.retry(last.reason);
+        this.log.debug("retrying on another replica", {requestId: id, replica: choice.replica.name, reason: last.reason});
       }
-      // Nothing reached the client: another replica may take it.
-      tried.add(choice.replica.name);
-      if (cancel.cancelled) continue;
-      if (retries >= MAX_RETRIES) return giveUp(last);
-      retries++;
-      this.observer.retry(last.reason);
-      this.log.debug("retrying on another replica", {requestId: id, replica: choice.replica.name, reason: last.reason});
+    } finally {
+      // Every way out (the client leaving during the hold too): a held stream's heartbeat
+      // must not outlive its request.
+      clearInterval(heldStream);
     }
   }
 
@@ -182,7 +198,9 @@ export class RouterProxy {
       upstream.on("error", (e: NodeJS.ErrnoException) => {
         release();
         forget();
-        resolve({kind: "failed", reason: failureOf(e)});
+        // Destroyed because the client left or the deadline passed: that reads as a reset,
+        // but the replica did nothing wrong (ejecting it sidelined healthy replicas).
+        resolve(cancel.cancelled ? {kind: "cancelled"} : {kind: "failed", reason: failureOf(e)});
       });
       upstream.end(body);
     });
@@ -214,7 +232,7 @@ export class RouterProxy {
     this.observer.response(status);
     response.once("data", () => this.observer.timeToFirstByte((performance.now() - attempt.sentAt) / 1000));
     response.pipe(res);
-    const done = () => release();
+    const done = () => release(true);
     response.on("end", done);
     response.on("error", () => {
       done();
@@ -229,8 +247,7 @@ export class RouterProxy {
   }
 }
 
-function giveUpTimeout(res: ServerResponse, observer: ProxyObserver, ms: number, heldStream: NodeJS.Timeout | undefined): void {
-  clearInterval(heldStream);
+function giveUpTimeout(res: ServerResponse, observer: ProxyObserver, ms: number): void {
   observer.response(504);
   if (res.headersSent) res.end(`data: ${JSON.stringify({error: {message: `request timed out after ${ms / 1000} s`, type: "server_error", param: null, code: "timeout"}})}\n\n`);
   else sendError(res, 504, "server_error", "timeout", `request timed out after ${ms / 1000} s waiting for a replica`);

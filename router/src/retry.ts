@@ -20,10 +20,13 @@ export function failureOf(error: NodeJS.ErrnoException): FailureReason {
 }
 
 /**
- * Whether a request with no untried replica left should wait for a new one. A replica that
- * is going away (draining, refused, reset) is replaced by its Deployment, so waiting pays;
- * a full queue means the service is busy, and the client should hear 429 now.
+ * Whether a request with no untried replica left should wait for a new one, or for room. A
+ * replica that is going away (draining, refused, reset) is replaced by its Deployment, so
+ * waiting pays. A full queue means the service is busy, and the client should hear 429
+ * now, unless the request was already waiting for a replica (`held`): then the service is
+ * waking, its first replica takes in what it can, and the rest wait for room or for more
+ * replicas (the held count tells the autoscaler how many).
  */
-export function worthWaiting(last: FailureReason | undefined): boolean {
-  return last !== "queue_full";
+export function worthWaiting(last: FailureReason | undefined, held = false): boolean {
+  return last !== "queue_full" || held;
 }

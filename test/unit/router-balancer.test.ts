@@ -1,10 +1,11 @@
-import {HashRing, leastLoad, prefixHash, type Replica} from "../../router/src/balancer.js";
+import {HashRing, leastLoad, prefixHash, walkRing, type Replica} from "../../router/src/balancer.js";
+import {ReplicaPool} from "../../router/src/pool.js";
 import {replicasFromSlices} from "../../router/src/endpoints.js";
 import {affinityKey, requestFacts} from "../../router/src/request-key.js";
 import {failureOf, retryableStatus, worthWaiting} from "../../router/src/retry.js";
 import {loadRouterConfig} from "../../router/src/config.js";
-import {heldRequests} from "../../operator/src/autoscaler/demand.js";
-import {demandKey, demandValue} from "../../router/src/demand.js";
+import {demandIsDue, heldRequests} from "../../operator/src/autoscaler/demand.js";
+import {DemandSignal, demandKey, demandValue} from "../../router/src/demand.js";
 
 const replicas = (n: number): Replica[] => Array.from({length: n}, (_, i) => ({name: `chat-${i}`, url: `http://10.0.0.${i}:8000`}));
 
@@ -90,6 +91,8 @@ describe("router: what it reads of a request", () => {
     expect(failureOf(Object.assign(new Error("x"), {code: "ECONNRESET"}))).toBe("reset");
     expect(worthWaiting("draining")).toBe(true);
     expect(worthWaiting("queue_full")).toBe(false);
+    // A request that already waited for a replica (the service is waking) waits for room too.
+    expect(worthWaiting("queue_full", true)).toBe(true);
   });
 });
 
@@ -120,7 +123,54 @@ describe("router: configuration", () => {
   });
 });
 
+describe("router: the ring walk and ejections", () => {
+  it("stops walking the ring once every replica is found (it read all replicas x 160 points per request)", () => {
+    const ring = new HashRing(["a", "b"]);
+    expect(ring.walk("some prompt").sort()).toEqual(["a", "b"]);
+    // The same walk over a ring whose reads are counted.
+    let reads = 0;
+    const owners = Array.from({length: 320}, (_, i) => (i % 2 === 0 ? "a" : "b"));
+    const counted = new Proxy(owners, {get: (t, k) => (typeof k === "string" && /^\d+$/.test(k) ? (reads++, t[Number(k)]) : Reflect.get(t, k))});
+    const points = Uint32Array.from(owners.map((_, i) => i * 1000));
+    expect(walkRing(points, counted, 2, 5_500)).toEqual(["a", "b"]);
+    expect(reads).toBe(2);
+  });
+
+  it("forgets the ejection of a replica that left the ready set (the map grew with every pod ever ejected)", () => {
+    const pool = new ReplicaPool("LeastLoad", 1.25);
+    pool.update(replicas(3));
+    pool.eject("chat-0");
+    pool.eject("chat-1");
+    expect(pool.ejected).toEqual(["chat-0", "chat-1"]);
+    pool.update(replicas(3).slice(1));
+    expect(pool.ejected).toEqual(["chat-1"]);
+  });
+});
+
 describe("demand Lease: what routers write and the autoscaler reads", () => {
+  it("a router writes a growing burst at once, each time the count doubles (it wrote the first request, then nothing for 5 s)", async () => {
+    const written: Array<number | undefined> = [];
+    const signal = new DemandSignal(async (held) => void written.push(held), () => {});
+    for (let held = 1; held <= 100; held++) {
+      signal.set(held);
+      await Promise.resolve();
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    expect(written.length).toBeLessThanOrEqual(10);
+    expect(written.at(-1)).toBeGreaterThanOrEqual(50);
+    await signal.stop();
+    expect(written.at(-1)).toBeUndefined();
+  });
+
+  it("held requests make a service due at once when it is at zero, or when they ask for more replicas than it has", () => {
+    expect(demandIsDue(0, 1, 4, 4)).toBe(true);
+    // 100 held at a target of 4 want 25 (capped at max 4): one waking replica is not enough.
+    expect(demandIsDue(1, 100, 4, 4)).toBe(true);
+    expect(demandIsDue(4, 100, 4, 4)).toBe(false);
+    expect(demandIsDue(2, 8, 4, 10)).toBe(false);
+    expect(demandIsDue(2, 0, 4, 10)).toBe(false);
+  });
+
   it("sums fresh entries of every router and ignores stale or foreign ones", () => {
     const now = Date.parse("2026-12-03T12:00:30Z");
     const annotations = {

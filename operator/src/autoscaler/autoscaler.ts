@@ -2,6 +2,7 @@ import type {V1Pod} from "@kubernetes/client-node";
 import {PATHS} from "../../../contract/index.js";
 import {API_VERSION, KIND, parseLlmService, type LlmService, type LlmServiceStatus} from "../api/llmservice.js";
 import type {EventRecorder} from "../controller/events.js";
+import {demandIsDue} from "./demand.js";
 import {SCALER_FIELD_MANAGER} from "../controller/plan.js";
 import type {KubeClient} from "../kube/kube-client.js";
 import {readLoad, type LoadSources, type ServingPod} from "./load.js";
@@ -46,7 +47,7 @@ type Memory = ScalingMemory & {nextDueMs: number};
 /** The fields of a cached LlmService that `tick` reads before deciding to parse it. */
 type RawService = {
   metadata: {name: string; namespace: string; deletionTimestamp?: string};
-  spec?: {autoscaling?: {enabled?: boolean}};
+  spec?: {autoscaling?: {enabled?: boolean; targetActiveRequests?: number}; replicas?: {max?: number}};
   status?: {conditions?: Array<{type: string}>};
 };
 
@@ -92,8 +93,9 @@ export class Autoscaler {
       // service every second would cost more than the evaluations themselves.
       if (this.#running.has(key)) continue;
       const enabled = raw.spec?.autoscaling?.enabled === true;
-      // A service at zero with held requests is due now: waking it cannot wait for the interval.
-      if ((this.#memory.get(key)?.nextDueMs ?? 0) > now && !(enabled && this.#waking(raw.metadata.namespace, raw.metadata.name, now))) continue;
+      // Held requests can make a service due now: at zero (waking it cannot wait for the
+      // interval), or when they ask for more replicas than it has (see demandIsDue).
+      if ((this.#memory.get(key)?.nextDueMs ?? 0) > now && !(enabled && this.#demandDue(raw, now))) continue;
       if (!enabled && !raw.status?.conditions?.some((c) => c.type === SCALING_CONDITION)) continue;
       const svc = parseSafely(raw);
       if (!svc) continue;
@@ -182,9 +184,12 @@ export class Autoscaler {
     await this.deps.kube.apply({apiVersion: API_VERSION, kind: KIND, metadata: {name: svc.metadata.name, namespace: svc.metadata.namespace}, status}, AUTOSCALER_FIELD_MANAGER, {subresource: "status"});
   }
 
-  /** Whether a service runs no replica while its routers hold requests. */
-  #waking(namespace: string, name: string, nowMs: number): boolean {
-    return this.deps.deployment(namespace, name)?.spec?.replicas === 0 && (this.deps.held?.(namespace, name, nowMs) ?? 0) > 0;
+  #demandDue(raw: RawService, nowMs: number): boolean {
+    const {namespace, name} = raw.metadata;
+    const replicas = this.deps.deployment(namespace, name)?.spec?.replicas;
+    if (replicas === undefined) return false;
+    const target = raw.spec?.autoscaling?.targetActiveRequests ?? 1;
+    return demandIsDue(replicas, this.deps.held?.(namespace, name, nowMs) ?? 0, target > 0 ? target : 1, raw.spec?.replicas?.max ?? 1);
   }
 
   #now(): number {

@@ -17,3 +17,15 @@ export function heldRequests(annotations: Readonly<Record<string, string>> | und
   }
   return held;
 }
+
+/**
+ * Whether held requests call for an evaluation now rather than at the next interval: the
+ * service is at zero (waking it cannot wait), or the routers hold more than the replicas it
+ * has asked for would take at the target (a burst at wake-up: the first replica is not
+ * enough, and the held count says by how much). `replicas` is the Deployment's count. Pure.
+ */
+export function demandIsDue(replicas: number, held: number, targetActiveRequests: number, max: number): boolean {
+  if (held <= 0) return false;
+  if (replicas === 0) return true;
+  return replicas < max && Math.ceil(held / targetActiveRequests - 1e-9) > replicas;
+}
