@@ -1,4 +1,4 @@
-import {GGML, readGguf, VALUE, writeGguf, type GgmlType, type Metadata, type TensorInfo} from "./gguf.js";
+import {GGML, readGguf, VALUE, writeGguf, type GgmlType, type Metadata, type Scalar, type TensorInfo} from "./gguf.js";
 
 /**
  * Synthetic llama-architecture models: real shapes, seeded random weights, the tokenizer of
@@ -45,6 +45,13 @@ export interface SyntheticOptions {
    * partial characters want them).
    */
   readonly textOnly?: boolean;
+  /**
+   * Grow the borrowed tokenizer's vocabulary to this many tokens (`▁s<i>` words, normal
+   * tokens with falling scores), as a Llama-3 (128,256) or Qwen (151,936) model has: the
+   * output layer and every per-token cost that scales with the vocabulary become real
+   * (issue #26's logprobs). Defaults to the tokenizer's own size.
+   */
+  readonly vocab?: number;
 }
 
 const FILE_TYPE = {f32: 0, f16: 1, q8_0: 7} as const;
@@ -77,12 +84,30 @@ export function parameterCount(shape: Shape, vocab: number): number {
   return llamaTensors(shape, vocab, GGML.f32).reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
 }
 
+/** Appends normal tokens to tokenizer.ggml.tokens, .scores and .token_type until `vocab`. */
+function growVocabulary(metadata: Metadata, vocab: number): void {
+  const NORMAL = 1;
+  const list = (key: string) => metadata.get(key)!.value as readonly Scalar[];
+  const tokens = [...list("tokenizer.ggml.tokens")];
+  const scores = [...((metadata.get("tokenizer.ggml.scores")?.value as number[] | undefined) ?? tokens.map(() => 0))];
+  const types = [...((metadata.get("tokenizer.ggml.token_type")?.value as number[] | undefined) ?? tokens.map(() => NORMAL))];
+  const lowest = Math.min(0, ...scores);
+  for (let i = tokens.length; i < vocab; i++) {
+    tokens.push(`\u2581s${i}`);
+    scores.push(lowest - 1 - i);
+    types.push(NORMAL);
+  }
+  metadata.set("tokenizer.ggml.tokens", {...metadata.get("tokenizer.ggml.tokens")!, value: tokens});
+  metadata.set("tokenizer.ggml.scores", {type: VALUE.array, itemType: VALUE.f32, value: scores});
+  metadata.set("tokenizer.ggml.token_type", {type: VALUE.array, itemType: VALUE.i32, value: types});
+}
+
 /** Writes the model; returns its parameter count. Seconds for small shapes, streamed for large ones. */
 export function writeSyntheticModel(options: SyntheticOptions): {parameters: number; tensors: number} {
   const source = readGguf(options.tokenizerFrom);
   const tokens = source.metadata.get("tokenizer.ggml.tokens");
   if (!tokens || !Array.isArray(tokens.value)) throw new Error(`${options.tokenizerFrom} has no tokenizer.ggml.tokens`);
-  const vocab = tokens.value.length;
+  const vocab = Math.max(tokens.value.length, options.vocab ?? 0);
   const {shape} = options;
   if (shape.embedding % shape.heads !== 0 || shape.heads % shape.kvHeads !== 0) throw new Error("embedding must divide into heads, and heads into kvHeads groups");
   const typeName = options.type ?? shape.type;
@@ -102,6 +127,7 @@ export function writeSyntheticModel(options: SyntheticOptions): {parameters: num
   metadata.set("llama.attention.layer_norm_rms_epsilon", {type: VALUE.f32, value: 1e-5});
   metadata.set("llama.vocab_size", u32(vocab));
   for (const [key, value] of source.metadata) if (key.startsWith("tokenizer.")) metadata.set(key, value);
+  if (vocab > tokens.value.length) growVocabulary(metadata, vocab);
 
   const tensors = llamaTensors(shape, vocab, type);
   const random = prng(options.seed ?? 1);

@@ -82,3 +82,29 @@ describe("response_format json_schema: the grammar's subset", () => {
     });
   });
 });
+
+describe("json_schema translation: what strict promises (issue #26)", () => {
+  it("distributes properties beside anyOf into each branch, so the branch generated also has them", () => {
+    const {schema} = toGrammarSchema(
+      {type: "object", properties: {id: {type: "integer"}}, required: ["id"], anyOf: [{properties: {cat: {type: "string"}}, required: ["cat"]}, {properties: {dog: {type: "boolean"}}}]},
+      true,
+      P
+    );
+    expect(schema).toEqual({
+      oneOf: [
+        {type: "object", properties: {id: {type: "integer"}, cat: {type: "string"}}},
+        {type: "object", properties: {id: {type: "integer"}, dog: {type: "boolean"}}}
+      ]
+    });
+  });
+
+  it("accepts branches that only require some of the parent's properties (valid JSON Schema; every property is generated)", () => {
+    const {schema} = toGrammarSchema({type: "object", properties: {a: {type: "string"}, b: {type: "string"}}, anyOf: [{required: ["a"]}, {required: ["b"]}]}, true, P);
+    expect(schema).toEqual({oneOf: [{type: "object", properties: {a: {type: "string"}, b: {type: "string"}}}, {type: "object", properties: {a: {type: "string"}, b: {type: "string"}}}]});
+  });
+
+  it("refuses, in strict mode, a required name that is not a property (it could not be generated); lenient reports it dropped", () => {
+    expect(refused({type: "object", properties: {a: {type: "string"}}, required: ["a", "b"]})).toEqual({status: 400, param: `${P}.required`, message: expect.stringMatching(/'b' is required but not among the properties/)});
+    expect(toGrammarSchema({type: "object", properties: {a: {type: "string"}}, required: ["a", "b"]}, false, P).dropped).toEqual([`${P}: required b`]);
+  });
+});

@@ -1,4 +1,4 @@
-import {bestSaved, supersededBy, toEvict, worthSaving, type SavedPrompt} from "../../inference-image/src/engine/prompt-cache.js";
+import {bestSaved, planPrepare, supersededBy, toEvict, worthSaving, type SavedPrompt} from "../../inference-image/src/engine/prompt-cache.js";
 import type {Token} from "node-llama-cpp";
 
 const toks = (...n: number[]) => n as Token[];
@@ -47,5 +47,27 @@ describe("prompt cache decisions", () => {
     expect(toEvict([a, b, c], 1200)).toEqual([]);
     expect(toEvict([a, b, c], 1000)).toEqual([b]);
     expect(toEvict([a, b, c], 300)).toEqual([b, c, a]);
+  });
+
+  describe("what a slot taken for a prompt needs (planPrepare)", () => {
+    const base = {minTokens: 64, maxStateBytes: 1_000_000, bytesPerToken: 1000, saved: [] as SavedPrompt[]};
+
+    it("nothing, most often: the slot already holds the prompt's start, or too little to keep (no wait for others' saves)", () => {
+      expect(planPrepare({...base, held: range(0, 100), prompt: range(0, 150), tenant: "a", owner: "a"})).toEqual({save: false, restore: undefined});
+      expect(planPrepare({...base, held: range(0, 10), prompt: range(500, 600), tenant: "a", owner: "a"})).toEqual({save: false, restore: undefined});
+    });
+
+    it("skips a state larger than the share of the budget one may take (it would evict the rest, or itself)", () => {
+      expect(planPrepare({...base, held: range(0, 900), prompt: range(5000, 5010), tenant: "a", owner: "a"}).save).toBe(true);
+      expect(planPrepare({...base, held: range(0, 1001), prompt: range(5000, 5010), tenant: "a", owner: "a"}).save).toBe(false);
+    });
+
+    it("restores a saved state of the same tenant only, and never counts another tenant's slot as a shared prefix", () => {
+      const mine = saved(1, "a", range(0, 300));
+      expect(planPrepare({...base, saved: [mine], held: range(0, 10), prompt: range(0, 250), tenant: "a", owner: "b"}).restore).toBe(mine);
+      expect(planPrepare({...base, saved: [mine], held: range(0, 10), prompt: range(0, 250), tenant: "b", owner: "a"}).restore).toBeUndefined();
+      // The slot holds 240 of the prompt, but another tenant's: the saved state is worth loading.
+      expect(planPrepare({...base, saved: [mine], held: range(0, 240), prompt: range(0, 250), tenant: "a", owner: "c"}).restore).toBe(mine);
+    });
   });
 });

@@ -1,23 +1,29 @@
 import type {LlamaEmbeddingContext, LlamaModel, Token} from "node-llama-cpp";
-import {ApiError, invalidRequest} from "../core/errors.js";
+import {ApiError, invalidRequest, queueFull} from "../core/errors.js";
 import type {EmbeddingInput} from "../core/generation.js";
 
 /**
  * Embeddings from the same model file, in one embedding context beside the generation
  * slots: created on the first request (its KV memory is spent only by servers that embed),
  * one sequence of the server's context size, requests taking turns. So embedding can
- * use at most that one context's compute while the slots keep theirs.
+ * use at most that one context's compute while the slots keep theirs. Requests waiting
+ * their turn are bounded like the slots' queue (429 beyond it), and one whose signal fires
+ * (client gone, deadline) leaves the line without running.
  */
 export class Embeddings {
   #queue: Promise<void> = Promise.resolve();
   #context: Promise<LlamaEmbeddingContext> | undefined;
+  /** Requests taking or waiting for their turn. */
+  #waiting = 0;
 
   constructor(
     private readonly model: LlamaModel,
     /** Tokens one input may hold. */
     private readonly contextSize: number,
     private readonly vocabulary: number,
-    private readonly threads: number | undefined
+    private readonly threads: number | undefined,
+    /** Requests allowed to wait for their turn beyond the one running (MAX_QUEUE). */
+    private readonly maxQueue: number
   ) {}
 
   get size(): number {
@@ -26,9 +32,11 @@ export class Embeddings {
 
   async embed(inputs: readonly EmbeddingInput[], signal: AbortSignal): Promise<{vectors: number[][]; promptTokens: number}> {
     const tokenized = inputs.map((input, i) => this.#tokenize(input, i, inputs.length));
+    if (this.#waiting > this.maxQueue) throw queueFull(1);
+    this.#waiting++;
     const run = this.#queue.then(async () => {
-      this.#context ??= this.model.createEmbeddingContext({contextSize: this.contextSize, ...(this.threads ? {threads: this.threads} : {})});
-      const context = await this.#context;
+      if (signal.aborted) throw signal.reason;
+      const context = await this.#embeddingContext();
       const vectors: number[][] = [];
       for (const tokens of tokenized) {
         if (signal.aborted) throw signal.reason;
@@ -37,7 +45,21 @@ export class Embeddings {
       return {vectors, promptTokens: tokenized.reduce((a, t) => a + t.length, 0)};
     });
     this.#queue = run.then(() => undefined, () => undefined);
-    return run;
+    return run.finally(() => this.#waiting--);
+  }
+
+  /** Held in use but forgotten on failure: the next request tries again (it stayed failed for good before). */
+  #embeddingContext(): Promise<LlamaEmbeddingContext> {
+    this.#context ??= this.model.createEmbeddingContext({contextSize: this.contextSize, ...(this.threads ? {threads: this.threads} : {})});
+    const context = this.#context;
+    context.catch(() => {
+      if (this.#context === context) this.#context = undefined;
+    });
+    return context;
+  }
+
+  get queued(): number {
+    return Math.max(0, this.#waiting - 1);
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,13 @@ export interface Generator {
   /** Sequences between the start and the end of their generation (the batch strategy waits for them). */
   readonly generating: {count: number};
   readonly promptCache: PromptCache | undefined;
+  /**
+   * Who filled each slot (the tenant of its last request). A slot's KV is reused only for
+   * its own tenant: another tenant's prompt neither prefers it nor keeps its prefix, so
+   * `cached_tokens` and time to first token cannot tell one tenant what another sent.
+   * Without API keys every caller is OPEN_TENANT and slots are shared as before.
+   */
+  readonly owners: WeakMap<LlamaContextSequence, string>;
 }
 
 /** What is decided before a slot is taken; a bad request fails here, holding nothing. */
@@ -45,11 +52,16 @@ interface Plan {
  */
 export async function generate(g: Generator, request: InferenceRequest, options: GenerateOptions): Promise<GenerationResult> {
   const plan = await planOf(g, request);
+  const tenant = options.tenant ?? OPEN_TENANT;
   const queuedAt = performance.now();
-  const sequence = await acquireSlot(g, plan.prompt.evaluated, options.signal);
+  const sequence = await acquireSlot(g, plan.prompt.evaluated, options.signal, tenant);
   const slotAt = performance.now();
   try {
-    await g.promptCache?.prepare(sequence, plan.prompt.evaluated, options.tenant ?? OPEN_TENANT);
+    const owner = g.owners.get(sequence);
+    g.owners.set(sequence, tenant);
+    const restored = (await g.promptCache?.prepare(sequence, plan.prompt.evaluated, tenant, owner)) ?? false;
+    // Another tenant's KV is never this prompt's prefix: start the slot over.
+    if (owner !== undefined && owner !== tenant && !restored) await sequence.clearHistory();
     options.onStart?.();
     const run = new GenerationRun(g, sequence, request, plan, options, slotAt);
     return {...(await run.run()), queueMs: slotAt - queuedAt};
@@ -71,14 +83,15 @@ async function planOf(g: Generator, request: InferenceRequest): Promise<Plan> {
   return {prompt, grammar, bias: tokenBias(g.model, g.vocabulary, request.params.logitBias)};
 }
 
-/** Among free slots, the one whose KV cache saves the most of this prompt (see chooseSlot). */
-function acquireSlot(g: Generator, evaluated: readonly Token[], signal: AbortSignal): Promise<LlamaContextSequence> {
+/** Among free slots, the one whose KV cache saves the most of this prompt for this tenant (see chooseSlot). */
+function acquireSlot(g: Generator, evaluated: readonly Token[], signal: AbortSignal, tenant: string): Promise<LlamaContextSequence> {
   // `contextTokens` copies the slot's tokens on every read: read once per slot.
   return g.pool.acquire(signal, (free) =>
     chooseSlot(
       free.map((s) => {
         const held = s.contextTokens;
-        return {shared: commonPrefix(held, evaluated), held: held.length};
+        const own = (g.owners.get(s) ?? tenant) === tenant;
+        return {shared: own ? commonPrefix(held, evaluated) : 0, held: held.length};
       })
     )
   );
@@ -208,7 +221,9 @@ class GenerationRun {
 
   async #result(stopReason: string, toolCalls: ModelToolCall[] | undefined): Promise<Omit<GenerationResult, "queueMs">> {
     if (!this.#stops.stopped) this.#text += this.#emit(this.#stops.flush());
-    if (this.#json && stopReason !== "abort") this.#text += this.#emit(this.#json.closing());
+    // JSON mode's body parses however generation ended, a stop string included (that aborts
+    // too, but by our own hand); only a client that left or a deadline gets no closing.
+    if (this.#json && (this.#stops.stopped || stopReason !== "abort")) this.#text += this.#emit(this.#json.closing());
     const stopCause = this.#stops.stopped ? "stop_sequence" : toStopCause(stopReason, this.options);
     const {sequence, plan} = this;
     const promptTokens = plan.prompt.promptTokens;

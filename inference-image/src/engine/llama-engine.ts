@@ -62,7 +62,7 @@ export class LlamaEngine implements Engine {
     private readonly promptCache: PromptCache | undefined,
     private readonly embeddings: Embeddings
   ) {
-    this.#generator = {model, contextSize: context.contextSize, pool, chatWrapper, grammars: new GrammarCache(llama), vocabulary: vocabularySize(model), tokenObserver, generating, promptCache};
+    this.#generator = {model, contextSize: context.contextSize, pool, chatWrapper, grammars: new GrammarCache(llama), vocabulary: vocabularySize(model), tokenObserver, generating, promptCache, owners: new WeakMap()};
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -90,9 +90,9 @@ export class LlamaEngine implements Engine {
     );
     const promptCache =
       config.promptCache.budgetBytes > 0
-        ? await PromptCache.open({...config.promptCache, observer: options.promptCacheObserver, log: (message) => log?.("warn", message)})
+        ? await PromptCache.open({...config.promptCache, bytesPerToken: kvBytesPerToken(model), observer: options.promptCacheObserver, log: (message) => log?.("warn", message)})
         : undefined;
-    const embeddings = new Embeddings(model, Math.min(context.contextSize, model.trainContextSize), vocabularySize(model), config.threads);
+    const embeddings = new Embeddings(model, Math.min(context.contextSize, model.trainContextSize), vocabularySize(model), config.threads, config.maxQueue);
     return new LlamaEngine(config.modelName, llama, model, context, pool, chatWrapper, options.tokenObserver, generating, promptCache, embeddings);
   }
 
@@ -145,6 +145,21 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/**
+ * The KV cache's bytes per token of one sequence, from the GGUF's shape: K and V (f16, 2
+ * bytes) for every layer's KV heads. What a saved slot state takes per token it holds,
+ * give or take its small header. 0 when the metadata does not say (the first save measures it).
+ */
+export function kvBytesPerToken(model: LlamaModel): number {
+  const metadata = model.fileInfo.metadata as Record<string, unknown> & {general?: {architecture?: string}};
+  const arch = (metadata[metadata.general?.architecture ?? ""] ?? {}) as {block_count?: number; embedding_length?: number; attention?: {head_count?: number; head_count_kv?: number; key_length?: number; value_length?: number}};
+  const heads = arch.attention?.head_count ?? 0;
+  const kvHeads = arch.attention?.head_count_kv ?? heads;
+  const headDim = heads > 0 ? (arch.embedding_length ?? 0) / heads : 0;
+  const perLayer = kvHeads * ((arch.attention?.key_length ?? headDim) + (arch.attention?.value_length ?? headDim)) * 2;
+  return Math.round((arch.block_count ?? 0) * perLayer);
 }
 
 /** llama.cpp's bindings, refusing a CPU backend when a GPU is required. */

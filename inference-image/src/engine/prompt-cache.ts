@@ -85,22 +85,50 @@ export interface PromptCacheOptions {
   readonly budgetBytes: number;
   /** Fewer tokens than this are not worth a file: they are evaluated again quickly. */
   readonly minTokens: number;
+  /**
+   * Bytes a saved state takes per token it holds, as the model's KV cache sizes it (the
+   * first saves refine it). A state larger than MAX_STATE_SHARE of the budget is not
+   * saved: it would evict most others, or itself at once (a 7B model's 2k-token state
+   * passes the default 1 GiB), and its write stalls every slot for longer.
+   */
+  readonly bytesPerToken: number;
   readonly observer?: PromptCacheObserver | undefined;
   readonly log?: ((message: string) => void) | undefined;
+}
+
+/** The largest share of the budget one saved state may take. */
+export const MAX_STATE_SHARE = 0.25;
+
+/**
+ * What a slot taken for a prompt needs from the cache: save what it holds (its previous
+ * owner's state), restore a saved state of the new tenant, both, or (most often) nothing.
+ * Pure.
+ */
+export function planPrepare(input: {held: readonly Token[]; prompt: readonly Token[]; tenant: string; owner: string | undefined; saved: readonly SavedPrompt[]; minTokens: number; maxStateBytes: number; bytesPerToken: number}): {save: boolean; restore: SavedPrompt | undefined} {
+  const {held, prompt, tenant, owner, saved, minTokens} = input;
+  const save = owner !== undefined && held.length * input.bytesPerToken <= input.maxStateBytes && worthSaving(held, prompt, owner, saved, minTokens);
+  // Another tenant's tokens are never this prompt's prefix (issue #26: a side channel).
+  const shared = owner === tenant ? commonPrefix(held, prompt) : 0;
+  return {save, restore: bestSaved(saved, tenant, prompt, shared, minTokens)};
 }
 
 export class PromptCache {
   #saved: SavedPrompt[] = [];
   #nextId = 0;
-  /** Who filled each slot, as far as this cache knows. */
-  readonly #owners = new WeakMap<LlamaContextSequence, string>();
-  /** One save/restore at a time: they hold the context's lock anyway, and eviction must not delete a file being loaded. */
+  #bytesPerToken: number;
+  /**
+   * Saves and restores, one at a time: they hold the context's lock anyway, and eviction
+   * must not delete a file being loaded. A request with nothing to save or restore never
+   * joins it (it waited behind every other request's save before).
+   */
   #chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
     private readonly options: PromptCacheOptions
-  ) {}
+  ) {
+    this.#bytesPerToken = options.bytesPerToken;
+  }
 
   static async open(options: PromptCacheOptions): Promise<PromptCache> {
     if (options.dir === undefined) return new PromptCache(await mkdtemp(join(tmpdir(), "paddock-prompts-")), options);
@@ -121,36 +149,44 @@ export class PromptCache {
   }
 
   /**
-   * Called with a slot just taken for `prompt` on behalf of `tenant`, before the prompt is
-   * evaluated: saves what the slot would lose, then loads the saved state that holds the
-   * most of the prompt, if any. Never throws: a failed save is skipped, a failed load leaves
-   * the slot empty (the prompt is then evaluated in full).
+   * Called with a slot just taken for `prompt` on behalf of `tenant` (`owner` filled it),
+   * before the prompt is evaluated: saves what the slot would lose, then loads the saved
+   * state that holds the most of the prompt, if any. Resolves whether it restored one.
+   * Never throws: a failed save is skipped, a failed load leaves the slot empty (the prompt
+   * is then evaluated in full).
    */
-  prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<void> {
-    const run = this.#chain.then(() => this.#prepare(sequence, prompt, tenant));
+  prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string, owner: string | undefined): Promise<boolean> {
+    // A copy already (node-llama-cpp slices it): a save keeps it as the state's tokens.
+    const held = sequence.contextTokens;
+    const plan = this.#plan(held, prompt, tenant, owner);
+    if (!plan.save && !plan.restore) return Promise.resolve(false);
+    const run = this.#chain.then(() => this.#prepare(sequence, held, prompt, tenant, owner));
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #prepare(sequence: LlamaContextSequence, prompt: readonly Token[], tenant: string): Promise<void> {
-    const {minTokens, observer} = this.options;
-    // A copy already (node-llama-cpp slices it): the save keeps it as the state's tokens.
-    const held = sequence.contextTokens;
-    const owner = this.#owners.get(sequence);
-    this.#owners.set(sequence, tenant);
-    if (owner !== undefined && worthSaving(held, prompt, owner, this.#saved, minTokens)) await this.#save(sequence, held, owner);
-    const shared = commonPrefix(held, prompt);
-    const best = bestSaved(this.#saved, tenant, prompt, shared, minTokens);
-    if (!best) return;
+  #plan(held: readonly Token[], prompt: readonly Token[], tenant: string, owner: string | undefined) {
+    const {minTokens, budgetBytes} = this.options;
+    return planPrepare({held, prompt, tenant, owner, saved: this.#saved, minTokens, maxStateBytes: budgetBytes * MAX_STATE_SHARE, bytesPerToken: this.#bytesPerToken});
+  }
+
+  async #prepare(sequence: LlamaContextSequence, held: Token[], prompt: readonly Token[], tenant: string, owner: string | undefined): Promise<boolean> {
+    const {observer} = this.options;
+    // Decided again now that earlier saves and evictions are done.
+    if (this.#plan(held, prompt, tenant, owner).save) await this.#save(sequence, held, owner!);
+    const best = this.#plan(held, prompt, tenant, owner).restore;
+    if (!best) return false;
     try {
       await sequence.loadStateFromFile(this.#file(best), {acceptRisk: true});
       best.usedAt = performance.now();
       observer?.onPromptCache("restore");
+      return true;
     } catch (error) {
       this.#failed("restore", error);
       this.#forget([best]);
       // The slot's state is unknown after a failed load: start it over.
       await sequence.clearHistory().catch(() => undefined);
+      return false;
     }
   }
 
@@ -158,6 +194,7 @@ export class PromptCache {
     const entry = {id: this.#nextId++, tenant, tokens: held, usedAt: performance.now()};
     try {
       const {fileSize} = await sequence.saveStateToFile(this.#file(entry));
+      if (held.length > 0) this.#bytesPerToken = fileSize / held.length;
       this.#forget(supersededBy(held, tenant, this.#saved));
       this.#saved.push({...entry, bytes: fileSize});
       this.options.observer?.onPromptCache("save");

@@ -156,7 +156,7 @@ function addApi(app: express.Express, deps: AppDeps): void {
   };
   const parsers = {chat: parseChatRequest, completions: parseCompletionRequest, generate: parseGenerateRequest};
   for (const [path, endpoint] of Object.entries(INFERENCE_ROUTES)) {
-    if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler(() => state.engine!, deps.cache));
+    if (endpoint === "embeddings") app.post(path, authenticate, refuseUnlessServing, json, createEmbeddingsHandler({engine: () => state.engine!, cache: deps.cache, metrics: deps.metrics, requestTimeoutMs: deps.requestTimeoutMs}));
     else app.post(path, authenticate, refuseUnlessServing, json, createCompletionHandler(handlerDeps, endpoint, parsers[endpoint]));
   }
 }

@@ -20,11 +20,13 @@ import {invalidRequest} from "../core/errors.js";
  * has the right shape but may break those rules.
  */
 
-const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly", "required"]);
+const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly"]);
 const IMMUTABLE_TYPES = new Set(["string", "number", "integer", "boolean", "null"]);
 const FORMATS = new Set(["date-time", "date", "time"]);
 /** Keywords handled below, per kind of node. */
-const STRUCTURE = new Set(["type", "const", "enum", "anyOf", "oneOf", "properties", "additionalProperties", "minProperties", "maxProperties", "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "format", "$defs", "definitions", "$ref", "nullable"]);
+const STRUCTURE = new Set(["type", "const", "enum", "anyOf", "oneOf", "properties", "required", "additionalProperties", "minProperties", "maxProperties", "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "format", "$defs", "definitions", "$ref", "nullable"]);
+/** Keywords of an object schema that its anyOf/oneOf branches share (distributed into each). */
+const OBJECT_SIBLINGS = ["type", "properties", "required", "additionalProperties", "minProperties", "maxProperties"];
 
 export interface Translated {
   /** The schema for llama.createGrammarForJsonSchema. */
@@ -66,6 +68,8 @@ class Translator {
 
   walk(node: unknown, path: string, root: boolean): Node {
     if (!isNode(node)) return this.fail(path, "must be a JSON object (a schema)");
+    const distributed = distribute(node);
+    if (distributed !== node) return this.walk(distributed, path, root);
     const listed = Array.isArray(node["type"]) ? (node["type"] as unknown[]) : node["type"] !== undefined ? [node["type"]] : [];
     const types = node["nullable"] === true && listed.length > 0 && !listed.includes("null") ? [...listed, "null"] : listed;
     if (types.length > 1 && types.some((t) => typeof t === "string" && !IMMUTABLE_TYPES.has(t))) {
@@ -79,6 +83,7 @@ class Translator {
       } else if (!STRUCTURE.has(key)) this.unsupported(path, key);
       else this.#keyword(out, key, value, types, path, root);
     }
+    this.#required(node, out, path);
     if (!("type" in out) && !("oneOf" in out) && !("const" in out) && !("enum" in out) && !("$ref" in out)) {
       if (isNode(out["properties"])) out["type"] = "object";
       else if (out["items"] !== undefined || out["prefixItems"] !== undefined) out["type"] = "array";
@@ -95,7 +100,8 @@ class Translator {
         out["type"] = types.length === 1 ? types[0] : types;
         return;
       case "nullable":
-        return;
+      case "required":
+        return; // checked against the properties once they are known (#required)
       case "const":
       case "enum":
         return this.#literal(out, key, value, path);
@@ -135,6 +141,23 @@ class Translator {
     }
   }
 
+  /**
+   * Every generated object holds all its properties, so `required` holds when each name is
+   * one of them. A required name missing from `properties` could not be enforced: strict
+   * refuses it (the output would not validate), lenient reports it dropped.
+   */
+  #required(node: Node, out: Node, path: string): void {
+    const required = node["required"];
+    if (required === undefined) return;
+    if (!Array.isArray(required) || required.some((r) => typeof r !== "string")) return this.fail(`${path}.required`, "must be an array of property names");
+    const properties = isNode(out["properties"]) ? out["properties"] : {};
+    for (const name of required as string[]) {
+      if (name in properties) continue;
+      if (this.strict) this.fail(`${path}.required`, `'${name}' is required but not among the properties: it cannot be generated`);
+      this.dropped.push(`${path}: required ${name}`);
+    }
+  }
+
   #literal(out: Node, key: "const" | "enum", value: unknown, path: string): void {
     if (key === "enum" && (!Array.isArray(value) || value.length === 0)) this.fail(`${path}.enum`, "must be a non-empty array");
     if ((key === "enum" ? (value as unknown[]) : [value]).some((v) => v !== null && typeof v === "object")) {
@@ -157,4 +180,31 @@ class Translator {
     if (!m || !isNode(defs) || !(m[2]! in defs)) return this.fail(`${path}.$ref`, "must point at a schema in the root's $defs (#/$defs/<name>)");
     out["$ref"] = `#/$defs/${m[2]}`;
   }
+}
+
+/**
+ * `{properties: P, anyOf: [A, B]}` means "P and (A or B)": the grammar generates one branch,
+ * so P goes into each (`anyOf: [P+A, P+B]`), properties merged and `required` joined. Before,
+ * the siblings were ignored while strict mode accepted the schema, and outputs broke it; a
+ * branch that only adds `required` (valid JSON Schema) now reads as its parent. Returns the
+ * node itself when there is nothing to distribute. Pure.
+ */
+export function distribute(node: Node): Node {
+  const key = Array.isArray(node["anyOf"]) ? "anyOf" : Array.isArray(node["oneOf"]) ? "oneOf" : undefined;
+  if (!key || !OBJECT_SIBLINGS.some((k) => k in node)) return node;
+  const shared: Node = {};
+  const rest: Node = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (OBJECT_SIBLINGS.includes(k)) shared[k] = v;
+    else if (k !== key) rest[k] = v;
+  }
+  const branches = (node[key] as unknown[]).map((branch) => {
+    if (!isNode(branch)) return branch;
+    const merged: Node = {...shared, ...branch};
+    if (isNode(shared["properties"]) || isNode(branch["properties"])) merged["properties"] = {...(isNode(shared["properties"]) ? shared["properties"] : {}), ...(isNode(branch["properties"]) ? branch["properties"] : {})};
+    const required = [...(Array.isArray(shared["required"]) ? shared["required"] : []), ...(Array.isArray(branch["required"]) ? branch["required"] : [])];
+    if (required.length > 0) merged["required"] = [...new Set(required)];
+    return merged;
+  });
+  return {...rest, [key]: branches};
 }
