@@ -59,17 +59,22 @@ fi
 # RUN steps see this machine's CA bundle and an npmrc naming it (mounts, in no layer): where
 # the npm registry is reached through a TLS-inspecting proxy, as here, `npm ci` needs its CA.
 # The images keep Debian's bundle and no npm configuration.
-ca=()
+mounts=()
 if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
   mkdir -p "$root"
   printf 'cafile=/etc/ssl/certs/ca-certificates.crt\nfund=false\naudit=false\nupdate-notifier=false\n' > "$root/npmrc"
-  ca=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro --volume "$root/npmrc:/usr/local/etc/npmrc:ro")
+  mounts=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro --volume "$root/npmrc:/usr/local/etc/npmrc:ro")
 fi
+# The compiled llama.cpp of this machine's install (inference-image/scripts/build-llama.mjs)
+# serves the image's build stage too: the same Debian, compiler and Node ABI, so the same key.
+cache_home="${PADDOCK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/paddock}"
+mkdir -p "$cache_home"
+mounts+=(--volume "$cache_home:/root/.cache/paddock")
 bud() {
   local tag="$1"
   shift
   log "building $tag"
-  buildah bud --quiet --layers --network host "${ca[@]}" --build-arg "NODE_IMAGE=$base" --build-arg "DEBIAN_IMAGE=$debian" --tag "$tag" "$@" "$repo" >/dev/null
+  buildah bud --quiet --layers --network host "${mounts[@]}" --build-arg "NODE_IMAGE=$base" --build-arg "DEBIAN_IMAGE=$debian" --tag "$tag" "$@" "$repo" >/dev/null
 }
 bud "$operator" -f "$repo/Dockerfile.operator"
 bud "$inference_cpu" -f "$repo/Dockerfile.inference" --target cpu

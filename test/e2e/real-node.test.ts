@@ -192,6 +192,8 @@ describe("Paddock as it ships: the images on a real node (containerd, runc, kube
     const logs = kubectl(["logs", "-n", NAMESPACE, server, "-c", CONTAINER.server]);
     const backend = /"msg":"llama\.cpp loaded: gpu=(\S+) build=(\S+) [^"]*CPU : ([^"]*)"/.exec(logs);
     expect(backend?.[1]).toBe("false");
+    // The image's own build of llama.cpp (inference-image/scripts/build-llama.mjs), not the prebuilt binaries.
+    expect(backend?.[2]).toBe("localBuild");
     expect(backend?.[3]).toMatch(/AVX2 = 1|SSE3 = 1/);
     process.stdout.write(`real node: ${backend?.[0]}\n`);
     expect(kubectl(["exec", "-n", NAMESPACE, server, "-c", CONTAINER.server, "--", "id", "-u"]).trim()).toBe("10001");

@@ -2,6 +2,7 @@ import {getLlama, getLlamaGpuTypes, LlamaLogLevel, resolveChatWrapper, type Chat
 import type {EmbeddingInput, Engine, GenerateOptions, GenerationResult} from "../core/generation.js";
 import type {PromptCacheObserver, SlotPoolObserver, TokenObserver} from "../core/observers.js";
 import type {InferenceRequest} from "../core/request.js";
+import cpuBuild from "../../llama-cpu-build.json" with {type: "json"};
 import {waitForAllStrategy} from "./batch-strategy.js";
 import {Embeddings} from "./embedding.js";
 import {generate, type Generator} from "./generation.js";
@@ -167,6 +168,9 @@ async function loadLlama(config: EngineSettings, log: LlamaEngineOptions["log"])
   const llama = await getLlama({
     gpu: config.gpu === "off" ? false : config.gpu,
     build: "never",
+    // The CPU build made at install time (scripts/build-llama.mjs): node-llama-cpp loads it
+    // for these options when it exists, else its prebuilt binaries.
+    cmakeOptions: cpuBuild.cmakeOptions,
     maxThreads: config.threads,
     logLevel: LlamaLogLevel.warn,
     logger: (level, message) => {
@@ -185,6 +189,9 @@ async function loadLlama(config: EngineSettings, log: LlamaEngineOptions["log"])
   // Which llama.cpp binaries were loaded, and for a CPU the instruction sets its variant uses
   // (node-llama-cpp picks one of several builds for the machine it runs on).
   log?.("info", `llama.cpp loaded: gpu=${String(llama.gpu)} build=${llama.buildType} release=${llama.llamaCppRelease.release} ${llama.systemInfo.trim()}`);
+  if (llama.gpu === false && llama.buildType === "prebuilt") {
+    log?.("warn", "running node-llama-cpp's PREBUILT CPU binaries: prompts are about 2x slower than the build inference-image/scripts/build-llama.mjs makes at install time (it found no compiler, or failed: see the install's output)");
+  }
   return llama;
 }
 

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Builds node-llama-cpp's bundled llama.cpp for the CPU with the options in
+// ../llama-cpu-build.json, at install time (npm ci's postinstall, .ci/setup, the inference
+// image's build stage), never at model load. The build is cached outside the clone, keyed by
+// node-llama-cpp's version, the options, the compiler and Node's ABI: a warm install copies
+// it back instead of compiling (about 12 minutes on 2 cores). Without a compiler or CMake it
+// says so loudly and leaves the prebuilt binaries, which the server then uses (and logs).
+//   node inference-image/scripts/build-llama.mjs [--force]
+import {spawnSync} from "node:child_process";
+import {createHash} from "node:crypto";
+import {cpSync, existsSync, readFileSync, readdirSync, rmSync} from "node:fs";
+import {homedir} from "node:os";
+import {dirname, join, resolve} from "node:path";
+import {fileURLToPath} from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const {cmakeOptions} = JSON.parse(readFileSync(join(here, "../llama-cpu-build.json"), "utf8"));
+const log = (message) => process.stderr.write(`[llama build] ${message}\n`);
+const loud = (message) => process.stderr.write(`\n[llama build] ${"!".repeat(70)}\n[llama build] ${message}\n[llama build] ${"!".repeat(70)}\n\n`);
+
+const packageDir = join(root, "node_modules/node-llama-cpp");
+if (!existsSync(packageDir)) {
+  log("node-llama-cpp is not installed here: nothing to build");
+  process.exit(0);
+}
+const version = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")).version;
+const tool = (command, args) => spawnSync(command, args, {encoding: "utf8"});
+const compiler = tool("c++", ["--version"]);
+const cmake = tool("cmake", ["--version"]);
+const git = tool("git", ["--version"]);
+if (compiler.status !== 0 || cmake.status !== 0 || git.status !== 0) {
+  loud(
+    `no ${[compiler.status !== 0 && "C++ compiler", cmake.status !== 0 && "cmake", git.status !== 0 && "git"].filter(Boolean).join(", ")} here: ` +
+      "the server will run node-llama-cpp's PREBUILT CPU binaries, whose prompts are about 2x slower. " +
+      "Install a C++ compiler, cmake and git (apt-get install g++ cmake git) and run `node inference-image/scripts/build-llama.mjs`."
+  );
+  process.exit(0);
+}
+const key = createHash("sha256")
+  .update(JSON.stringify({version, cmakeOptions, compiler: compiler.stdout.split("\n")[0], abi: process.versions.modules, arch: process.arch}))
+  .digest("hex")
+  .slice(0, 12);
+const cacheDir = join(process.env["PADDOCK_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "paddock"), `llama-${version}-${key}`);
+const localBuilds = join(packageDir, "llama/localBuilds");
+const force = process.argv.includes("--force");
+
+if (!force && existsSync(join(cacheDir, ".complete"))) {
+  for (const folder of readdirSync(cacheDir).filter((f) => !f.startsWith("."))) {
+    rmSync(join(localBuilds, folder), {recursive: true, force: true});
+    cpSync(join(cacheDir, folder), join(localBuilds, folder), {recursive: true});
+  }
+  log(`restored from ${cacheDir}`);
+  process.exit(0);
+}
+
+log(`compiling node-llama-cpp ${version}'s llama.cpp for the CPU (${Object.entries(cmakeOptions).map(([k, v]) => `${k}=${v}`).join(" ")}): about 12 minutes on 2 cores`);
+const started = Date.now();
+const env = {...process.env, ...Object.fromEntries(Object.entries(cmakeOptions).map(([k, v]) => [`NODE_LLAMA_CPP_CMAKE_OPTION_${k}`, v]))};
+const built = spawnSync(process.execPath, [join(packageDir, "dist/cli/cli.js"), "source", "download", "--gpu", "false", "--noUsageExample"], {cwd: root, env, stdio: ["ignore", "inherit", "inherit"]});
+if (built.status !== 0) {
+  loud("compiling llama.cpp failed (see above): the server will run node-llama-cpp's PREBUILT CPU binaries, whose prompts are about 2x slower");
+  process.exit(0);
+}
+// The folder this build wrote (its name hashes the options), as node-llama-cpp records it,
+// cached for the next install.
+const {folderName} = JSON.parse(readFileSync(join(packageDir, "llama/lastBuild.json"), "utf8"));
+// Only what node-llama-cpp loads: the binaries and the mark of a finished build (the CMake
+// tree beside them is 80 MB of objects).
+rmSync(cacheDir, {recursive: true, force: true});
+for (const part of ["Release", "buildDone.status"]) cpSync(join(localBuilds, folderName, part), join(cacheDir, folderName, part), {recursive: true});
+spawnSync("touch", [join(cacheDir, ".complete")]);
+// The CMake tree is not needed to load the build: leave node_modules (and images) without it.
+for (const entry of readdirSync(join(localBuilds, folderName))) if (!["Release", "buildDone.status"].includes(entry)) rmSync(join(localBuilds, folderName, entry), {recursive: true, force: true});
+log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheDir}`);
