@@ -11,6 +11,8 @@ export interface HostedFile {
   readonly token?: string;
   /** The hub's LFS digest, sent as X-Linked-Etag with the resolve redirect. */
   readonly linkedSha256?: string;
+  /** The CDN answers HEAD with 403, as S3-signed GET URLs do. */
+  readonly cdnRefusesHead?: boolean;
 }
 
 export interface Transfer {
@@ -84,6 +86,10 @@ export class ModelHost {
     }
     if (hub) {
       res.writeHead(302, {location: `/cdn/${name}`, "x-linked-size": String(file.body.length), ...(file.linkedSha256 ? {"x-linked-etag": `"${file.linkedSha256}"`} : {})}).end();
+      return;
+    }
+    if (req.method === "HEAD" && file.cdnRefusesHead) {
+      res.writeHead(403).end();
       return;
     }
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");

@@ -162,6 +162,57 @@ describe("fetch-model", () => {
     expect(error!.message).toMatch(/^cannot create .*\/key: EEXIST/);
   });
 
+  it("resumes through the hub again when its signed CDN URL expired, and never sends the token to the CDN (403 was final before)", async () => {
+    // The hub and a CDN on another host: each resolve signs a new URL, and only the newest
+    // signature works (the older one "expired"); the first transfer drops halfway.
+    const cdnSeen: Array<{sig: string; auth: string | undefined}> = [];
+    let signature = 0;
+    let gets = 0;
+    const cdn = createServer((req, res) => {
+      const sig = new URL(req.url ?? "", "http://x").searchParams.get("sig") ?? "";
+      cdnSeen.push({sig, auth: req.headers.authorization});
+      if (sig !== String(signature)) return void res.writeHead(403).end("expired");
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+      const from = m ? Number(m[1]) : 0;
+      res.writeHead(m ? 206 : 200, {"content-length": String(model.length - from), ...(m ? {"content-range": `bytes ${from}-${model.length - 1}/${model.length}`} : {})});
+      if (req.method === "HEAD") return void res.end();
+      if (++gets === 1) {
+        res.write(model.subarray(from, from + 100_000));
+        // The connection drops, and the signature expires before the resume.
+        setTimeout(() => {
+          signature++;
+          res.destroy();
+        }, 20);
+      } else res.end(model.subarray(from));
+    });
+    await new Promise<void>((r) => cdn.listen(0, "127.0.0.1", r));
+    const cdnUrl = `http://localhost:${(cdn.address() as {port: number}).port}`;
+    const hubSeen: Array<string | undefined> = [];
+    const hub = createServer((req, res) => {
+      hubSeen.push(req.headers.authorization);
+      if (req.headers.authorization !== "Bearer s3cret") return void res.writeHead(401).end();
+      res.writeHead(302, {location: `${cdnUrl}/blob?sig=${signature}`, "x-linked-etag": `"${sha}"`}).end();
+    });
+    await new Promise<void>((r) => hub.listen(0, "127.0.0.1", r));
+    try {
+      const path = target();
+      const hubUrl = `http://127.0.0.1:${(hub.address() as {port: number}).port}`;
+      expect(await fetchModel("hf://org/repo/signed.gguf", path, {...quick, token: "s3cret", hfEndpoint: hubUrl})).toBe("downloaded");
+      expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(sha);
+      // The resume asked the hub for a new URL: the HEAD, the first GET and the resume.
+      expect(hubSeen).toEqual(["Bearer s3cret", "Bearer s3cret", "Bearer s3cret"]);
+      expect(cdnSeen.every((c) => c.auth === undefined)).toBe(true);
+      // And a token the hub itself refuses is still Unauthorized, at once.
+      const refused = await failure(fetchModel("hf://org/repo/signed.gguf", target(), {...quick, token: "wrong", hfEndpoint: hubUrl}));
+      expect(refused).toMatchObject({reason: "Unauthorized"});
+    } finally {
+      for (const s of [hub, cdn]) {
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    }
+  });
+
   it("downloads every part of a sharded GGUF next to the first, verifying the first against the spec's digest", async () => {
     const dir = mkdtempSync(join(tmpdir(), "paddock-model-"));
     const first = join(dir, "split-00001-of-00003.gguf");

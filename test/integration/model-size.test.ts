@@ -10,6 +10,7 @@ describe("ModelSizer", () => {
     host.host("split-00001-of-00002.gguf", {body: Buffer.alloc(700)});
     host.host("split-00002-of-00002.gguf", {body: Buffer.alloc(300)});
     host.host("gated.gguf", {body: Buffer.alloc(10), token: "t"});
+    host.host("signed.gguf", {body: Buffer.alloc(1234), cdnRefusesHead: true});
   });
   afterAll(() => host.stop());
 
@@ -22,6 +23,12 @@ describe("ModelSizer", () => {
     const before = host.transfers.length;
     expect(await sizer.size("hf://org/repo/one.gguf")).toEqual({bytes: 1000});
     expect(host.transfers.length).toBe(before);
+  });
+
+  it("reads the length from the hub's redirect (X-Linked-Size), never asking a CDN that refuses HEAD", async () => {
+    const sizer = new ModelSizer(host.url);
+    expect(await sizer.size("hf://org/repo/signed.gguf")).toEqual({bytes: 1234});
+    expect(host.transfers.filter((t) => t.path.startsWith("/cdn/signed"))).toEqual([]);
   });
 
   it("says when the host will not tell (a gated model) and names the field to set, asking again only after 30 s", async () => {

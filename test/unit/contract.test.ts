@@ -4,6 +4,8 @@ import {loadServerConfig} from "../../inference-image/src/config.js";
 import {parseLlmService, type LlmService} from "../../operator/src/api/llmservice.js";
 import {desiredDeployment} from "../../operator/src/desired/deployment.js";
 import {desiredDownloadJob, modelCache} from "../../operator/src/desired/model-cache.js";
+import {desiredRouterDeployment} from "../../operator/src/desired/router.js";
+import {loadRouterConfig} from "../../router/src/config.js";
 
 /**
  * The operator and the inference server share no code but contract/. This feeds the
@@ -39,7 +41,7 @@ describe("the operator's pod environment, parsed by the server", () => {
     expect(config.promptCache.budgetBytes).toBe(256 * 2 ** 20);
     expect(config).toMatchObject({
       // The shared model cache: the file sits under the model's digest in the claim.
-      modelPath: `/vol/model/${"ab".repeat(8)}/llama-3b.Q4.gguf`,
+      modelPath: expect.stringMatching(/^\/vol\/model\/[0-9a-f]{16}\/llama-3b\.Q4\.gguf$/) as unknown as string,
       modelName: "llama",
       port: DEFAULT_PORT,
       parallelSlots: 8,
@@ -53,6 +55,19 @@ describe("the operator's pod environment, parsed by the server", () => {
     });
     expect(config.gpu).not.toBe("off");
     expect(config.gpuRequired).toBe(true);
+  });
+
+  it("lets a prompt that fills the context through the router and the server alike (a 200k-token one got 413 at a fixed 1 MiB)", () => {
+    const s = svc({engine: {contextSize: 200_000}});
+    const server = loadServerConfig(serverEnv(s).env, cpu);
+    const routerEnv = Object.fromEntries(desiredRouterDeployment(s, {image: "op:1"}).spec!.template.spec!.containers[0]!.env!.flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])));
+    const router = loadRouterConfig({...routerEnv, ROUTER_NAMESPACE: "team-a", POD_NAME: "chat-router-0"});
+    // A 200k-token prompt is about 800 KB of English, and up to 16 bytes a token escaped.
+    expect(server.maxRequestBytes).toBeGreaterThanOrEqual(200_000 * 16);
+    expect(router.maxRequestBytes).toBe(server.maxRequestBytes);
+    // The small default context keeps the 1 MiB floor's order; a 1M-token context stays within the ceiling both accept.
+    expect(loadServerConfig(serverEnv(svc({})).env, cpu).maxRequestBytes).toBeLessThan(2 * 2 ** 20);
+    expect(loadServerConfig(serverEnv(svc({engine: {contextSize: 1_048_576}})).env, cpu).maxRequestBytes).toBeLessThanOrEqual(64 * 2 ** 20);
   });
 
   it("gives each replica a 1Gi prompt cache unless told otherwise, and none for 0", () => {

@@ -1,9 +1,10 @@
+import {createHash} from "node:crypto";
 import type {V1Job, V1PersistentVolumeClaim, V1Pod} from "@kubernetes/client-node";
 import {lastProgress, parseDownloadFailure, resolveModelUrl, shardUris} from "../../contract/model-download.js";
 import {parseLlmService, type LlmService} from "../../operator/src/api/llmservice.js";
 import {planModel, type ModelObservation} from "../../operator/src/controller/model-plan.js";
 import {eventFor} from "../../operator/src/controller/plan.js";
-import {claimSize, DOWNLOAD_INPUTS_ANNOTATION, downloadInputs, modelCache} from "../../operator/src/desired/model-cache.js";
+import {claimSize, CLAIM_UID_ANNOTATION, DOWNLOAD_INPUTS_ANNOTATION, downloadInputs, modelCache} from "../../operator/src/desired/model-cache.js";
 
 const defaults = {image: "inference:1"};
 const svc = (model: Record<string, unknown>, uid = "u-1"): LlmService => parseLlmService({metadata: {name: `s-${uid}`, namespace: "ns", uid, generation: 1}, spec: {model}});
@@ -16,10 +17,14 @@ describe("the shared model cache", () => {
   const sha = "ab".repeat(32);
   const a = svc({uri: "hf://org/repo/q4.gguf", sha256: sha}, "u-1");
 
-  it("keys claims and Jobs by the model's digest (else its URI): services naming one model share them", () => {
+  it("keys claims and Jobs by the model's digest and file name (else its URI): services naming one model share them", () => {
     const cache = modelCache(a)!;
-    expect(cache).toEqual({key: sha.slice(0, 16), claimName: `paddock-model-${sha.slice(0, 16)}`, managedClaim: true, jobName: `paddock-model-${sha.slice(0, 16)}`, subPath: `${sha.slice(0, 16)}/q4.gguf`});
+    const key = createHash("sha256").update(`${sha}\nq4.gguf`).digest("hex").slice(0, 16);
+    expect(cache).toEqual({key, claimName: `paddock-model-${key}`, managedClaim: true, jobName: `paddock-model-${key}`, subPath: `${key}/q4.gguf`});
     expect(modelCache(svc({uri: "hf://org/repo/q4.gguf", sha256: sha}, "u-2"))).toEqual(cache);
+    // The same bytes under another name: the Job writes one file name, so each gets its own
+    // (two services shared one Job before, and the second one's file was never written).
+    expect(modelCache(svc({uri: "hf://org/repo/model.gguf", sha256: sha}, "u-3"))!.key).not.toBe(key);
     const byUri = modelCache(svc({uri: "hf://org/repo/q4.gguf@v2"}))!;
     expect(byUri.key).not.toBe(modelCache(svc({uri: "hf://org/repo/q4.gguf@v3"}))!.key);
     expect(modelCache(svc({uri: "hf://org/repo/q4.gguf", cache: {mode: "None"}}))).toBeUndefined();
@@ -86,9 +91,45 @@ describe("the shared model cache", () => {
     expect(after.writes.delete.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual(["PersistentVolumeClaim/paddock-model-old"]);
   });
 
+  it("downloads again into a claim that was deleted and made again: the old Job's success was about a volume that is gone", () => {
+    const cache = modelCache(a)!;
+    const objects = [{kind: "PersistentVolumeClaim" as const, name: cache.claimName, ownerUids: ["u-1"]}, {kind: "Job" as const, name: cache.jobName, ownerUids: ["u-1"], resourceVersion: "7"}];
+    const done = (claimUid: string): V1Job => ({metadata: {name: cache.jobName, resourceVersion: "7", annotations: {[DOWNLOAD_INPUTS_ANNOTATION]: downloadInputs(a, defaults), [CLAIM_UID_ANNOTATION]: claimUid}}, status: {succeeded: 1}});
+    const claim = (uid: string): V1PersistentVolumeClaim => ({metadata: {name: cache.claimName, uid}, status: {phase: "Bound"}});
+    expect(planModel(a, observed({claim: claim("c-1"), job: done("c-1"), objects}), undefined, noProblems, defaults)).toMatchObject({deploymentAllowed: true, status: {phase: "Ready"}});
+    const again = planModel(a, observed({claim: claim("c-2"), job: done("c-1"), objects}), undefined, noProblems, defaults);
+    expect(again).toMatchObject({deploymentAllowed: false, status: {phase: "Pending", message: expect.stringMatching(/made again/) as unknown as string}});
+    expect(again.writes.delete).toEqual([{apiVersion: "batch/v1", kind: "Job", metadata: {name: cache.jobName, namespace: "ns", resourceVersion: "7"}}]);
+    // The Job it creates then remembers which claim it fills.
+    expect(planModel(a, observed({claim: claim("c-2"), objects: objects.slice(0, 1)}), undefined, noProblems, defaults).writes.create[0]?.metadata?.annotations?.[CLAIM_UID_ANNOTATION]).toBe("c-2");
+  });
+
+  it("says Pending, not Failed, between a failed download pod and the one the Job starts next", () => {
+    const cache = modelCache(a)!;
+    const crashed: V1Pod = {metadata: {name: "dl-1", creationTimestamp: "2026-12-03T10:00:00Z" as never}, status: {phase: "Failed", containerStatuses: [{name: "fetch-model", state: {terminated: {exitCode: 137, message: "HttpError: killed"}}} as never]}};
+    const active = planModel(a, observed({claim: bound, job: {metadata: {name: cache.jobName}, status: {active: 0, failed: 1}}, pods: [crashed]}), undefined, noProblems, defaults);
+    expect(active.status).toMatchObject({phase: "Pending", message: expect.stringMatching(/an attempt failed \(HttpError: killed\)/) as unknown as string});
+    const failed = planModel(a, observed({claim: bound, job: {metadata: {name: cache.jobName}, status: {failed: 4, conditions: [{type: "Failed", status: "True"} as never]}}, pods: [crashed]}), undefined, noProblems, defaults);
+    expect(failed.status).toMatchObject({phase: "Failed", reason: "HttpError"});
+  });
+
+  it("releases and deletes a shared object only as it was read (its resourceVersion), so a concurrent release cannot orphan it", () => {
+    const old = svc({uri: "hf://org/repo/other.gguf"}, "u-1");
+    const objects = [
+      {kind: "PersistentVolumeClaim" as const, name: "paddock-model-shared", ownerUids: ["u-1", "u-2"], resourceVersion: "11"},
+      {kind: "Job" as const, name: "paddock-model-mine", ownerUids: ["u-1"], resourceVersion: "12"}
+    ];
+    const plan = planModel(old, observed({objects}), undefined, noProblems, defaults);
+    expect(plan.writes.release).toEqual([{apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: {name: "paddock-model-shared", namespace: "ns", resourceVersion: "11"}}]);
+    expect(plan.writes.delete).toEqual([{apiVersion: "batch/v1", kind: "Job", metadata: {name: "paddock-model-mine", namespace: "ns", resourceVersion: "12"}}]);
+  });
+
   it("leaves per-pod downloads and local files to the pods", () => {
-    expect(planModel(svc({uri: "hf://org/repo/q4.gguf", cache: {mode: "None"}}), undefined, undefined, noProblems, defaults)).toMatchObject({deploymentAllowed: true, status: undefined, readiness: {ready: true, reason: "PerPodDownload"}});
-    expect(planModel(svc({uri: "file:///models/x.gguf"}), undefined, undefined, noProblems, defaults).readiness).toMatchObject({ready: true, reason: "NoDownload"});
+    expect(planModel(svc({uri: "hf://org/repo/q4.gguf", cache: {mode: "None"}}), undefined, undefined, noProblems, defaults)).toMatchObject({deploymentAllowed: true, status: {progress: "PerPod"}, readiness: {ready: true, reason: "PerPodDownload"}});
+    // `kubectl get llms` says where the model is (its MODEL column was empty for these).
+    const local = planModel(svc({uri: "file:///models/x.gguf"}), undefined, undefined, noProblems, defaults);
+    expect(local).toMatchObject({readiness: {ready: true, reason: "NoDownload"}, status: {phase: "Ready", progress: "Local"}});
+    expect(planModel(svc({uri: "pvc://models/x.gguf"}), undefined, undefined, noProblems, defaults).status?.progress).toBe("Local");
   });
 
   it("turns model failures into warnings and progress into normal events", () => {

@@ -87,14 +87,14 @@ async function fetchFile(uri: string, path: string, options: FetchOptions): Prom
   } catch (e) {
     throw new ModelDownloadError(e instanceof Error ? e.message : String(e), "InvalidSource");
   }
-  const {url, expected} = resolved.hub ? await followHub(resolved.url, uri, options) : {url: resolved.url, expected: options.sha256};
+  const expected = resolved.hub ? await hubDigest(resolved.url, uri, options) : options.sha256;
   makeFolder(dirname(path));
   if (existsSync(path)) {
     const size = statSync(path).size;
     options.onProgress?.({bytes: size, total: size, verifying: true});
     if (!expected || (await fileSha256(path)) === expected) return "present";
   }
-  const download = await Download.resume(uri, url, path, options);
+  const download = await Download.resume(uri, resolved.url, path, options);
   const digest = await download.run();
   if (expected && digest !== expected) {
     rmSync(download.partial, {force: true});
@@ -119,31 +119,46 @@ function makeFolder(dir: string): void {
   }
 }
 
-const authOf = (options: FetchOptions): Record<string, string> => (options.token ? {authorization: `Bearer ${options.token}`} : {});
+/** The token goes to the host the model was named on only: never to a CDN it redirects to (huggingface_hub drops it too). */
+const authFor = (url: string, origin: string, options: FetchOptions): Record<string, string> => (options.token && new URL(url).host === new URL(origin).host ? {authorization: `Bearer ${options.token}`} : {});
 
 const denied = (uri: string, status: number, options: FetchOptions) =>
   new ModelDownloadError(`GET ${uri}: HTTP ${status}: ${options.token ? "the token was refused" : "a token is needed (spec.model.tokenSecretRef)"}`, "Unauthorized");
 
-/** The hub answers the resolve URL with a redirect whose headers carry the LFS file's sha256. */
-async function followHub(start: string, uri: string, options: FetchOptions): Promise<{url: string; expected: string | undefined}> {
+/** Redirects followed per request, at most. */
+const MAX_HOPS = 5;
+
+/**
+ * A request to `origin`, following its redirects by hand: each hop gets the token only if it
+ * is on the origin's host. Resolved anew for every connection, so a resume never goes to a
+ * signed CDN URL that expired in the meantime (about an hour for Xet-backed files). A 401 or
+ * 403 from the origin is the token's verdict; from a host it redirected to, it is that URL's
+ * (`fromRedirect`). Returns the last response with the headers of the first redirect.
+ */
+async function follow(origin: string, init: {method: "GET" | "HEAD"; headers?: Record<string, string>; signal?: AbortSignal}, options: FetchOptions): Promise<{res: Response; fromRedirect: boolean; firstRedirect: Headers | undefined}> {
   const fetchImpl = options.fetchImpl ?? fetch;
-  let url = start;
-  let expected = options.sha256;
-  for (let hop = 0; hop < 5; hop++) {
-    const head = await fetchImpl(url, {method: "HEAD", redirect: "manual", headers: authOf(options)}).catch((e: unknown) => {
-      throw new ModelDownloadError(`HEAD ${url}: ${e instanceof Error ? e.message : String(e)}`);
-    });
-    if (head.status === 401 || head.status === 403) throw denied(uri, head.status, options);
-    const linked = head.headers.get("x-linked-etag")?.replace(/^W\//, "").replaceAll('"', "");
-    if (!expected && linked && /^[0-9a-f]{64}$/.test(linked)) expected = linked;
-    const location = head.headers.get("location");
-    if (head.status >= 300 && head.status < 400 && location) url = new URL(location, url).toString();
-    else {
-      if (!head.ok) throw new ModelDownloadError(`HEAD ${url}: HTTP ${head.status}`);
-      break;
-    }
+  let url = origin;
+  let firstRedirect: Headers | undefined;
+  for (let hop = 0; ; hop++) {
+    const res = await fetchImpl(url, {...init, redirect: "manual", headers: {...init.headers, ...authFor(url, origin, options)}});
+    const location = res.headers.get("location");
+    if (res.status < 300 || res.status >= 400 || !location || hop >= MAX_HOPS) return {res, fromRedirect: hop > 0, firstRedirect};
+    firstRedirect ??= res.headers;
+    await res.body?.cancel();
+    url = new URL(location, url).toString();
   }
-  return {url, expected};
+}
+
+/** The hub answers the resolve URL with a redirect whose headers carry the LFS file's sha256. */
+async function hubDigest(start: string, uri: string, options: FetchOptions): Promise<string | undefined> {
+  const {res, fromRedirect, firstRedirect} = await follow(start, {method: "HEAD"}, options).catch((e: unknown) => {
+    throw new ModelDownloadError(`HEAD ${start}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  if ((res.status === 401 || res.status === 403) && !fromRedirect) throw denied(uri, res.status, options);
+  if (!res.ok && !fromRedirect) throw new ModelDownloadError(`HEAD ${start}: HTTP ${res.status}`);
+  if (options.sha256) return options.sha256;
+  const linked = (firstRedirect ?? res.headers).get("x-linked-etag")?.replace(/^W\//, "").replaceAll('"', "");
+  return linked && /^[0-9a-f]{64}$/.test(linked) ? linked : undefined;
 }
 
 /**
@@ -211,8 +226,8 @@ class Download {
       abort.abort();
     }, this.#stallMs);
     try {
-      const res = await (this.options.fetchImpl ?? fetch)(this.url, {redirect: "follow", signal: abort.signal, headers: {...authOf(this.options), ...(this.#offset > 0 ? {range: `bytes=${this.#offset}-`} : {})}});
-      const verdict = this.#check(res);
+      const {res, fromRedirect} = await follow(this.url, {method: "GET", signal: abort.signal, headers: this.#offset > 0 ? {range: `bytes=${this.#offset}-`} : {}}, this.options);
+      const verdict = this.#check(res, fromRedirect);
       if (verdict) return verdict;
       await this.#write(res, () => timer.refresh());
       if (this.#total !== undefined && this.#offset < this.#total) {
@@ -230,8 +245,14 @@ class Download {
   }
 
   /** What a response's status and headers decide before its body: done, retry, a failure, or (undefined) read it. */
-  #check(res: Response): "done" | "retry" | undefined {
-    if (res.status === 401 || res.status === 403) throw denied(this.uri, res.status, this.options);
+  #check(res: Response, fromRedirect: boolean): "done" | "retry" | undefined {
+    if (res.status === 401 || res.status === 403) {
+      if (!fromRedirect) throw denied(this.uri, res.status, this.options);
+      // A signed URL the origin redirected to was refused: it expired (or was revoked). The
+      // next connection asks the origin for a new one; 403 was final before.
+      this.#lastError = `HTTP ${res.status} from the URL ${new URL(this.url).host} redirected to (an expired signed URL?)`;
+      return "retry";
+    }
     // Nothing left past what we hold: the file may be complete already (the digest decides).
     if (res.status === 416 && this.#offset > 0 && (this.#total === undefined || this.#offset >= this.#total)) return "done";
     if (!res.ok || !res.body) {

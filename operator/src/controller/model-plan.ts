@@ -1,7 +1,7 @@
 import type {V1Deployment} from "@kubernetes/client-node";
 import type {LlmService, ModelStatus} from "../api/llmservice.js";
 import type {DeploymentDefaults} from "../desired/defaults.js";
-import {claimSize, desiredDownloadJob, desiredModelClaim, DOWNLOAD_INPUTS_ANNOTATION, downloadInputs, modelCache} from "../desired/model-cache.js";
+import {claimSize, CLAIM_UID_ANNOTATION, desiredDownloadJob, desiredModelClaim, DOWNLOAD_INPUTS_ANNOTATION, downloadInputs, modelCache} from "../desired/model-cache.js";
 import {ownerReference} from "../desired/meta.js";
 import {modelSource} from "../desired/model-source.js";
 import type {KubeObject} from "../kube/kube-client.js";
@@ -13,6 +13,8 @@ export interface CacheObject {
   readonly kind: "PersistentVolumeClaim" | "Job";
   readonly name: string;
   readonly ownerUids: readonly string[];
+  /** As read: releasing or deleting the object is conditional on it (see ModelWrites). */
+  readonly resourceVersion?: string;
 }
 
 export interface ModelObservation extends ModelCacheObservation {
@@ -28,9 +30,14 @@ export interface ModelWrites {
   readonly create: readonly KubeObject[];
   /** Existing objects that need this service's owner reference (strategic merge patch). */
   readonly adopt: readonly KubeObject[];
-  /** Objects this service no longer uses but others do: drop its owner reference. */
+  /**
+   * Objects this service no longer uses but others do: drop its owner reference. Each
+   * carries the resourceVersion it was read at, and the write is conditional on it: two
+   * services letting go at once from reads that each still show the other would leave the
+   * object with no owner, never collected.
+   */
   readonly release: readonly KubeObject[];
-  /** Objects only this service used and no longer does, and failed Jobs told something else. */
+  /** Objects only this service used and no longer does, and stale Jobs; conditional likewise (another service may have adopted it since). */
   readonly delete: readonly KubeObject[];
 }
 
@@ -42,7 +49,7 @@ export interface ModelPlan {
   readonly deploymentAllowed: boolean;
 }
 
-const ref = (kind: CacheObject["kind"], name: string, namespace: string): KubeObject => ({apiVersion: kind === "Job" ? "batch/v1" : "v1", kind, metadata: {name, namespace}});
+const ref = (kind: CacheObject["kind"], name: string, namespace: string, resourceVersion?: string): KubeObject => ({apiVersion: kind === "Job" ? "batch/v1" : "v1", kind, metadata: {name, namespace, ...(resourceVersion ? {resourceVersion} : {})}});
 
 /**
  * The shared model cache's part of a reconcile: which claim and Job to create or share,
@@ -63,7 +70,7 @@ export function planModel(svc: LlmService, o: ModelObservation | undefined, depl
     if (!obj.ownerUids.includes(uid)) continue;
     const current = cache && (obj.kind === "Job" ? obj.name === cache.jobName : obj.name === cache.claimName);
     if (current || (obj.kind === "PersistentVolumeClaim" && mounted.has(obj.name))) continue;
-    (obj.ownerUids.length === 1 ? del : release).push(ref(obj.kind, obj.name, namespace));
+    (obj.ownerUids.length === 1 ? del : release).push(ref(obj.kind, obj.name, namespace, obj.resourceVersion));
   }
 
   if (!cache || !o) {
@@ -74,7 +81,11 @@ export function planModel(svc: LlmService, o: ModelObservation | undefined, depl
           ? {ready: false, failed: true, reason: "ModelDownloadFailed", message: pods.modelDownloadFailed}
           : {ready: true, failed: false, reason: "PerPodDownload", message: "each pod downloads the model into its own volume (spec.model.cache.mode: None)"}
         : {ready: true, failed: false, reason: "NoDownload", message: `the pods read the model from ${svc.spec.model.uri}`};
-    return {writes: {create, adopt, release, delete: del}, status: undefined, readiness, deploymentAllowed: true};
+    // Said in `kubectl get llms` too (the MODEL column was empty for these).
+    const status: ModelStatus | undefined = readiness.failed
+      ? {phase: "Failed", progress: `Failed: ${readiness.reason}`, reason: readiness.reason, message: readiness.message}
+      : {phase: "Ready", progress: source.kind === "https" ? "PerPod" : "Local", reason: readiness.reason, message: readiness.message};
+    return {writes: {create, adopt, release, delete: del}, status, readiness, deploymentAllowed: true};
   }
 
   const owned = (obj: CacheObject | undefined) => obj?.ownerUids.includes(uid) ?? false;
@@ -88,14 +99,19 @@ export function planModel(svc: LlmService, o: ModelObservation | undefined, depl
   }
   const inputs = downloadInputs(svc, defaults);
   const jobFailed = o.job?.status?.conditions?.some((c) => c.type === "Failed" && c.status === "True") ?? false;
+  const claimUid = o.claim?.metadata?.uid;
+  const filledUid = o.job?.metadata?.annotations?.[CLAIM_UID_ANNOTATION];
+  // The Job filled another claim of this name (it was deleted and made again, empty): what it
+  // says is about a volume that is gone.
+  const staleJob = o.job !== undefined && claimUid !== undefined && filledUid !== undefined && filledUid !== claimUid;
   if (!o.job) {
-    if (o.claim || !cache.managedClaim) create.push(desiredDownloadJob(svc, cache, defaults));
-  } else if (jobFailed && o.job.metadata?.annotations?.[DOWNLOAD_INPUTS_ANNOTATION] !== inputs) {
-    // The spec changed since that Job failed (a token added, a digest fixed): try again.
-    del.push(ref("Job", cache.jobName, namespace));
+    if (o.claim || !cache.managedClaim) create.push(desiredDownloadJob(svc, cache, defaults, claimUid));
+  } else if (staleJob || (jobFailed && o.job.metadata?.annotations?.[DOWNLOAD_INPUTS_ANNOTATION] !== inputs)) {
+    // A new claim, or the spec changed since that Job failed (a token added, a digest fixed): download again.
+    del.push(ref("Job", cache.jobName, namespace, o.job.metadata?.resourceVersion));
   } else if (!owned(find("Job", cache.jobName))) adopt.push(ownerOnly("batch/v1", "Job", cache.jobName, svc));
 
-  const status = modelStatus(cache, o);
+  const status = staleJob ? {claimName: cache.claimName, path: cache.subPath, job: cache.jobName, phase: "Pending" as const, progress: "Pending", reason: "Pending", message: `PersistentVolumeClaim ${cache.claimName} was made again since Job ${cache.jobName} filled it: downloading again`} : modelStatus(cache, o);
   const readiness: ModelReadiness = {ready: status.phase === "Ready", failed: status.phase === "Failed", reason: status.reason ?? status.phase, message: status.message ?? ""};
   return {writes: {create, adopt, release, delete: del}, status, readiness, deploymentAllowed: readiness.ready};
 }

@@ -38,7 +38,15 @@ export class ModelSizer {
       let bytes = 0;
       for (const part of shardUris(uri) ?? [uri]) {
         const {url} = resolveModelUrl(part, this.hfEndpoint);
-        const res = await this.fetchImpl(url, {method: "HEAD", redirect: "follow", signal: AbortSignal.timeout(15_000)});
+        // The hub's redirect carries the file's length (X-Linked-Size): read there, the CDN
+        // it points to is not asked at all (signed URLs often refuse HEAD).
+        const hop = await this.fetchImpl(url, {method: "HEAD", redirect: "manual", signal: AbortSignal.timeout(15_000)});
+        const linked = Number(hop.headers.get("x-linked-size") ?? NaN);
+        if (hop.status >= 300 && hop.status < 400 && Number.isFinite(linked) && linked > 0) {
+          bytes += linked;
+          continue;
+        }
+        const res = hop.status >= 300 && hop.status < 400 ? await this.fetchImpl(url, {method: "HEAD", redirect: "follow", signal: AbortSignal.timeout(15_000)}) : hop;
         if (!res.ok) throw new Error(`HEAD ${url}: HTTP ${res.status}${res.status === 401 || res.status === 403 ? " (the operator asks anonymously)" : ""}`);
         const length = Number(res.headers.get("x-linked-size") ?? res.headers.get("content-length") ?? NaN);
         if (!Number.isFinite(length) || length <= 0) throw new Error(`HEAD ${url}: no Content-Length`);

@@ -110,8 +110,8 @@ async function observeModel(deps: ReconcilerDeps, svc: LlmService): Promise<{mod
       };
   const owners = (o: V1Job | V1PersistentVolumeClaim) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid);
   const cacheObjects: CacheObject[] = [
-    ...claims.map((o) => ({kind: "PersistentVolumeClaim" as const, name: o.metadata?.name ?? "", ownerUids: owners(o)})),
-    ...jobs.map((o) => ({kind: "Job" as const, name: o.metadata?.name ?? "", ownerUids: owners(o)}))
+    ...claims.map((o) => ({kind: "PersistentVolumeClaim" as const, name: o.metadata?.name ?? "", ownerUids: owners(o), ...(o.metadata?.resourceVersion ? {resourceVersion: o.metadata.resourceVersion} : {})})),
+    ...jobs.map((o) => ({kind: "Job" as const, name: o.metadata?.name ?? "", ownerUids: owners(o), ...(o.metadata?.resourceVersion ? {resourceVersion: o.metadata.resourceVersion} : {})}))
   ];
   const cache = modelCache(svc);
   if (!cache) return cacheObjects.length > 0 ? {model: {objects: cacheObjects, claim: undefined, job: undefined, pods: [], logTail: undefined, sizeError: undefined, sizeBytes: undefined}} : {};
@@ -171,8 +171,29 @@ async function executeModelWrites(kube: KubeClient, svc: LlmService, plan: Recon
     }
   }
   for (const object of adopt) await kube.mergePatch(object, {metadata: {ownerReferences: object.metadata?.ownerReferences ?? []}});
-  for (const object of release) await kube.mergePatch(object, {metadata: {ownerReferences: [{$patch: "delete", uid: svc.metadata.uid}]}});
-  await Promise.all(del.map((o) => kube.delete(o)));
+  await releaseModelObjects(kube, svc.metadata.uid, release, del);
+}
+
+/**
+ * Lets go of shared model objects, each only if unchanged since it was read (its
+ * resourceVersion): a conflict means another service changed its owners meanwhile, and the
+ * watch brings the object back for a new plan. Without it, two services moving off a model
+ * at once each removed themselves from reads that still listed the other: an ownerless
+ * claim nothing ever collected.
+ */
+export async function releaseModelObjects(kube: KubeClient, uid: string, release: readonly KubeObject[], del: readonly KubeObject[]): Promise<void> {
+  const conditional = async (write: Promise<unknown>) => {
+    try {
+      await write;
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+    }
+  };
+  for (const object of release) {
+    const rv = object.metadata?.resourceVersion;
+    await conditional(kube.mergePatch(object, {metadata: {...(rv ? {resourceVersion: rv} : {}), ownerReferences: [{$patch: "delete", uid}]}}));
+  }
+  await Promise.all(del.map((o) => conditional(kube.delete(o, o.metadata?.resourceVersion ? {resourceVersion: o.metadata.resourceVersion} : undefined))));
 }
 
 /** Status, events and readiness: what users read. */

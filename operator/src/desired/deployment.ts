@@ -6,6 +6,7 @@ import {CACHE_CLIENT_LABEL, commonLabels, modelName, ownerReference, selectorLab
 import {downloadContainer} from "./download-container.js";
 import {containerSecurity, inferencePodSecurity} from "./security.js";
 import {quantityBytes} from "./quantity.js";
+import {maxRequestBytes} from "./request-size.js";
 import {modelCache} from "./model-cache.js";
 import {MODEL_DIR, modelPathInPod, modelSource} from "./model-source.js";
 import {managedRedisUrl, REDIS_PASSWORD_ENV, usesManagedRedis} from "./redis.js";
@@ -59,6 +60,7 @@ export function desiredDeployment(svc: LlmService, defaults: DeploymentDefaults)
     {name: ENV.port, value: String(DEFAULT_PORT)},
     {name: ENV.parallelSlots, value: String(spec.engine.parallelSlots)},
     {name: ENV.contextSize, value: String(spec.engine.contextSize)},
+    {name: ENV.maxRequestBytes, value: String(maxRequestBytes(spec.engine.contextSize))},
     {name: ENV.maxQueue, value: String(spec.engine.maxQueue)},
     {name: ENV.gpu, value: spec.resources.gpus > 0 ? "auto" : "off"},
     // GPUs asked for must be used: the server exits (GPUUnavailable) rather than run ~50x slower on the CPU.

@@ -13,12 +13,14 @@ import {MODEL_DIR, modelSource} from "./model-source.js";
 export const MODEL_CACHE_LABEL = "llm.paddock.dev/model-cache";
 /** Annotation on a download Job: the hash of what it was told (source, token, image...). */
 export const DOWNLOAD_INPUTS_ANNOTATION = "llm.paddock.dev/download-inputs";
+/** Annotation on a download Job: the uid of the claim it filled (a claim deleted and made again is empty). */
+export const CLAIM_UID_ANNOTATION = "llm.paddock.dev/claim-uid";
 /** Headroom over the model's length in a claim the operator sizes. */
 export const CLAIM_HEADROOM = {factor: 1.1, bytes: 128 * 1024 * 1024};
 
 /** Where a service's model lives in the shared cache; undefined when it does not use one. */
 export interface ModelCache {
-  /** sha256 (spec.model.sha256, else of the URI) cut to 16 hex digits: names and labels. */
+  /** sha256 of the model's identity (its digest and file name, else its URI) cut to 16 hex digits: names and labels. */
   readonly key: string;
   readonly claimName: string;
   /** Whether the operator creates (and garbage-collects) the claim. */
@@ -30,15 +32,17 @@ export interface ModelCache {
 
 /**
  * The service's shared model cache, from its spec: https:// and hf:// models with
- * `spec.model.cache.mode: Shared`. Keyed by the model's digest when the spec gives one,
- * else by the URI (revision included): services naming the same model share one file, and
- * a changed model gets a new one. Pure.
+ * `spec.model.cache.mode: Shared`. Keyed by the model's digest and file name when the spec
+ * gives a digest (the Job writes one file name: two services naming the same bytes under
+ * two names each need theirs), else by the URI (revision included): services naming the
+ * same model share one file, and a changed model gets a new one. Pure.
  */
 export function modelCache(svc: LlmService): ModelCache | undefined {
   const source = modelSource(svc);
   const cache = svc.spec.model.cache;
   if (source.kind !== "https" || cache.mode !== "Shared") return undefined;
-  const key = (svc.spec.model.sha256 ?? createHash("sha256").update(svc.spec.model.uri).digest("hex")).slice(0, 16);
+  const identity = svc.spec.model.sha256 ? `${svc.spec.model.sha256}\n${source.fileName}` : svc.spec.model.uri;
+  const key = createHash("sha256").update(identity).digest("hex").slice(0, 16);
   const name = `paddock-model-${key}`;
   return {key, claimName: cache.claimName ?? name, managedClaim: cache.claimName === undefined, jobName: name, subPath: posix.join(key, source.fileName)};
 }
@@ -80,7 +84,7 @@ export function downloadInputs(svc: LlmService, defaults: DeploymentDefaults): s
  * replica never sees a partial file. A failed attempt's `.part` stays on the volume and the
  * next pod resumes it. No API access: the operator reads its progress through `pods/log`.
  */
-export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults: DeploymentDefaults): V1Job {
+export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults: DeploymentDefaults, claimUid?: string): V1Job {
   const source = modelSource(svc);
   if (source.kind !== "https") throw new Error("only https:// and hf:// models are downloaded");
   const container: V1Container = {
@@ -95,7 +99,7 @@ export function desiredDownloadJob(svc: LlmService, cache: ModelCache, defaults:
       name: cache.jobName,
       namespace: svc.metadata.namespace,
       labels: cacheLabels(cache),
-      annotations: {[DOWNLOAD_INPUTS_ANNOTATION]: downloadInputs(svc, defaults)},
+      annotations: {[DOWNLOAD_INPUTS_ANNOTATION]: downloadInputs(svc, defaults), ...(claimUid ? {[CLAIM_UID_ANNOTATION]: claimUid} : {})},
       ownerReferences: [ownerReference(svc, false)]
     },
     spec: {

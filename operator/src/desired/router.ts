@@ -1,4 +1,5 @@
 import type {V1Deployment, V1EnvVar, V1PodDisruptionBudget, V1Role, V1RoleBinding, V1ServiceAccount} from "@kubernetes/client-node";
+import {maxRequestBytes} from "./request-size.js";
 import {CONTAINER, DEFAULT_PORT, HTTP_PORT_NAME, OPERATOR_IMAGE_ENTRY, PATHS, ROUTER_ENV} from "../../../contract/index.js";
 import {containerSecurity} from "./security.js";
 import type {LlmService} from "../api/llmservice.js";
@@ -47,7 +48,9 @@ export function desiredRouterDeployment(svc: LlmService, defaults: RouterDefault
     {name: ROUTER_ENV.maxHeldRequests, value: String(r.maxHeldRequests)},
     {name: ROUTER_ENV.holdTimeoutSeconds, value: String(r.holdTimeoutSeconds)},
     {name: ROUTER_ENV.requestTimeoutSeconds, value: String(svc.spec.engine.requestTimeoutSeconds + r.holdTimeoutSeconds)},
-    {name: ROUTER_ENV.demandLease, value: demandLeaseName(svc)}
+    {name: ROUTER_ENV.demandLease, value: demandLeaseName(svc)},
+    // The same cap as the servers': a prompt that fits a slot passes the router too.
+    {name: ROUTER_ENV.maxRequestBytes, value: String(maxRequestBytes(svc.spec.engine.contextSize))}
   ];
   const probe = (path: string) => ({httpGet: {path, port: HTTP_PORT_NAME}, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2});
   const labels = {...MANAGED_BY, "app.kubernetes.io/name": "llmservice-router", "app.kubernetes.io/instance": svc.metadata.name, "app.kubernetes.io/component": "router", "app.kubernetes.io/part-of": "paddock", ...routerSelector(svc)};

@@ -138,12 +138,14 @@ export class KubeClient {
     return this.request("PUT", this.pathOf(obj), obj);
   }
 
-  async delete(obj: KubeObject): Promise<void> {
+  /** Deletes (its dependents in the background); with `preconditions`, only if the object is still as read (else 409). */
+  async delete(obj: KubeObject, preconditions?: {resourceVersion?: string; uid?: string}): Promise<void> {
     try {
       await this.request("DELETE", this.pathOf(obj), {
         kind: "DeleteOptions",
         apiVersion: "v1",
-        propagationPolicy: "Background"
+        propagationPolicy: "Background",
+        ...(preconditions ? {preconditions} : {})
       });
     } catch (e) {
       if (!isNotFound(e)) throw e;

@@ -26,9 +26,11 @@ export function modelStatus(cache: ModelCache, o: ModelCacheObservation): ModelS
   if ((o.job?.status?.succeeded ?? 0) > 0) return {...base, phase: "Ready", progress: "Ready", reason: "Downloaded", message: `${cache.subPath} is verified in PersistentVolumeClaim ${cache.claimName}`};
   const pod = newest(o.pods);
   const terminated = pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER.fetchModel)?.state?.terminated;
-  if (failedCondition || (terminated && terminated.exitCode !== 0)) {
-    const text = terminated?.message?.trim() || failedCondition?.message || "the download failed";
-    const {reason, message} = parseDownloadFailure(text);
+  const podFailed = terminated !== undefined && terminated.exitCode !== 0 ? parseDownloadFailure(terminated.message?.trim() || "the download failed") : undefined;
+  // Failed is the Job's verdict, not one pod's: between a failed pod and its replacement the
+  // Job is still trying (status flapped to Failed and back before).
+  if (failedCondition) {
+    const {reason, message} = podFailed ?? parseDownloadFailure(failedCondition.message || "the download failed");
     return {...base, phase: "Failed", progress: `Failed: ${reason}`, reason, message};
   }
   if (!o.claim && o.sizeError) return {...base, phase: "Failed", progress: "Failed: SizeUnknown", reason: "SizeUnknown", message: o.sizeError};
@@ -36,6 +38,7 @@ export function modelStatus(cache: ModelCache, o: ModelCacheObservation): ModelS
   const unbound = o.claim && o.claim.status?.phase !== "Bound" ? `PersistentVolumeClaim ${cache.claimName} is ${o.claim.status?.phase ?? "Pending"} (not bound to a volume yet)` : undefined;
   if (!o.claim) return pending(cache.managedClaim ? `creating PersistentVolumeClaim ${cache.claimName}` : `PersistentVolumeClaim ${cache.claimName} (spec.model.cache.claimName) does not exist`);
   if (!o.job) return pending(`creating the download Job ${cache.jobName}`);
+  if (podFailed) return pending(`an attempt failed (${podFailed.reason}: ${podFailed.message}); Job ${cache.jobName} starts another`);
   if (!pod || pod.status?.phase !== "Running") {
     const scheduled = pod?.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
     const waiting = pod?.status?.containerStatuses?.find((c) => c.name === CONTAINER.fetchModel)?.state?.waiting;
