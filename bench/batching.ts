@@ -8,6 +8,7 @@
  *   npm run bench:batching -- [model.gguf] [--clients 8] [--slots 4] [--tokens 32] [--rounds 2]
  *   (pin it for stable figures: taskset -c 1 node dist/bench/batching.js ...)
  */
+import {CPU_BUILD_OPTIONS} from "./lib/peers.js";
 import {parseArgs} from "node:util";
 import {getLlama, LlamaCompletion, LlamaLogLevel, type BatchItem, type LlamaContextSequence, type PrioritizedBatchItem} from "node-llama-cpp";
 import {TINY_MODEL} from "../dev/paths.js";
@@ -19,7 +20,7 @@ const {values, positionals} = parseArgs({allowPositionals: true, options: {clien
 const modelPath = positionals[0] ?? TINY_MODEL;
 const [clients, slots, maxTokens, rounds] = [values.clients, values.slots, values.tokens, values.rounds].map(Number) as [number, number, number, number];
 async function run(variant: "default" | "wait-for-all", concurrency: number) {
-  const llama = await getLlama({gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error});
+  const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: 1, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath});
   let generating = 0;
   const carried: number[] = [];

@@ -26,7 +26,7 @@ import {cpus} from "node:os";
 import {ChatMLChatWrapper, getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
 import {ServerProcess} from "../dev/processes/server.js";
 import {parseMetrics, sample} from "../dev/metrics-text.js";
-import {benchModel, startLlamaServer} from "./lib/peers.js";
+import {CPU_BUILD_OPTIONS, benchModel, startLlamaServer} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {readSse} from "./lib/sse.js";
 import {percentile, round} from "./lib/stats.js";
@@ -92,7 +92,7 @@ function httpSender(url: string, model: string): Send {
 
 /** node-llama-cpp in this process: one context of SLOTS sequences, a client per sequence, the model's chat template. */
 async function inProcess(path: string) {
-  const llama = await getLlama({gpu: false, build: "never", maxThreads: THREADS, logLevel: LlamaLogLevel.error});
+  const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: THREADS, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath: path});
   const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS});
   const free: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());

@@ -6,6 +6,7 @@
  *
  * Prints a table and writes bench/results/server-throughput.json.
  */
+import {CPU_BUILD_OPTIONS} from "./lib/peers.js";
 import {getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
 import {ServerProcess} from "../dev/processes/server.js";
 import {TINY_MODEL, TINY_MODEL_NAME} from "../dev/paths.js";
@@ -83,7 +84,7 @@ type Send = (prompt: string, client: number) => Promise<Sample>;
 
 /** The baseline: one context with SLOTS sequences, each client on its own sequence. */
 async function inProcessTarget(): Promise<{send: Send; close: () => Promise<void>}> {
-  const llama = await getLlama({gpu: false, build: "never", maxThreads: THREADS, logLevel: LlamaLogLevel.error});
+  const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: THREADS, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath: TINY_MODEL});
   const context = await model.createContext({sequences: SLOTS, contextSize: 2048, threads: THREADS});
   const sequences: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());

@@ -4,6 +4,7 @@
  *
  *   npm run bench:threads
  */
+import {CPU_BUILD_OPTIONS} from "./lib/peers.js";
 import {availableParallelism} from "node:os";
 import {getLlama, LlamaCompletion, LlamaLogLevel} from "node-llama-cpp";
 import {cpuBudget, defaultThreads, readCpuBudgetSources} from "../inference-image/src/engine/cpu-budget.js";
@@ -17,7 +18,7 @@ const budget = cpuBudget(readCpuBudgetSources());
 const counts = [...new Set([1, 2, availableParallelism(), availableParallelism() * 2])].sort((a, b) => a - b);
 const rows: Array<Record<string, number | string>> = [];
 for (const threads of counts) {
-  const llama = await getLlama({gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error});
+  const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: threads, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath: TINY_MODEL});
   const context = await model.createContext({contextSize: 512, threads});
   const sequence = context.getSequence();

@@ -1,6 +1,6 @@
 /** What the data-plane benchmarks run against: model files of real shapes and llama.cpp's llama-server. */
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
-import {existsSync, mkdirSync} from "node:fs";
+import {existsSync, mkdirSync, readFileSync} from "node:fs";
 import {join, resolve} from "node:path";
 import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
 import {GGML} from "../../dev/models/gguf.js";
@@ -8,6 +8,12 @@ import {SHAPES, writeSyntheticModel} from "../../dev/models/synthetic.js";
 import {freePort} from "../../dev/processes/ports.js";
 
 const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
+
+/**
+ * The CMake options of the install-time CPU build of llama.cpp, as the server asks getLlama
+ * for them: an in-process baseline passes them too, or it runs the prebuilt binaries.
+ */
+export const CPU_BUILD_OPTIONS = (JSON.parse(readFileSync(resolve(REPO_ROOT, "inference-image/llama-cpu-build.json"), "utf8")) as {cmakeOptions: Record<string, string>}).cmakeOptions;
 
 /**
  * `tiny` (the real stories260K) or a synthetic shape (`20m`, `110m`, ...) in its default

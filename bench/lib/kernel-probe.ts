@@ -1,0 +1,42 @@
+/**
+ * One llama.cpp build, in-process, without any server: prompt processing (pp: a 256-token
+ * prompt evaluated from an empty sequence) and single-sequence decoding (tg: 96 greedy tokens
+ * after a 256-token prompt), as llama-bench measures `-p 256` and `-n 96 -d 256`. Run as a
+ * child process per build (bench/llama-builds.ts), pinned to one core, printing one JSON line.
+ *   node dist/bench/lib/kernel-probe.js '{"model": "...", "cmakeOptions": {...}, "threads": 1}'
+ */
+import {getLlama, LlamaLogLevel, type Token} from "node-llama-cpp";
+
+const {model: modelPath, cmakeOptions, threads = 1, reps = 3} = JSON.parse(process.argv[2] ?? "{}") as {model: string; cmakeOptions?: Record<string, string>; threads?: number; reps?: number};
+const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads, ...(cmakeOptions ? {cmakeOptions} : {})});
+const model = await llama.loadModel({modelPath});
+const context = await model.createContext({contextSize: 2048, sequences: 1, threads, flashAttention: false});
+const sequence = context.getSequence();
+// Token ids spread over the first 500 of the vocabulary (past BOS and EOS), the same for
+// every build (llama-bench draws random ones: prompt speed does not depend on which).
+const prompt = Array.from({length: 256}, (_, i) => (3 + ((i * 37) % 497)) as Token);
+
+const pp: number[] = [];
+for (let r = 0; r < reps; r++) {
+  await sequence.clearHistory();
+  const started = performance.now();
+  await sequence.evaluateWithoutGeneratingNewTokens(prompt);
+  pp.push((prompt.length * 1000) / (performance.now() - started));
+}
+const tg: number[] = [];
+for (let r = 0; r < reps; r++) {
+  await sequence.clearHistory();
+  await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+  let n = 0;
+  const started = performance.now();
+  for await (const token of sequence.evaluate([prompt.at(-1)!], {temperature: 0, yieldEogToken: true})) {
+    void token;
+    if (++n >= 96) break;
+  }
+  tg.push((n * 1000) / (performance.now() - started));
+}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+process.stdout.write(`${JSON.stringify({buildType: llama.buildType, systemInfo: llama.systemInfo.trim(), pp: median(pp), tg: median(tg)})}\n`);
+await context.dispose();
+await model.dispose();
+await llama.dispose();

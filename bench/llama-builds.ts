@@ -1,0 +1,68 @@
+/**
+ * The kernels' floor and the builds of llama.cpp the server can load, side by side: for each
+ * model, llama-bench (built from the llama.cpp tree of the same ggml, bench/peers) against
+ * node-llama-cpp in-process (no server) with its prebuilt CPU binaries and with the build
+ * made at install time (inference-image/llama-cpu-build.json). Prompt processing of 256
+ * tokens (pp256, llama-bench -p 256) and single-sequence decoding of 96 tokens after a
+ * 256-token prompt (tg96@256, llama-bench -n 96 -d 256); one thread pinned to core 1, flash
+ * attention off, medians of 3.
+ *   npm run bench:builds  [BENCH_MODELS=tiny,20m:f16,110m:f16,20m:q8_0,110m:q8_0]
+ */
+import {spawnSync} from "node:child_process";
+import {resolve} from "node:path";
+import {REPO_ROOT} from "../dev/paths.js";
+import {benchModel, CPU_BUILD_OPTIONS} from "./lib/peers.js";
+import {printTable, writeResults} from "./lib/report.js";
+import {round} from "./lib/stats.js";
+
+const models = (process.env["BENCH_MODELS"] ?? "tiny,20m:f16,110m:f16,20m:q8_0,110m:q8_0").split(",");
+const cpuBuild = CPU_BUILD_OPTIONS;
+// An option no build has: node-llama-cpp then falls back to its prebuilt binaries.
+const builds = {prebuilt: {PADDOCK_PREBUILT_ONLY: "1"}, local: cpuBuild};
+
+interface Speeds {
+  pp: number;
+  tg: number;
+}
+
+function probe(model: string, cmakeOptions: Record<string, string>): Speeds & {buildType: string} {
+  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify({model, cmakeOptions, threads: 1})], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`kernel-probe failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Speeds & {buildType: string};
+}
+
+function llamaBench(model: string): Speeds {
+  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
+  const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-bench");
+  const run = (args: string[]) => {
+    const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", "0", "-r", "3", "-o", "json", ...args], {encoding: "utf8"});
+    if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
+  };
+  return {pp: run(["-p", "256", "-n", "0"]), tg: run(["-p", "0", "-n", "96", "-d", "256"])};
+}
+
+const rows = [];
+const results: Record<string, unknown> = {};
+for (const name of models) {
+  const model = benchModel(name, 2048);
+  const floor = llamaBench(model);
+  const prebuilt = probe(model, builds.prebuilt);
+  const local = probe(model, builds.local);
+  if (local.buildType !== "localBuild") throw new Error(`no local build of llama.cpp (got ${local.buildType}): run node inference-image/scripts/build-llama.mjs`);
+  results[name] = {llamaBench: floor, prebuilt, local};
+  rows.push({
+    model: name,
+    "llama-bench pp256": round(floor.pp, 0),
+    "prebuilt pp": round(prebuilt.pp, 0),
+    "local pp": round(local.pp, 0),
+    "local / bench pp": round(local.pp / floor.pp, 2),
+    "llama-bench tg96@256": round(floor.tg, 0),
+    "prebuilt tg": round(prebuilt.tg, 0),
+    "local tg": round(local.tg, 0),
+    "local / bench tg": round(local.tg / floor.tg, 2)
+  });
+}
+printTable("llama.cpp builds, tokens/s: llama-bench vs node-llama-cpp in-process (prebuilt, and the install-time build), 1 thread on core 1, flash attention off", rows);
+console.log(`\nwrote ${writeResults("llama-builds", {cpuBuild, results})}`);
