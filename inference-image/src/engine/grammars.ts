@@ -1,5 +1,6 @@
 import type {Llama, LlamaGrammar} from "node-llama-cpp";
 import type {ResponseFormat} from "../core/request.js";
+import {JSON_OBJECT_GRAMMAR, JSON_OBJECT_STOP} from "../openai/json-grammar.js";
 
 /** Compiled response-format grammars kept; older ones are compiled again when asked for. */
 export const MAX_GRAMMARS = 64;
@@ -17,11 +18,15 @@ export class GrammarCache {
     let grammar = this.#grammars.get(key);
     if (!grammar) {
       // `as never`: node-llama-cpp infers the output's type from a literal schema; a client's schema has none.
-      grammar = format.kind === "json_object" ? this.llama.getGrammarFor("json") : this.llama.createGrammarForJsonSchema(format.schema as never);
+      grammar = format.kind === "json_object" ? this.#jsonObjectGrammar() : this.llama.createGrammarForJsonSchema(format.schema as never);
       if (this.#grammars.size >= MAX_GRAMMARS) this.#grammars.delete(this.#grammars.keys().next().value!);
       this.#grammars.set(key, grammar);
       grammar.catch(() => this.#grammars.delete(key));
     }
     return grammar;
+  }
+
+  #jsonObjectGrammar(): Promise<LlamaGrammar> {
+    return this.llama.createGrammar({grammar: JSON_OBJECT_GRAMMAR, stopGenerationTriggers: [JSON_OBJECT_STOP], trimWhitespaceSuffix: true});
   }
 }
