@@ -71,14 +71,15 @@ describe("OpenAI surface: structured output", () => {
   });
 
   it("refuses a schema keyword it cannot enforce when strict, naming it; not strict, the shape still holds", async () => {
-    const schema = {type: "object", properties: {n: {type: "integer", minimum: 0}}, required: ["n"], additionalProperties: false};
+    // Bounds are enforced since #24; a multipleOf other than a power of ten is still refused.
+    const schema = {type: "object", properties: {n: {type: "integer", multipleOf: 3}}, required: ["n"], additionalProperties: false};
     const strict = await fetch(`${s.server.url}/v1/chat/completions`, {
       method: "POST",
       headers: {"content-type": "application/json"},
       body: JSON.stringify({model: TINY_MODEL_NAME, messages, response_format: {type: "json_schema", json_schema: {name: "n", strict: true, schema}}})
     });
     expect(strict.status).toBe(400);
-    expect(await strict.json()).toMatchObject({error: {type: "invalid_request_error", code: "invalid_json_schema", param: "response_format.json_schema.schema.properties.n.minimum"}});
+    expect(await strict.json()).toMatchObject({error: {type: "invalid_request_error", code: "invalid_json_schema", param: "response_format.json_schema.schema.properties.n.multipleOf"}});
 
     const loose = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages, response_format: {type: "json_schema", json_schema: {name: "n", strict: false, schema}}, max_tokens: 100, temperature: 0});
     const value = JSON.parse(loose.choices[0]!.message.content!) as {n: unknown};

@@ -103,7 +103,10 @@ describe("inference server faults under real use", () => {
     expect(() => JSON.parse(body.choices[0]!.message.content) as unknown).not.toThrow();
   });
 
-  it("strict schemas whose branches share the parent's properties are enforced whole; required-only branches are accepted", async () => {
+  // Since #24, strict: true holds a schema to OpenAI's strict rules (every property required,
+  // additionalProperties false), which these JSON Schema idioms break: strict answers 400
+  // naming the object, and strict: false still enforces the branches whole (the #26 fault).
+  it("schemas whose branches share the parent's properties are enforced whole; required-only branches are accepted", async () => {
     const s = await start();
     const ajv = new Ajv({strict: false, allErrors: true});
     const schemas = [
@@ -112,12 +115,15 @@ describe("inference server faults under real use", () => {
     ];
     for (const schema of schemas) {
       for (const temperature of [0, 1]) {
-        const res = await chat(s.url, {messages: [{role: "user", content: "An animal"}], response_format: {type: "json_schema", json_schema: {name: "pet", schema, strict: true}}, max_tokens: 120, temperature, seed: 7});
+        const res = await chat(s.url, {messages: [{role: "user", content: "An animal"}], response_format: {type: "json_schema", json_schema: {name: "pet", schema, strict: false}}, max_tokens: 120, temperature, seed: 7});
         expect(res.status).toBe(200);
         const answer = JSON.parse(((await res.json()) as {choices: Array<{message: {content: string}}>}).choices[0]!.message.content) as unknown;
         const validate = ajv.compile(schema);
         expect({answer, valid: validate(answer), errors: validate.errors}).toMatchObject({valid: true});
       }
+      const strict = await chat(s.url, {messages: [{role: "user", content: "An animal"}], response_format: {type: "json_schema", json_schema: {name: "pet", schema, strict: true}}, max_tokens: 8});
+      expect(strict.status).toBe(400);
+      expect(await strict.json()).toMatchObject({error: {code: "invalid_json_schema", message: expect.stringMatching(/strict mode needs/) as unknown}});
     }
   }, 120_000);
 });

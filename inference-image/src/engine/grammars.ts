@@ -1,6 +1,7 @@
 import type {Llama, LlamaGrammar} from "node-llama-cpp";
 import type {ResponseFormat} from "../core/request.js";
 import {JSON_OBJECT_GRAMMAR, JSON_OBJECT_STOP} from "../openai/json-grammar.js";
+import {spliceRules, withRules} from "../openai/schema-rules.js";
 
 /** Compiled response-format grammars kept; older ones are compiled again when asked for. */
 export const MAX_GRAMMARS = 64;
@@ -17,8 +18,7 @@ export class GrammarCache {
     const key = format.kind === "json_object" ? "json" : JSON.stringify(format.schema);
     let grammar = this.#grammars.get(key);
     if (!grammar) {
-      // `as never`: node-llama-cpp infers the output's type from a literal schema; a client's schema has none.
-      grammar = format.kind === "json_object" ? this.#jsonObjectGrammar() : this.llama.createGrammarForJsonSchema(format.schema as never);
+      grammar = format.kind === "json_object" ? this.#jsonObjectGrammar() : this.#schemaGrammar(format.schema);
       if (this.#grammars.size >= MAX_GRAMMARS) this.#grammars.delete(this.#grammars.keys().next().value!);
       this.#grammars.set(key, grammar);
       grammar.catch(() => this.#grammars.delete(key));
@@ -28,5 +28,17 @@ export class GrammarCache {
 
   #jsonObjectGrammar(): Promise<LlamaGrammar> {
     return this.llama.createGrammar({grammar: JSON_OBJECT_GRAMMAR, stopGenerationTriggers: [JSON_OBJECT_STOP], trimWhitespaceSuffix: true});
+  }
+
+  /**
+   * node-llama-cpp's grammar for the schema, with our rules spliced in for the keywords it
+   * does not enforce (bounds, patterns, formats: schema-rules.ts).
+   */
+  async #schemaGrammar(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const {schema: placeheld, rules} = withRules(schema);
+    // `as never`: node-llama-cpp infers the output's type from a literal schema; a client's schema has none.
+    const json = await this.llama.createGrammarForJsonSchema(placeheld as never);
+    if (rules.length === 0) return json;
+    return this.llama.createGrammar({grammar: spliceRules(json.grammar, rules), stopGenerationTriggers: json.stopGenerationTriggers, trimWhitespaceSuffix: json.trimWhitespaceSuffix});
   }
 }

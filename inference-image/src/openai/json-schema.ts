@@ -1,30 +1,43 @@
 import {invalidRequest} from "../core/errors.js";
+import {FORMAT_GRAMMARS, NATIVE_FORMATS} from "./gbnf-formats.js";
+import {multipleOfExponent} from "./gbnf-numbers.js";
+import {PatternError} from "./gbnf-pattern.js";
+import {NUMERIC_KEYWORDS, ruleFor} from "./schema-rules.js";
 
 /**
- * The JSON Schema subset the output grammar enforces (node-llama-cpp's GBNF JSON schema),
- * and the translation of a client's schema into it. Pure.
+ * The JSON Schema subset the output grammar enforces (node-llama-cpp's GBNF JSON schema,
+ * with rules of ours for what it lacks: schema-rules.ts), and the translation of a client's
+ * schema into it. Pure.
  *
  * Enforced: `type` (one type, or several of string/number/integer/boolean/null),
  * `const`, `enum`, `anyOf`/`oneOf` (one branch is generated), `properties`,
  * `additionalProperties` (false unless given), `minProperties`/`maxProperties`, `items`,
- * `prefixItems`, `minItems`/`maxItems`, `minLength`/`maxLength`, `format` date-time/date/time,
- * `$defs`/`definitions` with local `$ref`. Every property in `properties` is generated, so
- * `required` is always satisfied. Annotations (`title`, `description`, `default`,
- * `examples`, `$schema`, `$id`, `$comment`, `deprecated`, `readOnly`, `writeOnly`) are accepted.
+ * `prefixItems`, `minItems`/`maxItems`, `minLength`/`maxLength`, `minimum`/`maximum`/
+ * `exclusiveMinimum`/`exclusiveMaximum`, `multipleOf` (a power of ten), `pattern` (the
+ * subset gbnf-pattern.ts lists), `format` (date-time, date, time, duration, email,
+ * hostname, ipv4, ipv6, uuid), `$defs`/`definitions` with local `$ref`. Every property in
+ * `properties` is generated, so `required` is always satisfied. Annotations (`title`,
+ * `description`, `default`, `examples`, `$schema`, `$id`, `$comment`, `deprecated`,
+ * `readOnly`, `writeOnly`) are accepted.
  *
- * Not enforceable: numeric bounds (`minimum`, `maximum`, `exclusiveMinimum`,
- * `exclusiveMaximum`, `multipleOf`), `pattern`, other `format`s, `allOf`, `not`,
- * `if`/`then`/`else`, `patternProperties`, `propertyNames`, `dependentRequired`,
- * `dependentSchemas`, `uniqueItems`, `contains`, `unevaluated*`. With `strict: true` any of
- * them is a 400 naming the keyword; with `strict: false` they are dropped, so the output
- * has the right shape but may break those rules.
+ * Strict mode has OpenAI's rules too: an object's properties are all `required` and its
+ * `additionalProperties` is false.
+ *
+ * Not enforceable: other `multipleOf`s and `format`s, `pattern` beside `minLength`/
+ * `maxLength` or `format`, `allOf`, `not`, `if`/`then`/`else`, `patternProperties`,
+ * `propertyNames`, `dependentRequired`, `dependentSchemas`, `uniqueItems`, `contains`,
+ * `unevaluated*`. With `strict: true` any of them is a 400 naming the keyword; with
+ * `strict: false` they are dropped, so the output has the right shape but may break them.
  */
 
 const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly"]);
 const IMMUTABLE_TYPES = new Set(["string", "number", "integer", "boolean", "null"]);
-const FORMATS = new Set(["date-time", "date", "time"]);
+const FORMATS = new Set([...NATIVE_FORMATS, ...Object.keys(FORMAT_GRAMMARS)]);
 /** Keywords handled below, per kind of node. */
-const STRUCTURE = new Set(["type", "const", "enum", "anyOf", "oneOf", "properties", "required", "additionalProperties", "minProperties", "maxProperties", "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "format", "$defs", "definitions", "$ref", "nullable"]);
+const STRUCTURE = new Set([
+  ...["type", "const", "enum", "anyOf", "oneOf", "properties", "required", "additionalProperties", "minProperties", "maxProperties", "items", "prefixItems", "minItems", "maxItems"],
+  ...["minLength", "maxLength", "format", "pattern", "$defs", "definitions", "$ref", "nullable", ...NUMERIC_KEYWORDS]
+]);
 /** Keywords of an object schema that its anyOf/oneOf branches share (distributed into each). */
 const OBJECT_SIBLINGS = ["type", "properties", "required", "additionalProperties", "minProperties", "maxProperties"];
 
@@ -61,8 +74,9 @@ class Translator {
   }
 
   /** A keyword the grammar cannot enforce: 400 in strict mode, else dropped (and reported). */
-  unsupported(path: string, keyword: string): void {
-    if (this.strict) this.fail(`${path}.${keyword}`, `'${keyword}' cannot be enforced by this server's grammar; see the supported subset in docs/inference-server.md, or set strict: false to have it ignored`);
+  unsupported(path: string, keyword: string, detail?: string): void {
+    const why = detail === undefined ? "" : ` (${detail})`;
+    if (this.strict) this.fail(`${path}.${keyword}`, `'${keyword}'${why} cannot be enforced by this server's grammar; see the supported subset in docs/inference-server.md, or set strict: false to have it ignored`);
     this.dropped.push(`${path}: ${keyword}`);
   }
 
@@ -84,6 +98,7 @@ class Translator {
       else this.#keyword(out, key, value, types, path, root);
     }
     this.#required(node, out, path);
+    this.#checkRule(out, path);
     if (!("type" in out) && !("oneOf" in out) && !("const" in out) && !("enum" in out) && !("$ref" in out)) {
       if (isNode(out["properties"])) out["type"] = "object";
       else if (out["items"] !== undefined || out["prefixItems"] !== undefined) out["type"] = "array";
@@ -127,7 +142,23 @@ class Translator {
         return;
       case "format":
         if (typeof value === "string" && FORMATS.has(value)) out["format"] = value;
-        else this.unsupported(path, `format (${String(value)})`);
+        else this.unsupported(path, "format", `'${String(value)}' is not one of ${[...FORMATS].join(", ")}`);
+        return;
+      case "pattern":
+        if (typeof value !== "string") this.fail(`${path}.pattern`, "must be a regular expression (a string)");
+        out["pattern"] = value;
+        return;
+      case "minimum":
+      case "maximum":
+      case "exclusiveMinimum":
+      case "exclusiveMaximum":
+        if (typeof value !== "number" || !Number.isFinite(value)) this.fail(`${path}.${key}`, "must be a number");
+        out[key] = value;
+        return;
+      case "multipleOf":
+        if (typeof value !== "number" || !(value > 0)) this.fail(`${path}.multipleOf`, "must be a number above 0");
+        if (multipleOfExponent(value as number) === undefined) this.unsupported(path, "multipleOf", `${String(value)}: only powers of ten, like 1, 10 or 0.01`);
+        else out[key] = value;
         return;
       case "$defs":
       case "definitions":
@@ -142,12 +173,49 @@ class Translator {
   }
 
   /**
+   * Checks that the node's own rule (bounds, pattern, format) can be written, dropping (or,
+   * strict, refusing) what cannot: a pattern beside lengths or a format, an unsupported
+   * regex, bounds no value meets.
+   */
+  #checkRule(out: Node, path: string): void {
+    if (typeof out["pattern"] === "string") {
+      // zod's .email(), .uuid() and the like send a format with the pattern zod itself
+      // checks: the grammar holds the pattern, and the format is reported as not enforced.
+      if ("format" in out) {
+        this.dropped.push(`${path}: format beside a pattern`);
+        delete out["format"];
+      }
+      for (const k of ["minLength", "maxLength"]) {
+        if (!(k in out)) continue;
+        this.unsupported(path, k, "beside a pattern");
+        delete out[k];
+      }
+    }
+    try {
+      ruleFor(out);
+    } catch (error) {
+      if (error instanceof PatternError) {
+        this.unsupported(path, "pattern", error.message);
+        delete out["pattern"];
+      } else if (error instanceof RangeError) {
+        if (this.strict) this.fail(path, `${error.message}: no value can be generated`);
+        for (const k of NUMERIC_KEYWORDS) {
+          if (!(k in out)) continue;
+          this.dropped.push(`${path}: ${k}`);
+          delete out[k];
+        }
+      } else throw error;
+    }
+  }
+
+  /**
    * Every generated object holds all its properties, so `required` holds when each name is
    * one of them. A required name missing from `properties` could not be enforced: strict
    * refuses it (the output would not validate), lenient reports it dropped.
    */
   #required(node: Node, out: Node, path: string): void {
     const required = node["required"];
+    if (this.strict && isNode(out["properties"])) this.#strictObject(node, out["properties"], path);
     if (required === undefined) return;
     if (!Array.isArray(required) || required.some((r) => typeof r !== "string")) return this.fail(`${path}.required`, "must be an array of property names");
     const properties = isNode(out["properties"]) ? out["properties"] : {};
@@ -158,10 +226,18 @@ class Translator {
     }
   }
 
+  /** OpenAI's strict-mode rules for an object: every property required, no others allowed. */
+  #strictObject(node: Node, properties: Node, path: string): void {
+    const required = Array.isArray(node["required"]) ? (node["required"] as unknown[]) : [];
+    const optional = Object.keys(properties).find((name) => !required.includes(name));
+    if (optional !== undefined) this.fail(`${path}.required`, `strict mode needs every property required, and '${optional}' is not (make it nullable, e.g. "type": ["string", "null"], to let it be empty)`);
+    if (node["additionalProperties"] !== false) this.fail(`${path}.additionalProperties`, "strict mode needs additionalProperties: false");
+  }
+
   #literal(out: Node, key: "const" | "enum", value: unknown, path: string): void {
     if (key === "enum" && (!Array.isArray(value) || value.length === 0)) this.fail(`${path}.enum`, "must be a non-empty array");
     if ((key === "enum" ? (value as unknown[]) : [value]).some((v) => v !== null && typeof v === "object")) {
-      this.unsupported(path, key === "enum" ? "enum (of objects or arrays)" : "const (an object or array)");
+      this.unsupported(path, key, key === "enum" ? "of objects or arrays" : "an object or array");
       return;
     }
     out[key] = value;
