@@ -49,9 +49,18 @@ export function requestFacts(body: unknown): RequestFacts {
       if (leadingSystem) system = prefix.length;
       if (m.role === "user" || prefix.length >= PREFIX_CHARS) break;
     }
-  } else if (typeof b.prompt === "string") prefix = b.prompt;
-  else if (Array.isArray(b.prompt) && typeof b.prompt[0] === "string") prefix = b.prompt[0];
+  } else prefix = promptPrefix(b.prompt);
   return {model, stream, prefix: prefix.slice(0, PREFIX_CHARS)};
+}
+
+/** A legacy prompt's start: its text, or its token ids (as text), or the first of a batch's. */
+function promptPrefix(prompt: unknown): string {
+  if (typeof prompt === "string") return prompt;
+  if (!Array.isArray(prompt)) return "";
+  const [first] = prompt as unknown[];
+  if (typeof first === "string") return first;
+  if (typeof first === "number") return `\u0003${prompt.slice(0, PREFIX_CHARS / 4).join(",")}`;
+  return promptPrefix(first);
 }
 
 /**

@@ -45,7 +45,7 @@ describe("chat request parsing", () => {
     [{...chat, tool_choice: "required"}, "tool_choice", "invalid_value"],
     [{...chat, logprobs: 2}, "logprobs", "invalid_value"],
     [{...chat, response_format: {type: "xml"}}, "response_format.type", "invalid_value"],
-    [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", strict: true, schema: {type: "string", pattern: "^a"}}}}, "response_format.json_schema.schema.pattern", "invalid_json_schema"],
+    [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", strict: true, schema: {type: "string", pattern: "^(?<=a)"}}}}, "response_format.json_schema.schema.pattern", "invalid_json_schema"],
     [{...chat, response_format: {type: "json_schema", json_schema: {name: "x", schema: {}}}}, "response_format.json_schema.schema", "invalid_json_schema"],
     [{...chat, frobnicate: 1}, "frobnicate", "unknown_parameter"],
     [{...chat, temperature: "hot"}, "temperature", "invalid_value"],
@@ -66,6 +66,49 @@ describe("chat request parsing", () => {
     expect(e.message).toContain(param.split(/[.[]/)[0]!);
   });
 
+  it("takes spec 2.3.0's newer shapes: null moderation and prompt-cache hints", () => {
+    expect(() => parseChatRequest({...chat, moderation: null, prompt_cache_retention: null, prompt_cache_options: null})).not.toThrow();
+    expect(() => parseChatRequest({...chat, prompt_cache_retention: "24h"})).not.toThrow();
+    expect(errorOf(() => parseChatRequest({...chat, moderation: {model: "omni"}})).param).toBe("moderation");
+  });
+
+  it("answers stream_options without a stream as OpenAI does: 400", () => {
+    const e = errorOf(() => parseChatRequest({...chat, stream_options: {include_usage: true}}));
+    expect([e.status, e.param]).toEqual([400, "stream_options"]);
+    expect(() => parseChatRequest({...chat, stream: false, stream_options: null})).not.toThrow();
+  });
+
+  const tool = (name: string) => ({type: "function", function: {name, parameters: {type: "object", properties: {x: {type: "string"}}}}});
+
+  it("narrows the tools to allowed_tools, in its mode", () => {
+    const body = {...chat, tools: [tool("a"), tool("b"), tool("c")]};
+    const auto = parseChatRequest({...body, tool_choice: {type: "allowed_tools", allowed_tools: {mode: "auto", tools: [{type: "function", function: {name: "b"}}]}}});
+    expect(auto.tools?.functions.map((f) => f.name)).toEqual(["b"]);
+    expect(auto.tools?.choice).toEqual({kind: "auto", parallel: true});
+    const required = parseChatRequest({...body, tool_choice: {type: "allowed_tools", allowed_tools: {mode: "required", tools: [{type: "function", function: {name: "c"}}, {type: "function", function: {name: "a"}}]}}});
+    expect(required.tools?.functions.map((f) => f.name)).toEqual(["c", "a"]);
+    expect(required.tools?.choice).toEqual({kind: "required"});
+  });
+
+  it.each([
+    [{type: "allowed_tools", allowed_tools: {mode: "auto", tools: [{type: "function", function: {name: "zzz"}}]}}, "tool_choice.allowed_tools.tools[0].function.name", "no tool is named 'zzz'"],
+    [{type: "allowed_tools", allowed_tools: {mode: "sometimes", tools: [{type: "function", function: {name: "a"}}]}}, "tool_choice.allowed_tools.mode", "Invalid value"],
+    [{type: "allowed_tools", allowed_tools: {tools: []}}, "tool_choice.allowed_tools.mode", "Missing required parameter"],
+    [{type: "function", function: {}}, "tool_choice.function.name", "Missing required parameter"],
+    [{type: "custom", custom: {name: "a"}}, "tool_choice.type", "function tools only"],
+    [{type: "toolbox"}, "tool_choice.type", "'function' or 'allowed_tools'"],
+    ["sometimes", "tool_choice", "'none', 'auto', 'required'"]
+  ])("names what is wrong in tool_choice %j", (choice, param, text) => {
+    const e = errorOf(() => parseChatRequest({...chat, tools: [tool("a")], tool_choice: choice}));
+    expect(e.param).toBe(param);
+    expect(e.message).toContain(text);
+  });
+
+  it("takes n > 1 and logprobs with tools", () => {
+    const r = parseChatRequest({...chat, tools: [tool("a")], tool_choice: "required", n: 3, logprobs: true, top_logprobs: 2});
+    expect(r).toMatchObject({n: 3, logprobs: {top: 2}, tools: {choice: {kind: "required"}}});
+  });
+
   it("accepts neutral values of unsupported fields", () => {
     expect(() => parseChatRequest({...chat, n: 1, tools: [], logprobs: false, response_format: {type: "text"}, store: false})).not.toThrow();
   });
@@ -83,9 +126,31 @@ describe("completion request parsing", () => {
     expect(r.params).toMatchObject({maxTokens: 16, temperature: 0, seed: 3});
   });
 
-  it("rejects batched prompts and echo", () => {
-    expect(errorOf(() => parseCompletionRequest({model: "m", prompt: ["a", "b"]})).param).toBe("prompt");
-    expect(errorOf(() => parseCompletionRequest({model: "m", prompt: "a", echo: true})).param).toBe("echo");
+  it("takes every prompt shape the spec allows: token ids, and batches of strings or ids", () => {
+    expect(parseCompletionRequest({model: "m", prompt: [1, 2, 3]}).prompt).toEqual({kind: "tokens", tokens: [1, 2, 3]});
+    expect(parseCompletionRequest({model: "m", prompt: [1, 2, 3]}).batch).toBeUndefined();
+    const batch = parseCompletionRequest({model: "m", prompt: ["a", "b"]});
+    expect(batch.batch).toEqual([
+      {kind: "text", text: "a"},
+      {kind: "text", text: "b"}
+    ]);
+    expect(batch.prompt).toEqual({kind: "text", text: "a"});
+    expect(parseCompletionRequest({model: "m", prompt: [[1], [2, 3]]}).batch).toEqual([
+      {kind: "tokens", tokens: [1]},
+      {kind: "tokens", tokens: [2, 3]}
+    ]);
+  });
+
+  it.each([
+    [{model: "m", prompt: []}, "prompt"],
+    [{model: "m", prompt: [-1]}, "prompt[0]"],
+    [{model: "m", prompt: [[]]}, "prompt[0]"],
+    [{model: "m", prompt: "a", echo: true}, "echo"],
+    [{model: "m", prompt: "a", stream_options: {include_usage: true}}, "stream_options"]
+  ])("rejects %j naming '%s'", (body, param) => {
+    const e = errorOf(() => parseCompletionRequest(body));
+    expect(e.status).toBe(400);
+    expect(e.param).toBe(param);
   });
 });
 

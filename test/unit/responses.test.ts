@@ -1,5 +1,6 @@
 import type {CompletionRecord} from "../../inference-image/src/core/record.js";
-import {ResponseFormatter} from "../../inference-image/src/openai/responses.js";
+import type {Tools} from "../../inference-image/src/core/request.js";
+import {ResponseFormatter, totalOf} from "../../inference-image/src/openai/responses.js";
 
 const record: CompletionRecord = {chunks: ["Once", " upon"], finishReason: "length", promptTokens: 3, completionTokens: 2};
 
@@ -40,5 +41,36 @@ describe("ResponseFormatter", () => {
 
   it("keeps the seed's /generate shape", () => {
     expect(new ResponseFormatter("generate", "tiny", "x", 1).body(record)).toEqual({result: "Once upon"});
+  });
+
+  const required: Tools = {functions: [{name: "f", description: undefined, parameters: {type: "object", properties: {a: {type: "number"}}}}], choice: {kind: "required"}};
+  const deltasOf = (chunks: Record<string, unknown>[]) => chunks.map((c) => (c["choices"] as Array<{index: number; delta: Record<string, unknown>}>)[0]);
+
+  it("opens a tool-call stream with content null, as OpenAI does", () => {
+    const chunks = new ResponseFormatter("chat", "tiny", "abc", 1, false, required).allChunks({...record, chunks: ['{"a": 1}'], finishReason: "stop"});
+    expect(deltasOf(chunks)[0]?.delta).toEqual({role: "assistant", content: null});
+    expect(deltasOf(chunks).at(-1)).toMatchObject({finish_reason: "tool_calls"});
+  });
+
+  it("streams each choice's tool call on its own index with its own id", () => {
+    const f = new ResponseFormatter("chat", "tiny", "abc", 1, false, required);
+    const zero = [...f.text('{"a": '), ...f.text("1}")];
+    const one = [...f.text('{"a"', 1), ...f.text(": 2}", 1)];
+    const calls = (chunks: Record<string, unknown>[]) => deltasOf(chunks).map((d) => d?.delta["tool_calls"]);
+    expect(deltasOf(one).every((d) => d?.index === 1)).toBe(true);
+    expect(calls(zero)[0]).toEqual([{index: 0, id: "call_abc", type: "function", function: {name: "f", arguments: ""}}]);
+    expect(calls(one)[0]).toEqual([{index: 0, id: "call_abc_c1", type: "function", function: {name: "f", arguments: ""}}]);
+    const args = (chunks: Record<string, unknown>[]) =>
+      calls(chunks)
+        .map((c) => ((c as Array<{function: {arguments: string}}>)[0]!.function.arguments))
+        .join("");
+    expect([args(zero), args(one)]).toEqual(['{"a": 1}', '{"a": 2}']);
+  });
+
+  it("counts each prompt of a batch once in usage", () => {
+    const r = (promptTokens: number, completionTokens: number) => ({promptTokens, completionTokens, cachedTokens: 1});
+    // Two prompts, n = 2: choices 0-1 answer the first, 2-3 the second.
+    expect(totalOf([r(3, 1), r(3, 2), r(5, 4), r(5, 8)], 2)).toEqual({promptTokens: 8, cachedTokens: 2, completionTokens: 15});
+    expect(totalOf([r(3, 1), r(3, 2)])).toEqual({promptTokens: 3, cachedTokens: 1, completionTokens: 3});
   });
 });

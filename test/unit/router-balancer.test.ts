@@ -76,6 +76,11 @@ describe("router: what it reads of a request", () => {
     expect(chat("hi", "a").prefix).toBe(chat("hi", "b").prefix);
     expect(chat("hi").prefix).not.toBe(chat("ho").prefix);
     expect(requestFacts({prompt: "Once upon a time"}).prefix).toBe("Once upon a time");
+    // Token ids key on their ids, never colliding with a text prompt; a batch on its first prompt.
+    expect(requestFacts({prompt: [[1, 2, 3], [4]]}).prefix).toBe(requestFacts({prompt: [1, 2, 3]}).prefix);
+    expect(requestFacts({prompt: [1, 2, 3]}).prefix).not.toBe(requestFacts({prompt: "1,2,3"}).prefix);
+    expect(requestFacts({prompt: [1, 2, 3]}).prefix).not.toBe(requestFacts({prompt: [1, 2, 4]}).prefix);
+    expect(requestFacts({prompt: ["a", "b"]}).prefix).toBe("a");
     expect(requestFacts({messages: [{role: "user", content: [{type: "text", text: "parts"}]}]}).prefix).toContain("parts");
     expect(requestFacts("nonsense")).toEqual({model: undefined, stream: false, prefix: ""});
     expect(affinityKey("Bearer a", "p")).not.toBe(affinityKey("Bearer b", "p"));

@@ -42,7 +42,9 @@ export interface Tools {
 
 export type Prompt =
   | {readonly kind: "chat"; readonly messages: readonly ChatMessage[]}
-  | {readonly kind: "text"; readonly text: string};
+  | {readonly kind: "text"; readonly text: string}
+  /** Legacy completions' pre-tokenized prompt: token ids of the model's vocabulary. */
+  | {readonly kind: "tokens"; readonly tokens: readonly number[]};
 
 /** Every parameter that changes the output. Absent `seed` means "random each call". */
 export interface SamplingParams {
@@ -80,6 +82,11 @@ export interface InferenceRequest {
   readonly format: ResponseFormat;
   /** Choices to generate (`n`); at most the server's slots. */
   readonly n: number;
+  /**
+   * Legacy completions with several prompts (`prompt` as an array): every prompt gets `n`
+   * choices, prompt-major (choice index = prompt index x n + i). `prompt` is the first.
+   */
+  readonly batch?: readonly Prompt[];
   /** Tools the reply must call; undefined for a plain reply. */
   readonly tools?: Tools;
   /** Log probabilities of the output tokens, with this many alternatives each; undefined: none. */

@@ -15,8 +15,8 @@ const parsed = (text: string): unknown => {
  * OpenAI messages as node-llama-cpp's chat history, ending in the open model turn the
  * template renders the reply into. An assistant's tool calls become function calls of its
  * turn, each with the result of the `tool` message that answers it (by `tool_call_id`),
- * as the model's template renders calls and results. A trailing assistant message
- * (prefill) is refused.
+ * as the model's template renders calls and results. A trailing assistant message is a
+ * prefill: the reply continues it (as llama.cpp's server does), and holds only the new text.
  */
 export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
@@ -41,9 +41,9 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   });
   if (pending.size > 0) throw invalidRequest(`Invalid value for 'messages': the tool call '${[...pending.keys()][0]}' has no 'tool' message with its result.`, "messages", "invalid_value");
   const last = messages.at(-1);
-  if (last?.role === "assistant") throw invalidRequest("The last message must not be from the assistant: there is nothing to reply to.", "messages");
-  // After tool results the model continues the turn that called them; otherwise an empty
-  // model item opens the turn the reply goes into.
-  if (last?.role !== "tool") history.push({type: "model", response: []});
+  // After tool results the model continues the turn that called them, and after an
+  // assistant message (prefill) that message; otherwise an empty model item opens the turn
+  // the reply goes into. node-llama-cpp renders the last model item open, without its end.
+  if (last?.role !== "tool" && last?.role !== "assistant") history.push({type: "model", response: []});
   return history;
 }

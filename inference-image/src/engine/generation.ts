@@ -71,7 +71,7 @@ export async function generate(g: Generator, request: InferenceRequest, options:
 }
 
 async function planOf(g: Generator, request: InferenceRequest): Promise<Plan> {
-  const prompt = renderPrompt(g.model, g.chatWrapper, request.prompt, request.tools);
+  const prompt = renderPrompt(g.model, g.chatWrapper, request.prompt, g.vocabulary, request.tools);
   // At least one token must fit after the prompt; llama.cpp would otherwise silently drop its start.
   if (prompt.promptTokens >= g.contextSize) throw contextLengthExceeded(g.contextSize, prompt.promptTokens, request.prompt.kind === "chat" ? "messages" : "prompt");
   // A forced tool call is JSON constrained to its schema, like a json_schema response.
@@ -114,6 +114,11 @@ class GenerationRun {
   #streamedTokens = 0;
   #lastTokenAt: number;
   #text = "";
+  /** The tokens of the text chunk node-llama-cpp is about to hand over (it calls onToken first). */
+  #chunkTokens: Token[] = [];
+  #chunks = 0;
+  /** Set by #complete when the reply continues the prompt's text (LlamaChat decodes its own). */
+  #continuesPrompt = false;
 
   constructor(
     private readonly g: Generator,
@@ -144,6 +149,7 @@ class GenerationRun {
   /** A plain completion of the rendered prompt, grammar-constrained when the format asks. */
   async #complete(): Promise<{stopReason: string}> {
     const completion = new LlamaCompletion({contextSequence: this.sequence});
+    this.#continuesPrompt = this.plan.prompt.continues;
     try {
       const {grammar} = this.plan;
       const result = await completion.generateCompletionWithMeta(this.plan.prompt.tokens, {...this.#sampling(), ...(grammar ? {grammar} : {}), customStopTriggers: this.plan.prompt.stopTriggers});
@@ -197,6 +203,9 @@ class GenerationRun {
       onToken: (tokens: Token[]) => this.#onToken(tokens),
       // `result.response` is not used: the text is what passed the stop detector, as streamed.
       onTextChunk: (chunk: string) => {
+        // LlamaCompletion decodes its first chunk alone, as the start of a text; a reply
+        // that continues the prompt keeps the leading space that drops (prompt.ts).
+        if (this.#chunks++ === 0 && this.#continuesPrompt) chunk = this.g.model.detokenize(this.#chunkTokens, false, this.plan.prompt.evaluated.slice(-8));
         this.#text += this.#emit(this.#stops.push(chunk));
         if (this.#stops.stopped) this.#stopSignal.abort();
       }
@@ -208,6 +217,7 @@ class GenerationRun {
     if (this.#streamedTokens > 0) this.g.tokenObserver?.onInterToken((now - this.#lastTokenAt) / 1000);
     this.#lastTokenAt = now;
     this.#streamedTokens += tokens.length;
+    this.#chunkTokens = tokens;
     if (this.request.logprobs) this.#generated.push(...tokens);
   }
 
@@ -233,7 +243,7 @@ class GenerationRun {
     // Read before scoring, which evaluates the reply again on this sequence.
     const completionTokens = sequence.tokenMeter.usedOutputTokens - this.#sampledBefore;
     const {logprobs: wanted} = this.request;
-    const logprobs = wanted && stopCause !== "aborted" ? await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text), wanted.top) : undefined;
+    const logprobs = wanted && stopCause !== "aborted" ? await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, this.#continuesPrompt ? plan.prompt.evaluated : []), wanted.top) : undefined;
     return {
       ...(logprobs ? {logprobs} : {}),
       ...(toolCalls ? {toolCalls} : {}),

@@ -4,11 +4,17 @@ import type {TokenLogprob} from "../core/generation.js";
 /** OpenAI's stand-in for the log probability of a token the model gives no chance: finite, as JSON needs. */
 export const LOGPROB_FLOOR = -9999;
 
-/** The generated tokens whose text starts inside the output (a stop string's tokens are cut with it). */
-export function visibleTokens(model: LlamaModel, generated: readonly Token[], text: string): Token[] {
+/**
+ * The generated tokens whose text starts inside the output (a stop string's tokens are cut
+ * with it). `before`: the prompt tokens the text was decoded after (none for a reply that
+ * opens a turn).
+ */
+export function visibleTokens(model: LlamaModel, generated: readonly Token[], text: string, before: readonly Token[] = []): Token[] {
+  const all = [...before.slice(-8), ...generated];
+  const start = all.length - generated.length;
   let offset = 0;
   let i = 0;
-  for (; i < generated.length && offset < text.length; i++) offset += model.detokenize([generated[i]!], false, generated.slice(Math.max(0, i - 8), i)).length;
+  for (; i < generated.length && offset < text.length; i++) offset += model.detokenize([generated[i]!], false, all.slice(Math.max(0, start + i - 8), start + i)).length;
   return generated.slice(0, i);
 }
 

@@ -11,15 +11,17 @@ import {SseStream} from "./sse.js";
 type Res = Response<unknown, RequestLocals>;
 
 /**
- * `n` > 1: n choices of one prompt. Greedy choices are identical by definition, so one
- * generation serves them all; sampled ones run side by side on n slots (choice i with
- * seed + i when a seed is given). Not cached and not shared with other requests.
+ * `n` > 1, or a legacy completion's batch of prompts: n choices of each prompt, prompt-major
+ * (choice index = prompt index x n + i). Greedy choices of one prompt are identical by
+ * definition, so one generation serves them; sampled ones run side by side, one slot each
+ * (choice i with seed + i when a seed is given). Not cached and not shared with other requests.
  */
 export async function serveChoices(deps: CompletionHandlerDeps, endpoint: Endpoint, engine: Engine, request: InferenceRequest, formatter: ResponseFormatter, res: Res): Promise<void> {
-  if (request.n > engine.slots.size) throw invalidRequest(`Invalid value for 'n': at most ${engine.slots.size} (this server's slots).`, "n", "invalid_value");
+  const runs = runsOf(request);
+  if (runs.length > engine.slots.size) throw tooManyRuns(request, runs.length, engine.slots.size);
   const locals = res.locals;
   res.set("X-Cache", "BYPASS");
-  Object.assign(locals.log, {cache: "BYPASS", n: request.n});
+  Object.assign(locals.log, {cache: "BYPASS", n: request.n, ...(request.batch ? {prompts: request.batch.length} : {})});
   const abort = new AbortController();
   let timedOut = false;
   const deadline = setTimeout(() => {
@@ -32,12 +34,12 @@ export async function serveChoices(deps: CompletionHandlerDeps, endpoint: Endpoi
   res.on("close", onClose);
   const sse = request.stream ? new SseStream(res) : undefined;
   try {
-    const results = await generateChoices(deps, endpoint, engine, request, formatter, res, sse, {signal: abort.signal, timedOut: () => timedOut});
+    const results = await generateChoices(deps, endpoint, engine, runs, formatter, res, sse, {signal: abort.signal, timedOut: () => timedOut});
     if (results.some((r) => r.stopCause === "aborted") || res.destroyed) {
       locals.log.outcome = "client_closed";
       return;
     }
-    respondChoices(deps, request, formatter, res, sse, results);
+    respondChoices(deps, request, runs, formatter, res, sse, results);
   } catch (error) {
     if (!sse?.open) throw error;
     const apiError = error instanceof ApiError ? error : internalError();
@@ -49,63 +51,110 @@ export async function serveChoices(deps: CompletionHandlerDeps, endpoint: Endpoi
   }
 }
 
-/** Runs the generations (one when greedy); a failing one stops the others. Streams text as it comes. */
+/** One generation and the choice indices it answers. */
+interface Run {
+  readonly request: InferenceRequest;
+  readonly prompt: number;
+  readonly indices: readonly number[];
+}
+
+/** The generations a request needs: one per prompt when greedy, else one per choice. */
+export function runsOf(request: InferenceRequest): Run[] {
+  const prompts = request.batch ?? [request.prompt];
+  const {n, params} = request;
+  const single: InferenceRequest = {...request, n: 1};
+  delete (single as {batch?: unknown}).batch;
+  return prompts.flatMap((prompt, p) => {
+    const base = {...single, prompt};
+    if (params.temperature === 0) return [{request: base, prompt: p, indices: Array.from({length: n}, (_, i) => p * n + i)}];
+    return Array.from({length: n}, (_, i) => ({
+      request: {...base, params: {...params, seed: params.seed === undefined ? undefined : params.seed + i}},
+      prompt: p,
+      indices: [p * n + i]
+    }));
+  });
+}
+
+function tooManyRuns(request: InferenceRequest, runs: number, slots: number): ApiError {
+  if (!request.batch) return invalidRequest(`Invalid value for 'n': at most ${slots} (this server's slots).`, "n", "invalid_value");
+  return invalidRequest(
+    `Invalid value for 'prompt': ${request.batch.length} prompts x n=${request.n} need ${runs} generations at once; this server has ${slots} slots (greedy choices of one prompt share one).`,
+    "prompt",
+    "invalid_value"
+  );
+}
+
+/** Runs the generations; a failing one stops the others. Streams text as it comes. */
 function generateChoices(
   deps: CompletionHandlerDeps,
   endpoint: Endpoint,
   engine: Engine,
-  request: InferenceRequest,
+  runs: readonly Run[],
   formatter: ResponseFormatter,
   res: Res,
   sse: SseStream | undefined,
   abort: {signal: AbortSignal; timedOut: () => boolean}
 ): Promise<GenerationResult[]> {
   const locals = res.locals;
-  const runs = request.params.temperature === 0 ? 1 : request.n;
-  const indices = (run: number) => (runs === 1 ? Array.from({length: request.n}, (_, i) => i) : [run]);
   const stop = new AbortController();
   const signal = AbortSignal.any([abort.signal, stop.signal]);
+  const choices = runs.reduce((a, r) => a + r.indices.length, 0);
   let sawText = false;
   const open = () => {
     if (!sse || sse.open || res.destroyed) return;
     sse.start({"X-Request-Id": locals.requestId});
-    for (let i = 0; i < request.n; i++) for (const c of formatter.opening(i)) sse.send(c);
+    for (let i = 0; i < choices; i++) for (const c of formatter.opening(i)) sse.send(c);
   };
-  const onText = (run: number) => (piece: string) => {
+  const onText = (run: Run) => (piece: string) => {
     if (!sawText) {
       sawText = true;
       deps.metrics.ttft.observe({endpoint}, (performance.now() - locals.startedAt) / 1000);
     }
-    if (sse) for (const i of indices(run)) for (const c of formatter.text(piece, i)) sse.send(c);
+    if (sse) for (const i of run.indices) for (const c of formatter.text(piece, i)) sse.send(c);
   };
   return Promise.all(
-    Array.from({length: runs}, (_, run) =>
-      engine
-        .generate(
-          {...request, params: {...request.params, seed: request.params.seed === undefined ? undefined : request.params.seed + run}},
-          {tenant: locals.tenant, signal, timedOut: abort.timedOut, onStart: open, onText: onText(run)}
-        )
-        .catch((error: unknown) => {
-          stop.abort(); // one choice failed (a full queue, say): the others stop too
-          throw error;
-        })
+    runs.map((run) =>
+      engine.generate(run.request, {tenant: locals.tenant, signal, timedOut: abort.timedOut, onStart: open, onText: onText(run)}).catch((error: unknown) => {
+        stop.abort(); // one choice failed (a full queue, say): the others stop too
+        throw error;
+      })
     )
   );
 }
 
-/** The choices as one body, or their closing chunks; usage counts the prompt once. */
-function respondChoices(deps: CompletionHandlerDeps, request: InferenceRequest, formatter: ResponseFormatter, res: Res, sse: SseStream | undefined, results: readonly GenerationResult[]): void {
-  const records: CompletionRecord[] = Array.from({length: request.n}, (_, i) => {
-    const r = results[results.length === 1 ? 0 : i]!;
-    return {chunks: [r.text], finishReason: r.finishReason, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens, ...(r.logprobs ? {logprobs: r.logprobs} : {})};
+/** The choices as one body, or their closing chunks; usage counts each prompt once. */
+function respondChoices(
+  deps: CompletionHandlerDeps,
+  request: InferenceRequest,
+  runs: readonly Run[],
+  formatter: ResponseFormatter,
+  res: Res,
+  sse: SseStream | undefined,
+  results: readonly GenerationResult[]
+): void {
+  const records: CompletionRecord[] = [];
+  runs.forEach((run, r) => {
+    for (const i of run.indices) records[i] = recordOf(results[r]!);
   });
-  const total = totalOf(records);
+  const total = totalOf(records, request.n);
   deps.metrics.promptTokens.inc(total.promptTokens);
   deps.metrics.completionTokens.inc(results.reduce((a, r) => a + r.completionTokens, 0));
   deps.metrics.responses.inc({source: "generated"});
   Object.assign(res.locals.log, {prompt_tokens: total.promptTokens, completion_tokens: total.completionTokens});
-  if (!sse) return void res.json(formatter.choicesBody(records));
-  records.forEach((r, i) => sse.send(formatter.finish(r, i)));
+  if (!sse) return void res.json(formatter.choicesBody(records, request.n));
+  records.forEach((r, i) => {
+    for (const c of formatter.closing(r, i)) sse.send(c);
+  });
   if (request.includeUsage) sse.send(formatter.usageChunk(total));
   sse.end();
 }
+
+const recordOf = (r: GenerationResult): CompletionRecord => ({
+  chunks: [r.text],
+  finishReason: r.finishReason,
+  promptTokens: r.promptTokens,
+  cachedTokens: r.cachedTokens,
+  completionTokens: r.completionTokens,
+  ...(r.logprobs ? {logprobs: r.logprobs} : {}),
+  ...(r.toolCalls ? {toolCalls: r.toolCalls} : {})
+});

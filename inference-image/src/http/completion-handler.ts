@@ -2,7 +2,7 @@ import type {Request, Response} from "express";
 import {modelNotFound} from "../core/errors.js";
 import type {Engine, GenerationResult} from "../core/generation.js";
 import type {CompletionRecord} from "../core/record.js";
-import type {Endpoint, InferenceRequest} from "../core/request.js";
+import type {Endpoint, InferenceRequest, Prompt} from "../core/request.js";
 import {ResponseFormatter} from "../openai/responses.js";
 import {consultCache, type CachePlan} from "./cache-lookup.js";
 import {serveChoices} from "./choices.js";
@@ -42,9 +42,9 @@ async function serve(deps: CompletionHandlerDeps, endpoint: Endpoint, parse: (bo
   if (request.model !== undefined && request.model !== engine.modelName) throw modelNotFound(request.model);
   const locals = res.locals;
   locals.log.stream = request.stream;
-  if (deps.logPrompts) locals.log.prompt = request.prompt.kind === "chat" ? request.prompt.messages : request.prompt.text;
+  if (deps.logPrompts) locals.log.prompt = promptForLog(request.prompt);
   const formatter = new ResponseFormatter(endpoint, engine.modelName, locals.requestId, Math.floor(Date.now() / 1000), request.includeUsage, request.tools);
-  if (request.n > 1) return serveChoices(deps, endpoint, engine, request, formatter, res);
+  if (request.n > 1 || request.batch) return serveChoices(deps, endpoint, engine, request, formatter, res);
 
   const plan = await consultCache(deps.cache, deps.metrics, request, locals.tenant, req.get("cache-control"));
   res.set("X-Cache", plan.status);
@@ -53,6 +53,11 @@ async function serve(deps: CompletionHandlerDeps, endpoint: Endpoint, parse: (bo
   const {flight, joined} = joinOrStart(deps, engine, request, plan, locals.tenant);
   if (joined) locals.log.coalesced = true;
   await followFlight(deps, endpoint, flight, joined, request, formatter, res);
+}
+
+/** What prompt logging (LOG_PROMPTS) records of a prompt: the messages, the text, or the token ids. */
+function promptForLog(prompt: Prompt): unknown {
+  return prompt.kind === "chat" ? prompt.messages : prompt.kind === "text" ? prompt.text : prompt.tokens;
 }
 
 /** A stored answer, served without the model: every prompt token counts as cached. */

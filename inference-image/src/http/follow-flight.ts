@@ -83,7 +83,7 @@ export function followFlight(deps: CompletionHandlerDeps, endpoint: Endpoint, fl
         metrics.responses.inc({source: joined ? "coalesced" : "generated"});
         const record = toRecord(flight.chunks, result);
         if (sse) {
-          for (const c of formatter.closing(record)) sse.send(c);
+          for (const c of formatter.ending(record)) sse.send(c);
           sse.end();
         } else res.json(formatter.body(record));
         finish();

@@ -35,9 +35,8 @@ const chatSchema = z.strictObject({
     )
     .max(128, "may hold at most 128 tools")
     .nullish(),
-  tool_choice: z
-    .union([z.enum(["none", "auto", "required"]), z.strictObject({type: z.literal("function"), function: z.strictObject({name: z.string()})})])
-    .nullish(),
+  // Checked in toolChoiceOf, whose errors name the one shape that was meant.
+  tool_choice: z.union([z.string(), z.looseObject({type: z.string()})]).nullish(),
   parallel_tool_calls: z.boolean().nullish(),
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),
@@ -69,10 +68,8 @@ export function parseChatRequest(body: unknown): InferenceRequest {
   rejectUnsupported(r);
   const messages = r.messages.map((m, i) => toChatMessage(m, i));
   const tools = toolsOf(r);
-  if (tools && (r.n ?? 1) > 1) throw unsupportedParameter("n", "must be 1 with tools");
   if (typeof r.logprobs === "number") throw invalidRequest("Invalid value for 'logprobs': must be a boolean in chat completions (top_logprobs sets the alternatives).", "logprobs", "invalid_value");
   if (r.top_logprobs != null && r.logprobs !== true) throw invalidRequest("Invalid value for 'top_logprobs': logprobs must be true to use it.", "top_logprobs", "invalid_value");
-  if (r.logprobs === true && tools) throw unsupportedParameter("logprobs", "is not supported with tools");
   return {
     ...(tools ? {tools} : {}),
     ...(r.logprobs === true ? {logprobs: {top: r.top_logprobs ?? 0}} : {}),
@@ -92,8 +89,8 @@ const TEXT: ResponseFormat = {kind: "text"};
 /** The tools and tool choice, validated. `none` (or no tools) means a plain reply; `auto` is OpenAI's default with tools. */
 function toolsOf(r: z.infer<typeof chatSchema>): Tools | undefined {
   const defined = r.tools ?? [];
-  const choice = r.tool_choice ?? (defined.length > 0 ? "auto" : "none");
-  if (choice === "none") return undefined;
+  const choice = toolChoiceOf(r.tool_choice, defined.length > 0);
+  if (choice.kind === "none") return undefined;
   if (defined.length === 0) throw invalidRequest("Invalid value for 'tool_choice': tools must be given when tool_choice is not 'none'.", "tool_choice", "invalid_value");
   const names = new Set<string>();
   const functions = defined.map((t, i): ToolFunction => {
@@ -104,10 +101,57 @@ function toolsOf(r: z.infer<typeof chatSchema>): Tools | undefined {
     if (parameters["type"] !== "object") throw invalidRequest(`Invalid value for '${param}.parameters.type': a function's parameters must be a schema of type 'object'.`, `${param}.parameters.type`, "invalid_value");
     return {name: t.function.name, description: t.function.description, parameters: toGrammarSchema(parameters, t.function.strict ?? false, `${param}.parameters`).schema};
   });
-  if (choice === "auto") return {functions, choice: {kind: "auto", parallel: r.parallel_tool_calls ?? true}};
-  if (choice === "required") return {functions, choice: {kind: "required"}};
-  if (!names.has(choice.function.name)) throw invalidRequest(`Invalid value for 'tool_choice.function.name': no tool is named '${choice.function.name}'.`, "tool_choice.function.name", "invalid_value");
-  return {functions, choice: {kind: "named", name: choice.function.name}};
+  if (choice.kind === "named") {
+    if (!names.has(choice.name)) throw invalidRequest(`Invalid value for 'tool_choice.function.name': no tool is named '${choice.name}'.`, "tool_choice.function.name", "invalid_value");
+    return {functions, choice};
+  }
+  // allowed_tools narrows what may be called; the others stay defined (and cacheable) for the client.
+  const allowed = choice.allowed ? allowedFunctions(functions, choice.allowed) : functions;
+  if (choice.kind === "auto") return {functions: allowed, choice: {kind: "auto", parallel: r.parallel_tool_calls ?? true}};
+  return {functions: allowed, choice: {kind: "required"}};
+}
+
+type ToolChoice = {kind: "none"} | {kind: "auto" | "required"; allowed?: readonly string[]} | {kind: "named"; name: string};
+
+const namedChoice = z.strictObject({type: z.literal("function"), function: z.strictObject({name: z.string()})});
+const allowedChoice = z.strictObject({
+  type: z.literal("allowed_tools"),
+  allowed_tools: z.strictObject({
+    mode: z.enum(["auto", "required"]),
+    tools: z.array(z.looseObject({type: z.literal("function"), function: z.looseObject({name: z.string()})})).min(1, "must name at least one tool")
+  })
+});
+
+/**
+ * tool_choice in each of the spec's shapes: a mode, a named function, or allowed_tools (a
+ * mode over a subset). An object is checked against the shape its `type` names, so an error
+ * points at what is wrong in it rather than listing every alternative.
+ */
+function toolChoiceOf(choice: string | {type: string} | null | undefined, hasTools: boolean): ToolChoice {
+  if (choice == null) return {kind: hasTools ? "auto" : "none"};
+  if (typeof choice === "string") {
+    if (choice === "none" || choice === "auto" || choice === "required") return {kind: choice};
+    throw invalidRequest(`Invalid value for 'tool_choice': '${choice}'; expected 'none', 'auto', 'required', or an object.`, "tool_choice", "invalid_value");
+  }
+  if (choice.type === "function") {
+    const named = parseWith(namedChoice, choice, "tool_choice");
+    return {kind: "named", name: named.function.name};
+  }
+  if (choice.type === "allowed_tools") {
+    const {allowed_tools: a} = parseWith(allowedChoice, choice, "tool_choice");
+    return {kind: a.mode, allowed: a.tools.map((t) => t.function.name)};
+  }
+  if (choice.type === "custom") throw unsupportedParameter("tool_choice.type", "'custom' is not supported: this server has function tools only");
+  throw invalidRequest(`Invalid value for 'tool_choice.type': '${choice.type}'; expected 'function' or 'allowed_tools'.`, "tool_choice.type", "invalid_value");
+}
+
+/** The functions allowed_tools names, each of which must be defined. */
+function allowedFunctions(functions: readonly ToolFunction[], names: readonly string[]): ToolFunction[] {
+  return names.map((name, i) => {
+    const f = functions.find((fn) => fn.name === name);
+    if (!f) throw invalidRequest(`Invalid value for 'tool_choice.allowed_tools.tools[${i}].function.name': no tool is named '${name}'.`, `tool_choice.allowed_tools.tools[${i}].function.name`, "invalid_value");
+    return f;
+  });
 }
 
 function responseFormat(f: z.infer<typeof chatSchema>["response_format"]): ResponseFormat {

@@ -1,13 +1,14 @@
 import {z} from "zod";
-import {invalidRequest, unsupportedParameter} from "../core/errors.js";
-import type {InferenceRequest, ResponseFormat} from "../core/request.js";
+import {invalidRequest} from "../core/errors.js";
+import type {InferenceRequest, Prompt, ResponseFormat} from "../core/request.js";
 import {common, parseWith, rejectUnsupported, samplingParams} from "./request-fields.js";
 
 /** `/v1/completions` and the seed's `/generate` into the internal request. Pure. */
 
 const completionSchema = z.strictObject({
   ...common,
-  prompt: z.union([z.string(), z.array(z.string())]),
+  // As the spec allows: a string, token ids, or a batch of either.
+  prompt: z.union([z.string(), z.array(z.string()).min(1, "must not be empty"), z.array(z.number().int().min(0)).min(1, "must not be empty"), z.array(z.array(z.number().int().min(0)).min(1, "must not be empty")).min(1, "must not be empty")]),
   echo: z.unknown().optional(),
   best_of: z.unknown().optional(),
   suffix: z.unknown().optional()
@@ -26,22 +27,28 @@ const TEXT: ResponseFormat = {kind: "text"};
 export function parseCompletionRequest(body: unknown): InferenceRequest {
   const r = parseWith(completionSchema, body);
   rejectUnsupported(r);
-  let text: string;
   if (typeof r.logprobs === "boolean") throw invalidRequest("Invalid value for 'logprobs': must be an integer 0-5 in completions (the alternatives per token).", "logprobs", "invalid_value");
-  if (typeof r.prompt === "string") text = r.prompt;
-  else if (r.prompt.length === 1 && r.prompt[0] !== undefined) text = r.prompt[0];
-  else throw unsupportedParameter("prompt", "must be a string or an array of exactly one string (batched prompts are not supported)");
+  const prompts = promptsOf(r.prompt);
+  const [first] = prompts as [Prompt, ...Prompt[]];
   return {
+    ...(prompts.length > 1 ? {batch: prompts} : {}),
     ...(typeof r.logprobs === "number" ? {logprobs: {top: r.logprobs}} : {}),
     endpoint: "completions",
     model: r.model,
-    prompt: {kind: "text", text},
+    prompt: first,
     params: samplingParams(r, r.max_tokens ?? 16),
     stream: r.stream ?? false,
     includeUsage: r.stream_options?.include_usage ?? false,
     format: TEXT,
     n: r.n ?? 1
   };
+}
+
+/** The prompts of a legacy completion: a string, token ids, or a batch of either. */
+function promptsOf(prompt: string | string[] | number[] | number[][]): Prompt[] {
+  if (typeof prompt === "string") return [{kind: "text", text: prompt}];
+  if (typeof prompt[0] === "number") return [{kind: "tokens", tokens: prompt as number[]}];
+  return (prompt as Array<string | number[]>).map((p) => (typeof p === "string" ? {kind: "text", text: p} : {kind: "tokens", tokens: p}));
 }
 
 /** Parses the seed's `POST /generate {prompt}` body: a plain completion, greedy unless told otherwise. */

@@ -37,6 +37,12 @@ export const common = {
   metadata: z.record(z.string(), z.string()).nullish(),
   service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullish(),
   prompt_cache_key: z.string().nullish(),
+  // Prompt-cache policy hints for OpenAI's own cache (retention, TTL): this server keeps
+  // slot states by its own budget (PROMPT_CACHE_BYTES), so they change nothing.
+  prompt_cache_retention: z.enum(["in_memory", "24h"]).nullish(),
+  prompt_cache_options: z.looseObject({}).nullish(),
+  // Accepted only as null: this server runs no moderation (see rejectUnsupported).
+  moderation: z.unknown().optional(),
   safety_identifier: z.string().nullish(),
   verbosity: z.unknown().optional(),
   web_search_options: z.unknown().optional()
@@ -54,6 +60,7 @@ const unsupported: ReadonlyArray<[field: string, isNeutral: (v: unknown) => bool
   ["reasoning_effort", (v) => v == null, "is not supported"],
   ["verbosity", (v) => v == null, "is not supported: this model has no verbosity setting"],
   ["web_search_options", (v) => v == null, "is not supported: this server does not search the web"],
+  ["moderation", (v) => v == null, "is not supported: this server runs no moderation"],
   ["echo", (v) => v == null || v === false, "is not supported"],
   ["best_of", (v) => v == null || v === 1, "must be 1"],
   ["suffix", (v) => v == null, "is not supported: this model has no infill"]
@@ -95,19 +102,23 @@ export function rejectUnsupported(r: Record<string, unknown>): void {
   for (const [field, isNeutral, why] of unsupported) {
     if (field in r && !isNeutral(r[field])) throw unsupportedParameter(field, why);
   }
+  // As OpenAI answers it: stream options without a stream are a mistake, not a no-op.
+  if (r["stream_options"] != null && r["stream"] !== true) throw invalidRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "invalid_value");
 }
 
-export function parseWith<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+/** Parses a request body, or (with `at`) the part of one at that path, which errors then name. */
+export function parseWith<T extends z.ZodType>(schema: T, body: unknown, at?: string): z.infer<T> {
   if (!isObject(body)) throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
   // reportInput: tells a missing field (input undefined) from a wrong one in the issue.
   const result = schema.safeParse(body, {reportInput: true});
   if (result.success) return result.data;
-  throw toApiError(result.error);
+  throw toApiError(result.error, at);
 }
 
 /** The first issue decides the message; its path becomes OpenAI's `param`. */
-function toApiError(error: z.ZodError): ApiError {
-  const issue = error.issues[0]!;
+function toApiError(error: z.ZodError, at?: string): ApiError {
+  const first = error.issues[0]!;
+  const issue = at === undefined ? first : {...first, path: [at, ...first.path]};
   if (issue.code === "unrecognized_keys") {
     const key = issue.keys[0] ?? "";
     const prefix = issue.path.length > 0 ? `${formatPath(issue.path)}.` : "";

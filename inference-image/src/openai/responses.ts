@@ -18,10 +18,19 @@ export const usageOf = (r: Pick<CompletionRecord, "promptTokens" | "completionTo
   prompt_tokens_details: {cached_tokens: r.cachedTokens ?? 0}
 });
 
-/** Usage of several choices of one prompt: the prompt once, every choice's completion. */
-export function totalOf(records: ReadonlyArray<Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">>): Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens"> {
-  const first = records[0]!;
-  return {promptTokens: first.promptTokens, cachedTokens: first.cachedTokens ?? 0, completionTokens: records.reduce((a, r) => a + r.completionTokens, 0)};
+type Counts = Pick<CompletionRecord, "promptTokens" | "completionTokens" | "cachedTokens">;
+
+/**
+ * Usage of choices, `n` per prompt (prompt-major, as a batch orders them): each prompt once,
+ * every choice's completion.
+ */
+export function totalOf(records: readonly Counts[], n = records.length): Counts {
+  const firsts = records.filter((_, i) => i % n === 0);
+  return {
+    promptTokens: firsts.reduce((a, r) => a + r.promptTokens, 0),
+    cachedTokens: firsts.reduce((a, r) => a + (r.cachedTokens ?? 0), 0),
+    completionTokens: records.reduce((a, r) => a + r.completionTokens, 0)
+  };
 }
 
 /**
@@ -43,11 +52,16 @@ export class ResponseFormatter {
   ) {
     this.id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${requestId}`;
     this.#callId = `call_${requestId}`;
-    this.#stream = forcedCall(tools) ? new ToolCallStream(tools) : undefined;
   }
 
   readonly #callId: string;
-  readonly #stream: ToolCallStream | undefined;
+  // A forced call streams as tool-call deltas, one parser per choice.
+  readonly #streams = new Map<number, ToolCallStream>();
+
+  /** Call ids unique in the response: choice 0 keeps the plain id (as cached replays have it). */
+  #callIdOf(index: number): string {
+    return index === 0 ? this.#callId : `${this.#callId}_c${index}`;
+  }
 
   /** A tool call's finish: "tool_calls" once the call is complete, "length" when cut. */
   #finishReason(record: Pick<CompletionRecord, "finishReason" | "toolCalls">): FinishReason | "tool_calls" {
@@ -55,8 +69,8 @@ export class ResponseFormatter {
   }
 
   /** The model's own calls (auto), with ids unique in this response. */
-  #calls(record: Pick<CompletionRecord, "toolCalls">) {
-    return (record.toolCalls ?? []).map((c, i) => ({id: `${this.#callId}_${i}`, type: "function", function: {name: c.name, arguments: c.arguments}}));
+  #calls(record: Pick<CompletionRecord, "toolCalls">, index = 0) {
+    return (record.toolCalls ?? []).map((c, i) => ({id: `${this.#callIdOf(index)}_${i}`, type: "function", function: {name: c.name, arguments: c.arguments}}));
   }
 
   /** The non-streaming body. */
@@ -66,24 +80,25 @@ export class ResponseFormatter {
   }
 
   /**
-   * A body with one choice per record (`n`). Usage counts the prompt once and every
-   * choice's tokens, as OpenAI does.
+   * A body with one choice per record (`n` per prompt). Usage counts each prompt once and
+   * every choice's tokens, as OpenAI does.
    */
-  choicesBody(records: readonly CompletionRecord[]): Record<string, unknown> {
+  choicesBody(records: readonly CompletionRecord[], n = records.length): Record<string, unknown> {
     const choices = records.map((record, index) => {
       const text = record.chunks.join("");
+      const logprobs = this.#logprobs(record.logprobs);
       if (record.toolCalls?.length) {
-        const message = {role: "assistant", content: text === "" ? null : text, tool_calls: this.#calls(record), refusal: null};
-        return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
+        const message = {role: "assistant", content: text === "" ? null : text, tool_calls: this.#calls(record, index), refusal: null};
+        return {index, message, logprobs, finish_reason: this.#finishReason(record)};
       }
       if (forcedCall(this.tools)) {
         const call = toolCallOf(text, this.tools);
-        const message = {role: "assistant", content: null, tool_calls: [{id: this.#callId, type: "function", function: call}], refusal: null};
-        return {index, message, logprobs: null, finish_reason: this.#finishReason(record)};
+        const message = {role: "assistant", content: null, tool_calls: [{id: this.#callIdOf(index), type: "function", function: call}], refusal: null};
+        return {index, message, logprobs, finish_reason: this.#finishReason(record)};
       }
       return this.endpoint === "chat"
-        ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs: this.#logprobs(record.logprobs), finish_reason: record.finishReason}
-        : {index, text, logprobs: this.#logprobs(record.logprobs), finish_reason: record.finishReason};
+        ? {index, message: {role: "assistant", content: text, refusal: null}, logprobs, finish_reason: record.finishReason}
+        : {index, text, logprobs, finish_reason: record.finishReason};
     });
     return {
       id: this.id,
@@ -91,43 +106,53 @@ export class ResponseFormatter {
       created: this.created,
       model: this.model,
       choices,
-      usage: usageOf(totalOf(records))
+      usage: usageOf(totalOf(records, n))
     };
   }
 
-  /** Chunks sent before any text: chat streams announce the assistant role first. */
+  /**
+   * Chunks sent before any text: chat streams announce the assistant role first. With
+   * tools the content starts null, as OpenAI sends it (and as the body has it when the
+   * reply is only calls), so stream helpers end with the same message either way.
+   */
   opening(index = 0): Record<string, unknown>[] {
-    return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: ""}, null, index)] : [];
+    return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: this.tools ? null : ""}, null, index)] : [];
   }
 
   /** The chunks a piece of generated text becomes (a tool call's deltas may be none yet). */
   text(piece: string, index = 0): Record<string, unknown>[] {
-    if (this.#stream) return this.#stream.push(piece).map((d) => this.chunk({tool_calls: [this.#toolDelta(d)]}, null, index));
+    const stream = this.#streamOf(index);
+    if (stream) return stream.push(piece).map((d) => this.chunk({tool_calls: [this.#toolDelta(d, index)]}, null, index));
     return [this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index)];
   }
 
-  #toolDelta(d: ToolCallDelta) {
-    return d.kind === "header" ? {index: 0, id: this.#callId, type: "function", function: {name: d.name, arguments: ""}} : {index: 0, function: {arguments: d.text}};
+  #streamOf(index: number): ToolCallStream | undefined {
+    if (!forcedCall(this.tools)) return undefined;
+    let stream = this.#streams.get(index);
+    if (!stream) this.#streams.set(index, (stream = new ToolCallStream(this.tools)));
+    return stream;
+  }
+
+  #toolDelta(d: ToolCallDelta, index: number) {
+    return d.kind === "header" ? {index: 0, id: this.#callIdOf(index), type: "function", function: {name: d.name, arguments: ""}} : {index: 0, function: {arguments: d.text}};
   }
 
   /**
-   * The chunk that carries `finish_reason` (and the choice's logprobs, which are computed
-   * once the reply is complete), and the usage chunk when the client asked for it.
+   * The chunks that end one choice: the model's own calls (known once it stops), then the
+   * one that carries `finish_reason` (and the choice's logprobs, which are computed once
+   * the reply is complete).
    */
-  closing(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens" | "logprobs" | "toolCalls">): Record<string, unknown>[] {
-    // The model's own calls are known once it stops: each goes out as OpenAI streams one.
-    const calls = this.#calls(record).flatMap((c, i) => [
-      this.chunk({tool_calls: [{index: i, id: c.id, type: "function", function: {name: c.function.name, arguments: ""}}]}, null),
-      this.chunk({tool_calls: [{index: i, function: {arguments: c.function.arguments}}]}, null)
+  closing(record: Pick<CompletionRecord, "finishReason" | "logprobs" | "toolCalls">, index = 0): Record<string, unknown>[] {
+    const calls = this.#calls(record, index).flatMap((c, i) => [
+      this.chunk({tool_calls: [{index: i, id: c.id, type: "function", function: {name: c.function.name, arguments: ""}}]}, null, index),
+      this.chunk({tool_calls: [{index: i, function: {arguments: c.function.arguments}}]}, null, index)
     ]);
-    const last = this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), 0, record.logprobs);
-    if (!this.includeUsage) return [...calls, last];
-    return [...calls, last, this.usageChunk(record)];
+    return [...calls, this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), index, record.logprobs)];
   }
 
-  /** The chunk that ends one choice of several. */
-  finish(record: Pick<CompletionRecord, "finishReason" | "logprobs">, index: number): Record<string, unknown> {
-    return this.chunk(this.endpoint === "chat" ? {} : "", record.finishReason, index, record.logprobs);
+  /** A one-choice stream's end: its closing, then the usage chunk when the client asked for it. */
+  ending(record: Pick<CompletionRecord, "finishReason" | "promptTokens" | "completionTokens" | "cachedTokens" | "logprobs" | "toolCalls">): Record<string, unknown>[] {
+    return this.includeUsage ? [...this.closing(record), this.usageChunk(record)] : this.closing(record);
   }
 
   /** Chat: `{content: [{token, logprob, bytes, top_logprobs}]}`; completions: the legacy parallel arrays. */
@@ -156,7 +181,7 @@ export class ResponseFormatter {
 
   /** Every chunk of a stream for a finished record, as a replay sends them. */
   allChunks(record: CompletionRecord): Record<string, unknown>[] {
-    return [...this.opening(), ...record.chunks.flatMap((c) => this.text(c)), ...this.closing(record)];
+    return [...this.opening(), ...record.chunks.flatMap((c) => this.text(c)), ...this.ending(record)];
   }
 
   private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0, logprobs?: readonly TokenLogprob[]): Record<string, unknown> {
