@@ -7,7 +7,7 @@ import {GGML} from "../../dev/models/gguf.js";
 import {SHAPES, writeSyntheticModel} from "../../dev/models/synthetic.js";
 import {freePort} from "../../dev/processes/ports.js";
 
-const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
+export const MODEL_DIR = resolve(REPO_ROOT, ".paddock/bench-models");
 
 /**
  * The CMake options of the install-time CPU build of llama.cpp, as the server asks getLlama
