@@ -116,7 +116,7 @@ class GenerationRun {
   #text = "";
   /** The tokens of the text chunk node-llama-cpp is about to hand over (it calls onToken first). */
   #chunkTokens: Token[] = [];
-  #chunks = 0;
+  #sawChunk = false;
   /** Set by #complete when the reply continues the prompt's text (LlamaChat decodes its own). */
   #continuesPrompt = false;
 
@@ -205,7 +205,8 @@ class GenerationRun {
       onTextChunk: (chunk: string) => {
         // LlamaCompletion decodes its first chunk alone, as the start of a text; a reply
         // that continues the prompt keeps the leading space that drops (prompt.ts).
-        if (this.#chunks++ === 0 && this.#continuesPrompt) chunk = this.g.model.detokenize(this.#chunkTokens, false, this.plan.prompt.evaluated.slice(-8));
+        if (!this.#sawChunk && this.#continuesPrompt) chunk = this.g.model.detokenize(this.#chunkTokens, false, this.plan.prompt.evaluated.slice(-8));
+        this.#sawChunk = true;
         this.#text += this.#emit(this.#stops.push(chunk));
         if (this.#stops.stopped) this.#stopSignal.abort();
       }

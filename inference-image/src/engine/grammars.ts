@@ -1,4 +1,4 @@
-import type {Llama, LlamaGrammar} from "node-llama-cpp";
+import type {GbnfJsonSchema, Llama, LlamaGrammar} from "node-llama-cpp";
 import type {ResponseFormat} from "../core/request.js";
 import {JSON_OBJECT_GRAMMAR, JSON_OBJECT_STOP} from "../openai/json-grammar.js";
 import {spliceRules, withRules} from "../openai/schema-rules.js";
@@ -36,8 +36,8 @@ export class GrammarCache {
    */
   async #schemaGrammar(schema: Record<string, unknown>): Promise<LlamaGrammar> {
     const {schema: placeheld, rules} = withRules(schema);
-    // `as never`: node-llama-cpp infers the output's type from a literal schema; a client's schema has none.
-    const json = await this.llama.createGrammarForJsonSchema(placeheld as never);
+    // A client's schema, translated and checked by json-schema.ts: the subset GbnfJsonSchema describes.
+    const json = await this.llama.createGrammarForJsonSchema<GbnfJsonSchema>(placeheld as GbnfJsonSchema);
     if (rules.length === 0) return json;
     return this.llama.createGrammar({grammar: spliceRules(json.grammar, rules), stopGenerationTriggers: json.stopGenerationTriggers, trimWhitespaceSuffix: json.trimWhitespaceSuffix});
   }

@@ -6,6 +6,7 @@ import type {Endpoint, InferenceRequest} from "../core/request.js";
 import {totalOf, type ResponseFormatter} from "../openai/responses.js";
 import type {CompletionHandlerDeps} from "./handler-deps.js";
 import type {RequestLocals} from "./request-context.js";
+import {toRecord} from "./follow-flight.js";
 import {SseStream} from "./sse.js";
 
 type Res = Response<unknown, RequestLocals>;
@@ -134,7 +135,8 @@ function respondChoices(
 ): void {
   const records: CompletionRecord[] = [];
   runs.forEach((run, r) => {
-    for (const i of run.indices) records[i] = recordOf(results[r]!);
+    const result = results[r]!;
+    for (const i of run.indices) records[i] = toRecord([result.text], result);
   });
   const total = totalOf(records, request.n);
   deps.metrics.promptTokens.inc(total.promptTokens);
@@ -148,13 +150,3 @@ function respondChoices(
   if (request.includeUsage) sse.send(formatter.usageChunk(total));
   sse.end();
 }
-
-const recordOf = (r: GenerationResult): CompletionRecord => ({
-  chunks: [r.text],
-  finishReason: r.finishReason,
-  promptTokens: r.promptTokens,
-  cachedTokens: r.cachedTokens,
-  completionTokens: r.completionTokens,
-  ...(r.logprobs ? {logprobs: r.logprobs} : {}),
-  ...(r.toolCalls ? {toolCalls: r.toolCalls} : {})
-});
