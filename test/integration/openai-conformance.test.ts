@@ -1,7 +1,6 @@
 import OpenAI from "openai";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
-import {ServerProcess} from "../../dev/processes/server.js";
-import {OpenApiChecker} from "../helpers/openapi.js";
+import {useCheckedServer} from "../helpers/checked-server.js";
 import {countTokens, tokenIds} from "../helpers/tokenize.js";
 
 /**
@@ -11,22 +10,7 @@ import {countTokens, tokenIds} from "../helpers/tokenize.js";
  * client consumes itself, is checked against OpenAI's OpenAPI document: 0 violations.
  */
 describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts, newer shapes", () => {
-  const checker = new OpenApiChecker();
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "4"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0, fetch: checker.fetch});
-  });
-  afterAll(() => server.stop());
-
-  let checkedBefore = 0;
-  beforeEach(() => (checkedBefore = checker.checked));
-  afterEach(async () => {
-    expect(await checker.settle()).toEqual([]);
-    expect(checker.checked).toBeGreaterThan(checkedBefore);
-  });
+  const api = useCheckedServer({PARALLEL_SLOTS: "4"}, {everyTestChecks: true});
 
   const model = TINY_MODEL_NAME;
   const weather = {
@@ -37,7 +21,7 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
   const ask = [{role: "user" as const, content: "What is the weather in Paris?"}];
 
   it("n > 1 with a forced tool call: every choice is its own call, streamed or not", async () => {
-    const res = await client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: "required", n: 3, temperature: 1, seed: 11, max_tokens: 80});
+    const res = await api.client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: "required", n: 3, temperature: 1, seed: 11, max_tokens: 80});
     expect(res.choices.map((c) => c.index)).toEqual([0, 1, 2]);
     const ids = res.choices.map((c) => c.message.tool_calls?.[0]?.id);
     expect(new Set(ids).size).toBe(3);
@@ -53,7 +37,7 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
     }
 
     // The SDK's stream helper assembles each choice from its own deltas.
-    const stream = client.chat.completions.stream({model, messages: ask, tools: [weather], tool_choice: "required", n: 2, temperature: 1, seed: 11, max_tokens: 80});
+    const stream = api.client.chat.completions.stream({model, messages: ask, tools: [weather], tool_choice: "required", n: 2, temperature: 1, seed: 11, max_tokens: 80});
     const final = await stream.finalChatCompletion();
     expect(final.choices).toHaveLength(2);
     for (const c of final.choices) {
@@ -65,7 +49,7 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
   });
 
   it("n > 1 with tool_choice auto: each choice is a call or text of its own", async () => {
-    const res = await client.chat.completions.create({model, messages: ask, tools: [weather, time], n: 2, temperature: 1, seed: 5, max_tokens: 24});
+    const res = await api.client.chat.completions.create({model, messages: ask, tools: [weather, time], n: 2, temperature: 1, seed: 5, max_tokens: 24});
     expect(res.choices).toHaveLength(2);
     for (const c of res.choices) {
       // The tiny model rarely calls on its own; a text reply and a call are both answers.
@@ -75,7 +59,7 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
   });
 
   it("logprobs with a tool call: the tokens spell the call's arguments", async () => {
-    const res = await client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: {type: "function", function: {name: "get_weather"}}, logprobs: true, top_logprobs: 2, temperature: 0, max_tokens: 80});
+    const res = await api.client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: {type: "function", function: {name: "get_weather"}}, logprobs: true, top_logprobs: 2, temperature: 0, max_tokens: 80});
     const choice = res.choices[0]!;
     const call = choice.message.tool_calls![0]!;
     const content = choice.logprobs!.content!;
@@ -86,9 +70,9 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
 
   it("a streamed tool call opens with content null and ends as the body does", async () => {
     const request = {model, messages: ask, tools: [weather], tool_choice: "required" as const, temperature: 0, max_tokens: 80};
-    const body = await client.chat.completions.create(request);
+    const body = await api.client.chat.completions.create(request);
     const first: unknown[] = [];
-    const stream = client.chat.completions.stream(request).on("chunk", (c) => first.push(c.choices[0]?.delta));
+    const stream = api.client.chat.completions.stream(request).on("chunk", (c) => first.push(c.choices[0]?.delta));
     const final = await stream.finalChatCompletion();
     expect(first[0]).toEqual({role: "assistant", content: null});
     expect(final.choices[0]!.message.content).toBeNull();
@@ -99,12 +83,12 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
 
   it("a conversation ending in an assistant message is answered by continuing it (prefill)", async () => {
     const story = [{role: "user" as const, content: "Tell me a story."}];
-    const plain = (await client.chat.completions.create({model, messages: story, temperature: 0, max_tokens: 40})).choices[0]!.message.content!;
+    const plain = (await api.client.chat.completions.create({model, messages: story, temperature: 0, max_tokens: 40})).choices[0]!.message.content!;
     // Cut the plain reply before a word: the prefilled reply is the rest of it.
     const cut = plain.indexOf(" ", 12);
     expect(cut).toBeGreaterThan(0);
     const prefill = plain.slice(0, cut);
-    const res = await client.chat.completions.create({model, messages: [...story, {role: "assistant", content: prefill}], temperature: 0, max_tokens: 8});
+    const res = await api.client.chat.completions.create({model, messages: [...story, {role: "assistant", content: prefill}], temperature: 0, max_tokens: 8});
     const rest = res.choices[0]!.message.content!;
     expect(rest.length).toBeGreaterThan(0);
     expect(plain.slice(cut).startsWith(rest)).toBe(true);
@@ -113,18 +97,18 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
   it("legacy completions take token ids: the same greedy text as the string", async () => {
     const prompt = "Once upon a time";
     const [ids] = await tokenIds([prompt]);
-    const byText = await client.completions.create({model, prompt, temperature: 0, max_tokens: 12});
-    const byIds = await client.completions.create({model, prompt: ids!, temperature: 0, max_tokens: 12});
+    const byText = await api.client.completions.create({model, prompt, temperature: 0, max_tokens: 12});
+    const byIds = await api.client.completions.create({model, prompt: ids!, temperature: 0, max_tokens: 12});
     expect(byIds.choices[0]!.text).toBe(byText.choices[0]!.text);
     expect(byIds.usage?.prompt_tokens).toBe(byText.usage?.prompt_tokens);
-    await expect(client.completions.create({model, prompt: [1, 999999], max_tokens: 4})).rejects.toMatchObject({status: 400, param: "prompt", message: expect.stringContaining("999999")});
+    await expect(api.client.completions.create({model, prompt: [1, 999999], max_tokens: 4})).rejects.toMatchObject({status: 400, param: "prompt", message: expect.stringContaining("999999")});
   });
 
   it("legacy completions take a batch: n choices per prompt, prompt-major, each prompt counted once", async () => {
     const prompts = ["Once upon a time", "The dog"];
     const [ids] = await tokenIds([prompts[1]!]);
     const counts = await countTokens(prompts);
-    const res = await client.completions.create({model, prompt: [prompts[0]!, prompts[1]!], n: 2, temperature: 0, max_tokens: 6});
+    const res = await api.client.completions.create({model, prompt: [prompts[0]!, prompts[1]!], n: 2, temperature: 0, max_tokens: 6});
     expect(res.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
     // Greedy choices of one prompt are one generation: 0 and 1 are the same text.
     expect(res.choices[1]!.text).toBe(res.choices[0]!.text);
@@ -133,16 +117,16 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
     expect(res.usage!.prompt_tokens).toBe(counts[0]! + counts[1]! + 2);
     expect(res.usage!.completion_tokens).toBe(res.choices.length * 6);
 
-    const stream = await client.completions.create({model, prompt: [[...ids!], [...ids!, ids![0]!]], temperature: 1, seed: 4, max_tokens: 5, stream: true});
+    const stream = await api.client.completions.create({model, prompt: [[...ids!], [...ids!, ids![0]!]], temperature: 1, seed: 4, max_tokens: 5, stream: true});
     const finished = new Map<number, string | null>();
     for await (const chunk of stream) for (const c of chunk.choices) if (c.finish_reason) finished.set(c.index, c.finish_reason);
     expect([...finished.keys()].sort()).toEqual([0, 1]);
 
-    await expect(client.completions.create({model, prompt: ["a", "b", "c"], n: 2, temperature: 1, max_tokens: 2})).rejects.toMatchObject({status: 400, param: "prompt", message: expect.stringContaining("4 slots")});
+    await expect(api.client.completions.create({model, prompt: ["a", "b", "c"], n: 2, temperature: 1, max_tokens: 2})).rejects.toMatchObject({status: 400, param: "prompt", message: expect.stringContaining("4 slots")});
   });
 
   it("tool_choice allowed_tools: the call is one of the allowed functions", async () => {
-    const res = await client.chat.completions.create({
+    const res = await api.client.chat.completions.create({
       model,
       messages: ask,
       tools: [weather, time],
@@ -154,13 +138,13 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
     const call = res.choices[0]!.message.tool_calls![0]!;
     expect(call.type === "function" && call.function.name).toBe("get_time");
     await expect(
-      client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: {type: "allowed_tools", allowed_tools: {mode: "auto", tools: [{type: "function", function: {name: "nope"}}]}}})
+      api.client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: {type: "allowed_tools", allowed_tools: {mode: "auto", tools: [{type: "function", function: {name: "nope"}}]}}})
     ).rejects.toMatchObject({status: 400, param: "tool_choice.allowed_tools.tools[0].function.name"});
   });
 
   it("spec 2.3.0's null moderation and prompt-cache hints are accepted; stream_options without a stream is a 400", async () => {
-    const res = await client.chat.completions.create({model, messages: ask, max_tokens: 4, moderation: null, prompt_cache_retention: null} as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const res = await api.client.chat.completions.create({model, messages: ask, max_tokens: 4, moderation: null, prompt_cache_retention: null} as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(res.choices[0]!.message.content).toEqual(expect.any(String));
-    await expect(client.chat.completions.create({model, messages: ask, max_tokens: 4, stream_options: {include_usage: true}})).rejects.toMatchObject({status: 400, param: "stream_options"});
+    await expect(api.client.chat.completions.create({model, messages: ask, max_tokens: 4, stream_options: {include_usage: true}})).rejects.toMatchObject({status: 400, param: "stream_options"});
   });
 });

@@ -1,11 +1,9 @@
 import {Ajv2020} from "ajv/dist/2020.js";
-import OpenAI from "openai";
 import {zodResponseFormat} from "openai/helpers/zod";
 import {z} from "zod";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
-import {ServerProcess} from "../../dev/processes/server.js";
 import {addFormats} from "../helpers/ajv-formats.js";
-import {OpenApiChecker} from "../helpers/openapi.js";
+import {useCheckedServer} from "../helpers/checked-server.js";
 
 
 /**
@@ -16,18 +14,9 @@ import {OpenApiChecker} from "../helpers/openapi.js";
  * goes through the SDK's own parse(), which checks the answer with zod.
  */
 describe("strict JSON schemas: bounds, patterns and formats enforced by the grammar", () => {
-  const checker = new OpenApiChecker();
+  const api = useCheckedServer({PARALLEL_SLOTS: "2"});
   // multipleOfPrecision: 1.12 is a multiple of 0.01 in the decimal JSON holds, not in binary floating point.
   const ajv = addFormats(new Ajv2020({strict: false, allErrors: true, multipleOfPrecision: 9}));
-  let server: ServerProcess;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    server = await ServerProcess.start({PARALLEL_SLOTS: "2"});
-    client = new OpenAI({baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0, fetch: checker.fetch});
-  });
-  afterAll(() => server.stop());
-  afterEach(async () => expect(await checker.settle()).toEqual([]));
 
   const model = TINY_MODEL_NAME;
   const messages = [{role: "user" as const, content: "Describe a person."}];
@@ -43,7 +32,7 @@ describe("strict JSON schemas: bounds, patterns and formats enforced by the gram
   async function answers(schema: Record<string, unknown>, maxTokens: number): Promise<unknown[]> {
     const out: unknown[] = [];
     for (const run of runs) {
-      const res = await client.chat.completions.create({model, messages, ...run, max_tokens: maxTokens, response_format: {type: "json_schema", json_schema: {name: "answer", strict: true, schema}}});
+      const res = await api.client.chat.completions.create({model, messages, ...run, max_tokens: maxTokens, response_format: {type: "json_schema", json_schema: {name: "answer", strict: true, schema}}});
       const choice = res.choices[0]!;
       expect({finish: choice.finish_reason, content: choice.message.content}).toMatchObject({finish: "stop"});
       out.push(JSON.parse(choice.message.content!) as unknown);
@@ -100,7 +89,7 @@ describe("strict JSON schemas: bounds, patterns and formats enforced by the gram
     });
     const format = zodResponseFormat(Person, "person");
     for (const run of runs) {
-      const res = await client.chat.completions.parse({model, messages, ...run, max_tokens: 300, response_format: format});
+      const res = await api.client.chat.completions.parse({model, messages, ...run, max_tokens: 300, response_format: format});
       const message = res.choices[0]!.message;
       // parse() ran zod over the answer: a value that broke the schema would have thrown.
       expect(message.parsed).toEqual(Person.parse(JSON.parse(message.content!)));
@@ -112,7 +101,7 @@ describe("strict JSON schemas: bounds, patterns and formats enforced by the gram
     // The grammar enforces the pattern zod itself checks; its length is the model's to end,
     // which the tiny model never does inside a string, so this reads the text it stopped in.
     const format = zodResponseFormat(z.object({email: z.string().email()}), "contact");
-    const res = await client.chat.completions.create({model, messages, temperature: 1, seed: 4, max_tokens: 40, response_format: format});
+    const res = await api.client.chat.completions.create({model, messages, temperature: 1, seed: 4, max_tokens: 40, response_format: format});
     const partial = /"email": ?"([^"]*)/.exec(res.choices[0]!.message.content!)![1]!;
     expect(partial.length).toBeGreaterThan(0);
     expect(partial).toMatch(/^[A-Za-z0-9_'+\-.]*$/);
@@ -121,7 +110,7 @@ describe("strict JSON schemas: bounds, patterns and formats enforced by the gram
   it("strict tool parameters with bounds and patterns hold in a forced call", async () => {
     const parameters = strictObject({city: {type: "string", pattern: "^[A-Z][a-z]{2,9}$"}, days: {type: "integer", minimum: 1, maximum: 14}});
     for (const run of runs) {
-      const res = await client.chat.completions.create({model, messages: [{role: "user", content: "Weather?"}], ...run, max_tokens: 80, tools: [{type: "function", function: {name: "forecast", parameters, strict: true}}], tool_choice: "required"});
+      const res = await api.client.chat.completions.create({model, messages: [{role: "user", content: "Weather?"}], ...run, max_tokens: 80, tools: [{type: "function", function: {name: "forecast", parameters, strict: true}}], tool_choice: "required"});
       const call = res.choices[0]!.message.tool_calls![0]!;
       expectValid(parameters, [JSON.parse(call.type === "function" ? call.function.arguments : "")]);
     }
@@ -137,9 +126,9 @@ describe("strict JSON schemas: bounds, patterns and formats enforced by the gram
       [nested, "response_format.json_schema.schema.properties.inner.additionalProperties", /additionalProperties: false/]
     ] as const;
     for (const [schema, param, message] of cases) {
-      const strict = client.chat.completions.create({model, messages, max_tokens: 8, response_format: {type: "json_schema", json_schema: {name: "s", strict: true, schema}}});
+      const strict = api.client.chat.completions.create({model, messages, max_tokens: 8, response_format: {type: "json_schema", json_schema: {name: "s", strict: true, schema}}});
       await expect(strict).rejects.toMatchObject({status: 400, code: "invalid_json_schema", param, message: expect.stringMatching(message) as unknown});
-      const loose = await client.chat.completions.create({model, messages, max_tokens: 60, temperature: 0, response_format: {type: "json_schema", json_schema: {name: "s", strict: false, schema}}});
+      const loose = await api.client.chat.completions.create({model, messages, max_tokens: 60, temperature: 0, response_format: {type: "json_schema", json_schema: {name: "s", strict: false, schema}}});
       expect(loose.choices[0]!.message.content).toBeTruthy();
     }
   });
