@@ -1,3 +1,4 @@
+import {jest} from "@jest/globals";
 import {createLogger} from "../../contract/log.js";
 import {ServerProcess, sleep} from "../../dev/processes/server.js";
 import {loadRouterConfig} from "../../router/src/config.js";
@@ -77,17 +78,26 @@ describe("router faults under real use", () => {
     const s = await server();
     const r = await router([s.url]);
     r.pool.update([]);
-    const timers = () => process.getActiveResourcesInfo().filter((t) => t === "Timeout").length;
-    const before = timers();
-    const leave = new AbortController();
-    const res = await chat(r.url, {stream: true}, leave.signal);
-    const reader = res.body!.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^: waiting for a ready replica/);
-    leave.abort();
-    for (let i = 0; i < 50 && r.pool.held > 0; i++) await sleep(20);
-    expect(r.pool.held).toBe(0);
-    await sleep(100);
-    expect(timers()).toBeLessThanOrEqual(before);
+    // Watch the router's own intervals rather than count the process's timers: sockets,
+    // agents and the pool keep timers of their own, and their number moves on its own.
+    const started = jest.spyOn(globalThis, "setInterval");
+    const cleared = jest.spyOn(globalThis, "clearInterval");
+    try {
+      const leave = new AbortController();
+      const res = await chat(r.url, {stream: true}, leave.signal);
+      const reader = res.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^: waiting for a ready replica/);
+      // The heartbeat is the interval at the router's default 5 s period.
+      const heartbeats = started.mock.calls.flatMap(([, ms], i) => (ms === 5_000 ? [Number(started.mock.results[i]!.value)] : []));
+      expect(heartbeats).toHaveLength(1);
+      leave.abort();
+      for (let i = 0; i < 50 && r.pool.held > 0; i++) await sleep(20);
+      expect(r.pool.held).toBe(0);
+      expect(cleared.mock.calls.map(([handle]) => Number(handle))).toContain(heartbeats[0]);
+    } finally {
+      started.mockRestore();
+      cleared.mockRestore();
+    }
   });
 
   it("a burst held at zero replicas is served by the replica that wakes, at its pace, without 429s", async () => {
