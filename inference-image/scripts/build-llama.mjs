@@ -5,6 +5,9 @@
 // node-llama-cpp's version, the options, the compiler and Node's ABI: a warm install copies
 // it back instead of compiling (about 12 minutes on 2 cores). Without a compiler or CMake it
 // says so loudly and leaves the prebuilt binaries, which the server then uses (and logs).
+// First it applies Paddock's patches for this node-llama-cpp version (../patches, see their
+// README), idempotently: their JavaScript half works with any binary, their C++ half is
+// compiled in, and their text is part of the cache key.
 //   node inference-image/scripts/build-llama.mjs [--force]
 import {spawnSync} from "node:child_process";
 import {createHash} from "node:crypto";
@@ -25,6 +28,7 @@ if (!existsSync(packageDir)) {
   process.exit(0);
 }
 const version = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")).version;
+const patches = applyPatches();
 const tool = (command, args) => spawnSync(command, args, {encoding: "utf8"});
 const compiler = tool("c++", ["--version"]);
 const cmake = tool("cmake", ["--version"]);
@@ -38,7 +42,7 @@ if (compiler.status !== 0 || cmake.status !== 0 || git.status !== 0) {
   process.exit(0);
 }
 const key = createHash("sha256")
-  .update(JSON.stringify({version, cmakeOptions, compiler: compiler.stdout.split("\n")[0], abi: process.versions.modules, arch: process.arch}))
+  .update(JSON.stringify({version, cmakeOptions, patches, compiler: compiler.stdout.split("\n")[0], abi: process.versions.modules, arch: process.arch}))
   .digest("hex")
   .slice(0, 12);
 const cacheDir = join(process.env["PADDOCK_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "paddock"), `llama-${version}-${key}`);
@@ -73,3 +77,29 @@ spawnSync("touch", [join(cacheDir, ".complete")]);
 // The CMake tree is not needed to load the build: leave node_modules (and images) without it.
 for (const entry of readdirSync(join(localBuilds, folderName))) if (!["Release", "buildDone.status"].includes(entry)) rmSync(join(localBuilds, folderName, entry), {recursive: true, force: true});
 log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheDir}`);
+
+/**
+ * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package, unless already
+ * applied (an install run twice); returns their contents' hash. A patch that neither applies
+ * nor is applied fails the install: the package is not the one the patch was written for.
+ */
+function applyPatches() {
+  const patchDir = join(here, "../patches");
+  const names = existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : [];
+  if (names.length === 0) loud(`no patches for node-llama-cpp ${version} in ${patchDir}: streamed logprobs fall back to scoring the reply once it ends`);
+  const hash = createHash("sha256");
+  // git apply outside any repository: the clone around node_modules must not claim the paths.
+  const gitApply = (args, file) => spawnSync("git", ["apply", "-p1", ...args, file], {cwd: packageDir, encoding: "utf8", env: {...process.env, GIT_CEILING_DIRECTORIES: dirname(packageDir)}});
+  for (const name of names) {
+    const file = join(patchDir, name);
+    hash.update(name).update(readFileSync(file));
+    if (gitApply(["--reverse", "--check"], file).status === 0) continue;
+    const applied = gitApply([], file);
+    if (applied.status !== 0) {
+      loud(`patch ${name} does not apply to node-llama-cpp ${version}: ${applied.error ?? applied.stderr}`);
+      process.exit(1);
+    }
+    log(`applied ${name}`);
+  }
+  return hash.digest("hex");
+}

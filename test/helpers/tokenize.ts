@@ -25,3 +25,10 @@ async function run(texts: string[], mode: "count" | "ids"): Promise<string> {
   });
   return stdout;
 }
+
+/** Greedy logprobs after [BOS, ...ids] from node-llama-cpp's public API (raw-logprobs-cli.mjs): an oracle for the server's. */
+export async function oracleLogprobs(ids: readonly number[], tokens: number, top: number): Promise<Array<{token: string; logprob: number; top: Array<{token: string; logprob: number}>}>> {
+  const script = resolve(REPO_ROOT, "test/helpers/raw-logprobs-cli.mjs");
+  const {stdout} = await promisify(execFile)(process.execPath, [script, TINY_MODEL, JSON.stringify(ids), String(tokens), String(top)], {cwd: REPO_ROOT, env: {PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp"}});
+  return JSON.parse(stdout) as Awaited<ReturnType<typeof oracleLogprobs>>;
+}

@@ -2,7 +2,7 @@ import {Ajv} from "ajv";
 import OpenAI from "openai";
 import {TINY_MODEL_NAME} from "../../dev/paths.js";
 import {ServerProcess} from "../../dev/processes/server.js";
-import {tokenIds} from "../helpers/tokenize.js";
+import {oracleLogprobs, tokenIds} from "../helpers/tokenize.js";
 
 /** A server on the tiny model for one describe block, and an `openai` client for it. */
 function useServer(env: Record<string, string>): {server: ServerProcess; client: OpenAI} {
@@ -383,6 +383,59 @@ describe("OpenAI surface: logprobs", () => {
     }
     expect(text).toBe(res.choices[0]!.message.content);
     expect(streamed.map((c) => [c.token, c.logprob.toFixed(4)])).toEqual(content.map((c) => [c.token, c.logprob.toFixed(4)]));
+  });
+
+  it("streamed: each chunk carries its own tokens' logprobs, which match an independent greedy decode", async () => {
+    const [ids] = await tokenIds(["Once upon a time"]);
+    const stream = await s.client.completions.create({model: TINY_MODEL_NAME, prompt: ids!, max_tokens: 12, temperature: 0, logprobs: 3, stream: true}, {headers: {"cache-control": "no-store"}});
+    const chunks: OpenAI.Completion[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const texts = chunks.filter((c) => c.choices[0]!.text !== "");
+    expect(texts.length).toBeGreaterThan(1);
+    let at = 0;
+    for (const c of texts) {
+      const {text, logprobs} = c.choices[0]!;
+      expect(logprobs!.tokens!.join("")).toBe(text);
+      expect(logprobs!.text_offset![0]).toBe(at);
+      at += text.length;
+    }
+    // Nothing was held for the end.
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("length");
+    expect(chunks.at(-1)!.choices[0]!.logprobs).toBeNull();
+
+    const streamed = texts.flatMap((c) => {
+      const lp = c.choices[0]!.logprobs!;
+      return lp.tokens!.map((token, i) => ({token, logprob: lp.token_logprobs![i]!, top: lp.top_logprobs![i]!}));
+    });
+    const oracle = await oracleLogprobs(ids!, 12, 3);
+    expect(streamed.map((t) => t.token)).toEqual(oracle.map((o) => o.token));
+    streamed.forEach((t, i) => {
+      expect(t.logprob).toBeCloseTo(oracle[i]!.logprob, 3);
+      expect(Object.keys(t.top)).toEqual(oracle[i]!.top.map((o) => o.token));
+      oracle[i]!.top.forEach((o) => expect(t.top[o.token]).toBeCloseTo(o.logprob, 3));
+    });
+  });
+
+  it("streamed: the first chunk's logprobs arrive while the reply is still being generated", async () => {
+    const leave = new AbortController();
+    const body = {model: TINY_MODEL_NAME, messages: [{role: "user", content: "Tell me a story"}], max_tokens: 2000, logit_bias: {"2": -100}, temperature: 1, logprobs: true, top_logprobs: 2, stream: true};
+    const res = await fetch(`${s.server.url}/v1/chat/completions`, {method: "POST", headers: {"content-type": "application/json", "cache-control": "no-store"}, body: JSON.stringify(body), signal: leave.signal});
+    const reader = res.body!.getReader();
+    let buffered = "";
+    let first: {choices: Array<{delta: {content?: string}; logprobs: {content: Array<{token: string; top_logprobs: unknown[]}>} | null}>} | undefined;
+    while (!first) {
+      const {value, done} = await reader.read();
+      expect(done).toBe(false);
+      buffered += new TextDecoder().decode(value);
+      const events = buffered.split("\n\n");
+      buffered = events.pop()!;
+      first = events.map((e) => JSON.parse(e.replace(/^data: /, "")) as NonNullable<typeof first>).find((c) => c.choices[0]?.delta.content);
+    }
+    leave.abort();
+    const logprobs = first.choices[0]!.logprobs!.content;
+    expect(logprobs.length).toBeGreaterThan(0);
+    expect(logprobs.map((t) => t.token).join("")).toBe(first.choices[0]!.delta.content);
+    expect(logprobs[0]!.top_logprobs).toHaveLength(2);
   });
 
   it("sampled tokens get their own log probability, alternatives counting them; legacy completions use parallel arrays", async () => {

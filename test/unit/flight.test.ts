@@ -67,3 +67,24 @@ describe("FlightRegistry", () => {
     expect(flights.join("k", () => new Flight(engine, request, 60_000)).joined).toBe(false);
   });
 });
+
+describe("Flight", () => {
+  it("replays each chunk to a late joiner with the logprobs it came with, then follows live", async () => {
+    const engine = new HeldEngine();
+    const flight = new Flight(engine, request, 60_000);
+    const lp = (token: string) => ({token, logprob: -1, bytes: [...Buffer.from(token)], top: []});
+    const {options} = engine.calls[0]!;
+    options.onText?.("Once", [lp("Once")]);
+    options.onText?.(" upon", undefined);
+    const heard: Array<[string, string[] | undefined]> = [];
+    flight.attach({onStart: () => {}, onText: (t, l) => heard.push([t, l?.map((x) => x.token)]), onEnd: () => {}, onError: () => {}});
+    options.onText?.(" a", [lp(" a")]);
+    engine.calls[0]!.end(result("eos", "Once upon a"));
+    await flight.done;
+    expect(heard).toEqual([
+      ["Once", ["Once"]],
+      [" upon", undefined],
+      [" a", [" a"]]
+    ]);
+  });
+});

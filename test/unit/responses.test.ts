@@ -1,6 +1,7 @@
 import type {CompletionRecord} from "../../inference-image/src/core/record.js";
 import type {Tools} from "../../inference-image/src/core/request.js";
-import {ResponseFormatter, totalOf} from "../../inference-image/src/openai/responses.js";
+import type {TokenLogprob} from "../../inference-image/src/core/generation.js";
+import {logprobsByChunk, ResponseFormatter, totalOf} from "../../inference-image/src/openai/responses.js";
 
 const record: CompletionRecord = {chunks: ["Once", " upon"], finishReason: "length", promptTokens: 3, completionTokens: 2};
 
@@ -65,6 +66,39 @@ describe("ResponseFormatter", () => {
         .map((c) => ((c as Array<{function: {arguments: string}}>)[0]!.function.arguments))
         .join("");
     expect([args(zero), args(one)]).toEqual(['{"a": 1}', '{"a": 2}']);
+  });
+
+  const lp = (token: string, logprob = -0.5): TokenLogprob => ({token, logprob, bytes: [...Buffer.from(token)], top: []});
+  const withLogprobs: CompletionRecord = {...record, chunks: ["Once", " upon a"], logprobs: [lp("Once"), lp(" upon"), lp(" a")]};
+  const logprobsOf = (chunks: Record<string, unknown>[]) => chunks.map((c) => (c["choices"] as Array<{logprobs: unknown}>)[0]?.logprobs);
+
+  it("replays a stream's logprobs chunk by chunk, each token with the piece its text starts in, none held for the end", () => {
+    const chunks = new ResponseFormatter("chat", "tiny", "abc", 1).allChunks(withLogprobs);
+    expect(logprobsOf(chunks)).toEqual([
+      null,
+      {content: [{token: "Once", logprob: -0.5, bytes: [...Buffer.from("Once")], top_logprobs: []}], refusal: null},
+      {content: [" upon", " a"].map((token) => ({token, logprob: -0.5, bytes: [...Buffer.from(token)], top_logprobs: []})), refusal: null},
+      null
+    ]);
+    // Legacy offsets run on across chunks.
+    const legacy = new ResponseFormatter("completions", "tiny", "x", 1).allChunks(withLogprobs);
+    expect(logprobsOf(legacy).map((l) => (l as {text_offset: number[]} | null)?.text_offset)).toEqual([[0], [4, 9], undefined]);
+  });
+
+  it("puts logprobs on the closing chunk when they did not come with the text; a tool call's wait for it", () => {
+    const f = new ResponseFormatter("chat", "tiny", "abc", 1);
+    const live = [...f.text("Once"), ...f.closing(withLogprobs)];
+    expect(logprobsOf(live).at(-1)).toMatchObject({content: [{token: "Once"}, {token: " upon"}, {token: " a"}]});
+    const call = new ResponseFormatter("chat", "tiny", "abc", 1, false, required);
+    const chunks = [...call.text('{"a": ', 0, [lp('{"'), lp("a"), lp('": ')]), ...call.text("1}", 0, [lp("1}")]), ...call.closing({...record, finishReason: "stop"})];
+    expect(logprobsOf(chunks).slice(0, -1).every((l) => l === null)).toBe(true);
+    expect((logprobsOf(chunks).at(-1) as {content: Array<{token: string}>}).content.map((t) => t.token).join("")).toBe('{"a": 1}');
+  });
+
+  it("shares logprobs out among chunks by where each token's text starts; leftovers go last", () => {
+    expect(logprobsByChunk(["Once up", "on"], [lp("Once"), lp(" upon")]).map((p) => p.map((t) => t.token))).toEqual([["Once", " upon"], []]);
+    expect(logprobsByChunk(["a", "b"], [lp("a"), lp("b"), lp("c")]).map((p) => p.map((t) => t.token))).toEqual([["a"], ["b", "c"]]);
+    expect(logprobsByChunk([], [lp("a")])).toEqual([]);
   });
 
   it("counts each prompt of a batch once in usage", () => {

@@ -50,8 +50,12 @@ export interface GenerateOptions {
   readonly timedOut?: () => boolean;
   /** Called once a slot is taken, before the first token: a stream may open now. */
   readonly onStart?: () => void;
-  /** Text as it is produced, already cut at stop sequences. */
-  readonly onText?: (chunk: string) => void;
+  /**
+   * Text as it is produced, already cut at stop sequences, with the logprobs of the tokens
+   * whose text starts in it when the request asked for them and the sampler reported them
+   * (otherwise they come with the result only).
+   */
+  readonly onText?: (chunk: string, logprobs?: readonly TokenLogprob[]) => void;
   /** Who asks: a saved prompt state is restored only for the tenant whose request filled it. */
   readonly tenant?: string;
 }

@@ -9,6 +9,7 @@ import {StopDetector} from "../openai/stop-detector.js";
 import {forcedCall, toolCallSchema} from "../openai/tool-calls.js";
 import type {GrammarCache} from "./grammars.js";
 import type {PromptCache} from "./prompt-cache.js";
+import {LiveLogprobs} from "./live-logprobs.js";
 import {functionsOf, renderPrompt, type RenderedPrompt} from "./prompt.js";
 import {scoreTokens, visibleTokens} from "./scoring.js";
 import {chooseSlot, commonPrefix, type SlotPool} from "./slot-pool.js";
@@ -119,6 +120,8 @@ class GenerationRun {
   #sawChunk = false;
   /** Set by #complete when the reply continues the prompt's text (LlamaChat decodes its own). */
   #continuesPrompt = false;
+  /** logprobs from the sampler, chunk by chunk (#complete; LlamaChat forces tokens of its own). */
+  #live: LiveLogprobs | undefined;
 
   constructor(
     private readonly g: Generator,
@@ -150,11 +153,14 @@ class GenerationRun {
   async #complete(): Promise<{stopReason: string}> {
     const completion = new LlamaCompletion({contextSequence: this.sequence});
     this.#continuesPrompt = this.plan.prompt.continues;
+    const {logprobs} = this.request;
+    if (logprobs) this.#live = new LiveLogprobs(this.g.model, this.sequence, this.plan.prompt.evaluated, logprobs.top);
     try {
       const {grammar} = this.plan;
       const result = await completion.generateCompletionWithMeta(this.plan.prompt.tokens, {...this.#sampling(), ...(grammar ? {grammar} : {}), customStopTriggers: this.plan.prompt.stopTriggers});
       return {stopReason: result.metadata.stopReason};
     } finally {
+      this.#live?.detach();
       completion.dispose({disposeSequence: false});
     }
   }
@@ -220,12 +226,15 @@ class GenerationRun {
     this.#streamedTokens += tokens.length;
     this.#chunkTokens = tokens;
     if (this.request.logprobs) this.#generated.push(...tokens);
+    this.#live?.onTokens(tokens);
   }
 
-  #emit(piece: string): string {
+  /** Hands a piece of output on, with the logprobs of the tokens whose text starts in it (none for JSON mode's closing). */
+  #emit(piece: string, generated = true): string {
     if (piece !== "") {
       this.#json?.push(piece);
-      this.options.onText?.(piece);
+      const logprobs = generated ? this.#live?.release(this.#text.length + piece.length) : undefined;
+      this.options.onText?.(piece, logprobs);
     }
     return piece;
   }
@@ -234,7 +243,7 @@ class GenerationRun {
     if (!this.#stops.stopped) this.#text += this.#emit(this.#stops.flush());
     // JSON mode's body parses however generation ended, a stop string included (that aborts
     // too, but by our own hand); only a client that left or a deadline gets no closing.
-    if (this.#json && (this.#stops.stopped || stopReason !== "abort")) this.#text += this.#emit(this.#json.closing());
+    if (this.#json && (this.#stops.stopped || stopReason !== "abort")) this.#text += this.#emit(this.#json.closing(), false);
     const stopCause = this.#stops.stopped ? "stop_sequence" : toStopCause(stopReason, this.options);
     const {sequence, plan} = this;
     const promptTokens = plan.prompt.promptTokens;
@@ -244,7 +253,9 @@ class GenerationRun {
     // Read before scoring, which evaluates the reply again on this sequence.
     const completionTokens = sequence.tokenMeter.usedOutputTokens - this.#sampledBefore;
     const {logprobs: wanted} = this.request;
-    const logprobs = wanted && stopCause !== "aborted" ? await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, this.#continuesPrompt ? plan.prompt.evaluated : []), wanted.top) : undefined;
+    const live = this.#live?.available ? this.#live.released : undefined;
+    // Without the sampler's numbers (an unpatched build, tools), the reply is scored once more.
+    const logprobs = !wanted || stopCause === "aborted" ? undefined : (live ?? await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, this.#continuesPrompt ? plan.prompt.evaluated : []), wanted.top));
     return {
       ...(logprobs ? {logprobs} : {}),
       ...(toolCalls ? {toolCalls} : {}),

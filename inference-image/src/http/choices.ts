@@ -1,6 +1,6 @@
 import type {Response} from "express";
 import {ApiError, internalError, invalidRequest} from "../core/errors.js";
-import type {Engine, GenerationResult} from "../core/generation.js";
+import type {Engine, GenerationResult, TokenLogprob} from "../core/generation.js";
 import type {CompletionRecord} from "../core/record.js";
 import type {Endpoint, InferenceRequest} from "../core/request.js";
 import {totalOf, type ResponseFormatter} from "../openai/responses.js";
@@ -106,12 +106,12 @@ function generateChoices(
     sse.start({"X-Request-Id": locals.requestId});
     for (let i = 0; i < choices; i++) for (const c of formatter.opening(i)) sse.send(c);
   };
-  const onText = (run: Run) => (piece: string) => {
+  const onText = (run: Run) => (piece: string, logprobs?: readonly TokenLogprob[]) => {
     if (!sawText) {
       sawText = true;
       deps.metrics.ttft.observe({endpoint}, (performance.now() - locals.startedAt) / 1000);
     }
-    if (sse) for (const i of run.indices) for (const c of formatter.text(piece, i)) sse.send(c);
+    if (sse) for (const i of run.indices) for (const c of formatter.text(piece, i, logprobs)) sse.send(c);
   };
   return Promise.all(
     runs.map((run) =>

@@ -1,11 +1,11 @@
-import type {Engine, GenerationResult} from "../core/generation.js";
+import type {Engine, GenerationResult, TokenLogprob} from "../core/generation.js";
 import type {InferenceRequest} from "../core/request.js";
 
 /** What a request handler hears from the generation it is attached to. */
 export interface FlightListener {
   /** A slot is held: streams may open. */
   onStart(): void;
-  onText(piece: string): void;
+  onText(piece: string, logprobs?: readonly TokenLogprob[]): void;
   onEnd(result: GenerationResult): void;
   onError(error: unknown): void;
 }
@@ -18,6 +18,8 @@ export interface FlightListener {
 export class Flight {
   readonly #listeners = new Set<FlightListener>();
   readonly #chunks: string[] = [];
+  /** Each chunk's logprobs, when they came with it: a late joiner is replayed them too. */
+  readonly #chunkLogprobs: Array<readonly TokenLogprob[] | undefined> = [];
   readonly #abort = new AbortController();
   readonly #signal: AbortSignal;
   #started = false;
@@ -51,9 +53,10 @@ export class Flight {
         this.#started = true;
         for (const l of this.#listeners) l.onStart();
       },
-      onText: (piece) => {
+      onText: (piece, logprobs) => {
         this.#chunks.push(piece);
-        for (const l of this.#listeners) l.onText(piece);
+        this.#chunkLogprobs.push(logprobs);
+        for (const l of this.#listeners) l.onText(piece, logprobs);
       }
     });
     this.done = finish ? generation.then(async (result) => (await finish(result, this.#chunks), result)) : generation;
@@ -90,7 +93,7 @@ export class Flight {
    */
   attach(listener: FlightListener): () => boolean {
     if (this.#started) listener.onStart();
-    for (const piece of this.#chunks) listener.onText(piece);
+    this.#chunks.forEach((piece, i) => listener.onText(piece, this.#chunkLogprobs[i]));
     if (this.#outcome) {
       if ("result" in this.#outcome) listener.onEnd(this.#outcome.result);
       else listener.onError(this.#outcome.error);

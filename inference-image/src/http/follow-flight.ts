@@ -65,14 +65,14 @@ export function followFlight(deps: CompletionHandlerDeps, endpoint: Endpoint, fl
         sse.start({"X-Request-Id": locals.requestId});
         for (const c of formatter.opening()) sse.send(c);
       },
-      onText: (piece) => {
+      onText: (piece, logprobs) => {
         if (!sawText) {
           sawText = true;
           const ttft = (performance.now() - locals.startedAt) / 1000;
           metrics.ttft.observe({endpoint}, ttft);
           locals.log.ttft_ms = Math.round(ttft * 10_000) / 10;
         }
-        if (sse) for (const c of formatter.text(piece)) sse.send(c);
+        if (sse) for (const c of formatter.text(piece, 0, logprobs)) sse.send(c);
       },
       onEnd: (result) => {
         logResult(locals, result);

@@ -57,6 +57,14 @@ export class ResponseFormatter {
   readonly #callId: string;
   // A forced call streams as tool-call deltas, one parser per choice.
   readonly #streams = new Map<number, ToolCallStream>();
+  /**
+   * Per choice whose logprobs came with its text: those not sent yet (a tool call's deltas
+   * are not text, so its logprobs wait for the closing chunk). A choice not here gets the
+   * record's logprobs on its closing chunk.
+   */
+  readonly #heldLogprobs = new Map<number, TokenLogprob[]>();
+  /** Per choice, where the next streamed piece starts in its text (legacy `text_offset`). */
+  readonly #textAt = new Map<number, number>();
 
   /** Call ids unique in the response: choice 0 keeps the plain id (as cached replays have it). */
   #callIdOf(index: number): string {
@@ -119,11 +127,21 @@ export class ResponseFormatter {
     return this.endpoint === "chat" ? [this.chunk({role: "assistant", content: this.tools ? null : ""}, null, index)] : [];
   }
 
-  /** The chunks a piece of generated text becomes (a tool call's deltas may be none yet). */
-  text(piece: string, index = 0): Record<string, unknown>[] {
+  /**
+   * The chunks a piece of generated text becomes (a tool call's deltas may be none yet), with
+   * the logprobs of the tokens that start in it, as OpenAI streams them.
+   */
+  text(piece: string, index = 0, logprobs?: readonly TokenLogprob[]): Record<string, unknown>[] {
+    const at = this.#textAt.get(index) ?? 0;
+    this.#textAt.set(index, at + piece.length);
+    let held = this.#heldLogprobs.get(index);
+    if (logprobs && !held) this.#heldLogprobs.set(index, (held = []));
     const stream = this.#streamOf(index);
-    if (stream) return stream.push(piece).map((d) => this.chunk({tool_calls: [this.#toolDelta(d, index)]}, null, index));
-    return [this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index)];
+    if (stream) {
+      if (logprobs) held!.push(...logprobs);
+      return stream.push(piece).map((d) => this.chunk({tool_calls: [this.#toolDelta(d, index)]}, null, index));
+    }
+    return [this.chunk(this.endpoint === "chat" ? {content: piece} : piece, null, index, logprobs?.length ? logprobs : undefined, at)];
   }
 
   #streamOf(index: number): ToolCallStream | undefined {
@@ -139,15 +157,17 @@ export class ResponseFormatter {
 
   /**
    * The chunks that end one choice: the model's own calls (known once it stops), then the
-   * one that carries `finish_reason` (and the choice's logprobs, which are computed once
-   * the reply is complete).
+   * one that carries `finish_reason` (and the choice's logprobs, unless they came with its
+   * text).
    */
   closing(record: Pick<CompletionRecord, "finishReason" | "logprobs" | "toolCalls">, index = 0): Record<string, unknown>[] {
+    const held = this.#heldLogprobs.get(index);
+    const logprobs = held ? (held.length > 0 ? held : undefined) : record.logprobs;
     const calls = this.#calls(record, index).flatMap((c, i) => [
       this.chunk({tool_calls: [{index: i, id: c.id, type: "function", function: {name: c.function.name, arguments: ""}}]}, null, index),
       this.chunk({tool_calls: [{index: i, function: {arguments: c.function.arguments}}]}, null, index)
     ]);
-    return [...calls, this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), index, record.logprobs)];
+    return [...calls, this.chunk(this.endpoint === "chat" ? {} : "", this.#finishReason(record), index, logprobs, this.#textAt.get(index) ?? 0)];
   }
 
   /** A one-choice stream's end: its closing, then the usage chunk when the client asked for it. */
@@ -155,13 +175,16 @@ export class ResponseFormatter {
     return this.includeUsage ? [...this.closing(record), this.usageChunk(record)] : this.closing(record);
   }
 
-  /** Chat: `{content: [{token, logprob, bytes, top_logprobs}]}`; completions: the legacy parallel arrays. */
-  #logprobs(logprobs: readonly TokenLogprob[] | undefined): Record<string, unknown> | null {
+  /**
+   * Chat: `{content: [{token, logprob, bytes, top_logprobs}]}`; completions: the legacy
+   * parallel arrays, their offsets counted from `at` (where a streamed piece starts).
+   */
+  #logprobs(logprobs: readonly TokenLogprob[] | undefined, at = 0): Record<string, unknown> | null {
     if (!logprobs) return null;
     if (this.endpoint === "chat") {
       return {content: logprobs.map((l) => ({token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: l.top})), refusal: null};
     }
-    let offset = 0;
+    let offset = at;
     const textOffset = logprobs.map((l) => {
       const at = offset;
       offset += l.token.length;
@@ -179,13 +202,14 @@ export class ResponseFormatter {
     return {...this.envelope(), choices: [], usage: usageOf(record)};
   }
 
-  /** Every chunk of a stream for a finished record, as a replay sends them. */
+  /** Every chunk of a stream for a finished record, as a replay sends them: logprobs chunk by chunk, as live. */
   allChunks(record: CompletionRecord): Record<string, unknown>[] {
-    return [...this.opening(), ...record.chunks.flatMap((c) => this.text(c)), ...this.ending(record)];
+    const parts = record.logprobs && logprobsByChunk(record.chunks, record.logprobs);
+    return [...this.opening(), ...record.chunks.flatMap((c, i) => this.text(c, 0, parts?.[i])), ...this.ending(record)];
   }
 
-  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0, logprobs?: readonly TokenLogprob[]): Record<string, unknown> {
-    const lp = this.#logprobs(logprobs);
+  private chunk(delta: Record<string, unknown> | string, finishReason: FinishReason | "tool_calls" | null, index = 0, logprobs?: readonly TokenLogprob[], at = 0): Record<string, unknown> {
+    const lp = this.#logprobs(logprobs, at);
     const choice = typeof delta === "string" ? {index, text: delta, logprobs: lp, finish_reason: finishReason} : {index, delta, logprobs: lp, finish_reason: finishReason};
     return {...this.envelope(), choices: [choice], ...(this.includeUsage ? {usage: null} : {})};
   }
@@ -198,4 +222,25 @@ export class ResponseFormatter {
       model: this.model
     };
   }
+}
+
+/**
+ * A finished reply's logprobs shared out among its text pieces: each token to the piece in
+ * which its text starts (the live rule, engine/live-logprobs.ts); any left over (their text
+ * cut short) go with the last piece.
+ */
+export function logprobsByChunk(chunks: readonly string[], logprobs: readonly TokenLogprob[]): TokenLogprob[][] {
+  const parts = chunks.map((): TokenLogprob[] => []);
+  let end = 0;
+  let offset = 0;
+  let t = 0;
+  chunks.forEach((chunk, i) => {
+    end += chunk.length;
+    for (; t < logprobs.length && offset < end; t++) {
+      parts[i]!.push(logprobs[t]!);
+      offset += logprobs[t]!.token.length;
+    }
+  });
+  if (parts.length > 0) parts.at(-1)!.push(...logprobs.slice(t));
+  return parts;
 }
