@@ -176,15 +176,22 @@ describe("Paddock as it ships: the images on a real node (containerd, runc, kube
     expect(chat.usage!.completion_tokens).toBeGreaterThan(0);
     // The router answered: it names the replica it chose, the pod kube-proxy does not know of.
     expect(response.headers.get("x-paddock-replica")).toBe(serverPod()!.metadata.name);
-    const stream = await client.chat.completions.create({model: "tiny", messages: [{role: "user", content: "Once upon a time"}], max_tokens: 16, stream: true, stream_options: {include_usage: true}});
+    const stream = await client.chat.completions.create({model: "tiny", messages: [{role: "user", content: "Once upon a time"}], max_tokens: 16, stream: true, stream_options: {include_usage: true}, logprobs: true});
     let text = "";
     let usage: OpenAI.CompletionUsage | undefined;
+    const chunkLogprobs: string[] = [];
     for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? "";
+      const content = chunk.choices[0]?.delta.content;
+      text += content ?? "";
       usage = chunk.usage ?? usage;
+      if (content) chunkLogprobs.push(chunk.choices[0]!.logprobs?.content?.map((t) => t.token).join("") ?? "");
     }
     expect(text.length).toBeGreaterThan(0);
     expect(usage?.completion_tokens).toBeGreaterThan(0);
+    // Each text chunk came with its own logprobs: the image's llama.cpp carries Paddock's
+    // patch (inference-image/patches), which the prebuilt binaries lack.
+    expect(chunkLogprobs.join("")).toBe(text);
+    expect(chunkLogprobs.every((t) => t !== "")).toBe(true);
   });
 
   step("kubectl logs and exec reach the real containers: non-root, read-only root, node-llama-cpp's CPU backend", async () => {
