@@ -203,6 +203,8 @@ describe("Paddock as it ships: the images on a real node (containerd, runc, kube
     expect(backend?.[2]).toBe("localBuild");
     expect(backend?.[3]).toMatch(/AVX2 = 1|SSE3 = 1/);
     process.stdout.write(`real node: ${backend?.[0]}\n`);
+    // The image's llama.cpp has Paddock's patch compiled in (inference-image/patches).
+    expect(logs).toContain("logprobs: from the sampler, chunk by chunk");
     expect(kubectl(["exec", "-n", NAMESPACE, server, "-c", CONTAINER.server, "--", "id", "-u"]).trim()).toBe("10001");
     const write = spawnSync(join(cluster.binDir, "kubectl"), ["exec", "-n", NAMESPACE, server, "-c", CONTAINER.server, "--", "touch", "/app/x"], {encoding: "utf8", env: {...process.env, KUBECONFIG: cluster.kubeconfig}});
     expect(write.status).not.toBe(0);

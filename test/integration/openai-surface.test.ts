@@ -386,6 +386,8 @@ describe("OpenAI surface: logprobs", () => {
   });
 
   it("streamed: each chunk carries its own tokens' logprobs, which match an independent greedy decode", async () => {
+    // The server found Paddock's patch in its llama.cpp binary and said so at start.
+    expect(s.server.logs.map((l) => l.msg)).toContain("logprobs: from the sampler, chunk by chunk (Paddock's node-llama-cpp patch is compiled in)");
     const [ids] = await tokenIds(["Once upon a time"]);
     const stream = await s.client.completions.create({model: TINY_MODEL_NAME, prompt: ids!, max_tokens: 12, temperature: 0, logprobs: 3, stream: true}, {headers: {"cache-control": "no-store"}});
     const chunks: OpenAI.Completion[] = [];

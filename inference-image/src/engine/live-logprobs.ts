@@ -108,3 +108,29 @@ export class LiveLogprobs {
 
 /** JSON has no -Infinity: OpenAI's floor stands in for a token the model gives no chance. */
 const floored = (logprob: number) => (Number.isFinite(logprob) ? Math.max(LOGPROB_FLOOR, logprob) : LOGPROB_FLOOR);
+
+/**
+ * Whether this llama.cpp binary carries the patch's C++ half: one token is sampled on an
+ * idle slot with the hook set, and the slot is emptied again. Said once at start, so an
+ * operator knows where logprobs come from (the CUDA image uses node-llama-cpp's prebuilt
+ * binaries, which lack it).
+ */
+export async function samplerReportsLogprobs(model: LlamaModel, sequence: LlamaContextSequence): Promise<boolean> {
+  const patched = sequence as PatchedSequence;
+  let reported = false;
+  patched._paddockRawLogprobs = {top: 0, onSample: (_token, raw) => void (reported = raw !== undefined)};
+  try {
+    const first = model.tokens.bos ?? model.tokenize("a")[0];
+    if (first === undefined) return false;
+    for await (const token of sequence.evaluate([first], {temperature: 0, yieldEogToken: true})) {
+      void token;
+      break;
+    }
+    return reported;
+  } catch {
+    return false;
+  } finally {
+    delete patched._paddockRawLogprobs;
+    await sequence.clearHistory();
+  }
+}

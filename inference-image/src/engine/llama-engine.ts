@@ -6,6 +6,7 @@ import cpuBuild from "../../llama-cpu-build.json" with {type: "json"};
 import {waitForAllStrategy} from "./batch-strategy.js";
 import {Embeddings} from "./embedding.js";
 import {generate, type Generator} from "./generation.js";
+import {samplerReportsLogprobs} from "./live-logprobs.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {GrammarCache} from "./grammars.js";
 import {PromptCache, type PromptCacheConfig} from "./prompt-cache.js";
@@ -89,6 +90,8 @@ export class LlamaEngine implements Engine {
       `model loaded: gpu=${String(llama.gpu)} layers=${model.gpuLayers}/${model.fileInsights.totalLayers} ` +
         `slots=${config.parallelSlots} contextSize=${context.contextSize} threads=${config.threads} flashAttention=${context.flashAttention} chatWrapper=${chatWrapper.wrapperName}`
     );
+    if (await samplerReportsLogprobs(model, sequences[0]!)) log?.("info", "logprobs: from the sampler, chunk by chunk (Paddock's node-llama-cpp patch is compiled in)");
+    else log?.("warn", "logprobs: scored once each reply is complete, and streamed on its last chunk: this llama.cpp binary lacks Paddock's patch (node-llama-cpp's prebuilt binaries; see inference-image/patches)");
     const promptCache =
       config.promptCache.budgetBytes > 0
         ? await PromptCache.open({...config.promptCache, bytesPerToken: kvBytesPerToken(model), observer: options.promptCacheObserver, log: (message) => log?.("warn", message)})
