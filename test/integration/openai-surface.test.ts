@@ -440,6 +440,15 @@ describe("OpenAI surface: logprobs", () => {
     expect(logprobs[0]!.top_logprobs).toHaveLength(2);
   });
 
+  it("a reply that opens a turn is spelled by its tokens from the first (a word-initial token reads without its space there)", async () => {
+    // "I" alone tokenizes to its word-initial form ("▁I"), which reads " I" after other text.
+    const [ids] = await tokenIds(["I"]);
+    const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "Tell me a story"}], max_tokens: 3, temperature: 0, logit_bias: {[ids!.at(-1)!]: 100}, logprobs: true}, {headers: {"cache-control": "no-store"}});
+    const content = res.choices[0]!.message.content!;
+    expect(content.startsWith("I")).toBe(true);
+    expect(res.choices[0]!.logprobs!.content!.map((t) => t.token).join("")).toBe(content);
+  });
+
   it("sampled tokens get their own log probability, alternatives counting them; legacy completions use parallel arrays", async () => {
     const res = await s.client.chat.completions.create({model: TINY_MODEL_NAME, messages: [{role: "user", content: "A dog"}], max_tokens: 12, temperature: 1.5, seed: 4, logprobs: true});
     check(res.choices[0]!.logprobs!.content!, 0, res.choices[0]!.message.content!);

@@ -8,8 +8,8 @@ import {JsonCloser} from "../openai/json-closer.js";
 import {StopDetector} from "../openai/stop-detector.js";
 import {forcedCall, toolCallSchema} from "../openai/tool-calls.js";
 import type {GrammarCache} from "./grammars.js";
-import type {PromptCache} from "./prompt-cache.js";
 import {LiveLogprobs} from "./live-logprobs.js";
+import type {PromptCache} from "./prompt-cache.js";
 import {functionsOf, renderPrompt, type RenderedPrompt} from "./prompt.js";
 import {scoreTokens, visibleTokens} from "./scoring.js";
 import {chooseSlot, commonPrefix, type SlotPool} from "./slot-pool.js";
@@ -154,7 +154,7 @@ class GenerationRun {
     const completion = new LlamaCompletion({contextSequence: this.sequence});
     this.#continuesPrompt = this.plan.prompt.continues;
     const {logprobs} = this.request;
-    if (logprobs) this.#live = new LiveLogprobs(this.g.model, this.sequence, this.plan.prompt.evaluated, logprobs.top);
+    if (logprobs) this.#live = new LiveLogprobs(this.g.model, this.sequence, this.#continuesPrompt ? this.plan.prompt.evaluated : [], logprobs.top);
     try {
       const {grammar} = this.plan;
       const result = await completion.generateCompletionWithMeta(this.plan.prompt.tokens, {...this.#sampling(), ...(grammar ? {grammar} : {}), customStopTriggers: this.plan.prompt.stopTriggers});
@@ -255,7 +255,8 @@ class GenerationRun {
     const {logprobs: wanted} = this.request;
     const live = this.#live?.available ? this.#live.released : undefined;
     // Without the sampler's numbers (an unpatched build, tools), the reply is scored once more.
-    const logprobs = !wanted || stopCause === "aborted" ? undefined : (live ?? await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, this.#continuesPrompt ? plan.prompt.evaluated : []), wanted.top));
+    const textBefore = this.#continuesPrompt ? plan.prompt.evaluated : [];
+    const logprobs = !wanted || stopCause === "aborted" ? undefined : (live ?? (await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, textBefore), wanted.top, textBefore)));
     return {
       ...(logprobs ? {logprobs} : {}),
       ...(toolCalls ? {toolCalls} : {}),

@@ -36,13 +36,18 @@ export class LiveLogprobs {
   readonly #context: Token[];
   readonly #hook: RawLogprobsHook;
 
+  /**
+   * `textBefore`: the prompt tokens the reply's text continues (a completion, a prefill);
+   * none for a reply that opens a turn, whose first token reads without its leading space,
+   * as in the reply's text.
+   */
   constructor(
     private readonly model: LlamaModel,
     private readonly sequence: LlamaContextSequence,
-    evaluated: readonly Token[],
+    textBefore: readonly Token[],
     top: number
   ) {
-    this.#context = evaluated.slice(-8);
+    this.#context = textBefore.slice(-8);
     this.#hook = {top: Math.min(MAX_TOP_LOGPROBS, Math.max(0, top)), onSample: (token, raw) => void this.#samples.push({token, raw})};
     (sequence as PatchedSequence)._paddockRawLogprobs = this.#hook;
   }

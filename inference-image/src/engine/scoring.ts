@@ -40,7 +40,7 @@ export const SCORE_CHUNK = 32;
  * token (128k entries on a Llama-3 vocabulary), held and sorted on the main thread: 1,000
  * tokens with logprobs took seconds and gigabytes (issue #26).
  */
-export async function scoreTokens(model: LlamaModel, sequence: LlamaContextSequence, evaluated: readonly Token[], tokens: readonly Token[], top: number): Promise<TokenLogprob[]> {
+export async function scoreTokens(model: LlamaModel, sequence: LlamaContextSequence, evaluated: readonly Token[], tokens: readonly Token[], top: number, textBefore: readonly Token[] = evaluated): Promise<TokenLogprob[]> {
   if (tokens.length === 0) return [];
   const k = Math.min(MAX_TOP_LOGPROBS, Math.max(0, top));
   const promptEnd = evaluated.length - 1;
@@ -53,8 +53,9 @@ export async function scoreTokens(model: LlamaModel, sequence: LlamaContextSeque
   const out: Awaited<ReturnType<typeof sequence.controlledEvaluate>> = [];
   for (let i = 0; i < input.length; i += SCORE_CHUNK) out.push(...(await sequence.controlledEvaluate(input.slice(i, i + SCORE_CHUNK))));
   // A token's text depends on what precedes it (SentencePiece drops a word's leading space
-  // at the start of a text): each is detokenized after the tokens before it.
-  const context = evaluated.slice(-8);
+  // at the start of a text): each is detokenized after the tokens before it, and the first
+  // after `textBefore`, as the reply's text was (none for a reply that opens a turn).
+  const context = textBefore.slice(-8);
   const piece = (t: Token, before: readonly Token[]) => {
     const text = model.detokenize([t], false, before);
     return {token: text, bytes: [...Buffer.from(text, "utf8")]};
