@@ -2,7 +2,7 @@ import {ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1Deploym
 import {GROUP, KIND, PLURAL, VERSION} from "../api/llmservice.js";
 import {MANAGED_BY, SERVICE_LABEL} from "../desired/meta.js";
 import {MODEL_CACHE_LABEL} from "../desired/model-cache.js";
-import type {KubeClient} from "../kube/kube-client.js";
+import {isNamespaceTerminating, type KubeClient} from "../kube/kube-client.js";
 import type {ReconcileResult, WatchCache} from "./reconciler.js";
 import {WorkQueue} from "./work-queue.js";
 
@@ -186,6 +186,10 @@ export class Controller {
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         observer.onReconcile("success", (performance.now() - started) / 1000);
       } catch (error) {
+        if (afterFailure(error) === "drop") {
+          this.queue.forget(key);
+          continue;
+        }
         observer.onReconcile("error", (performance.now() - started) / 1000);
         const delay = this.queue.addRateLimited(key);
         observer.onError(`reconcile ${key} failed; retrying in ${delay} ms`, error);
@@ -194,4 +198,14 @@ export class Controller {
       }
     }
   }
+}
+
+/**
+ * What a failed reconcile leads to. A namespace being deleted refuses every new object
+ * (children deleted before their LlmService would be created again): the service goes with
+ * its namespace, so there is nothing to converge to, and retrying only fills the log with
+ * warnings until the namespace is gone. Anything else is retried with backoff.
+ */
+export function afterFailure(error: unknown): "drop" | "retry" {
+  return isNamespaceTerminating(error) ? "drop" : "retry";
 }

@@ -8,7 +8,9 @@ export class KubeApiError extends Error {
   constructor(
     readonly status: number,
     readonly reason: string,
-    message: string
+    message: string,
+    /** The Status's `details.causes[].reason`s: why, where the status and reason do not say. */
+    readonly causes: readonly string[] = []
   ) {
     super(message);
   }
@@ -16,6 +18,8 @@ export class KubeApiError extends Error {
 
 export const isNotFound = (e: unknown) => e instanceof KubeApiError && e.status === 404;
 export const isConflict = (e: unknown) => e instanceof KubeApiError && e.status === 409;
+/** A write refused because its namespace is being deleted (admission's NamespaceLifecycle), not for want of rights. */
+export const isNamespaceTerminating = (e: unknown) => e instanceof KubeApiError && e.status === 403 && e.causes.includes("NamespaceTerminating");
 
 /** Where a kind lives in the REST API. */
 export interface ResourceInfo {
@@ -210,13 +214,15 @@ export class KubeClient {
     if (status >= 200 && status < 300) return (asText ? answer : answer ? JSON.parse(answer) : undefined) as T;
     let reason = "Unknown";
     let message = answer;
+    let causes: string[] = [];
     try {
-      const s = JSON.parse(answer) as {reason?: string; message?: string};
+      const s = JSON.parse(answer) as {reason?: string; message?: string; details?: {causes?: Array<{reason?: string}>}};
       reason = s.reason ?? reason;
       message = s.message ?? message;
+      causes = (s.details?.causes ?? []).flatMap((c) => (c.reason ? [c.reason] : []));
     } catch {
       // not a Status object
     }
-    throw new KubeApiError(status, reason, `${method} ${path}: ${status} ${message}`);
+    throw new KubeApiError(status, reason, `${method} ${path}: ${status} ${message}`, causes);
   }
 }
