@@ -68,6 +68,29 @@ describe("OpenAI conformance: tools with n and logprobs, prefill, legacy prompts
     expect(content.map((t) => t.token).join("").trim()).toBe(call.type === "function" ? call.function.arguments : "");
   });
 
+  it("streamed logprobs: each chunk carries its own (chat and legacy), as the body has them; a streamed call's come with its end", async () => {
+    const chat = {model, messages: [{role: "user" as const, content: "Once upon a time"}], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 2};
+    const body = await api.client.chat.completions.create(chat, {headers: {"cache-control": "no-store"}});
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const c of await api.client.chat.completions.create({...chat, stream: true}, {headers: {"cache-control": "no-store"}})) chunks.push(c);
+    const withText = chunks.filter((c) => c.choices[0]?.delta.content);
+    expect(withText.length).toBeGreaterThan(1);
+    for (const c of withText) expect(c.choices[0]!.logprobs!.content!.map((t) => t.token).join("")).toBe(c.choices[0]!.delta.content);
+    expect(chunks.flatMap((c) => c.choices[0]?.logprobs?.content ?? []).map((t) => t.token)).toEqual(body.choices[0]!.logprobs!.content!.map((t) => t.token));
+
+    const legacy: OpenAI.Completion[] = [];
+    for await (const c of await api.client.completions.create({model, prompt: "Once upon a time", max_tokens: 8, temperature: 0, logprobs: 2, stream: true}, {headers: {"cache-control": "no-store"}})) legacy.push(c);
+    for (const c of legacy.filter((l) => l.choices[0]!.text !== "")) expect(c.choices[0]!.logprobs!.tokens!.join("")).toBe(c.choices[0]!.text);
+
+    // A forced call's deltas are not text: its logprobs come with the chunk that ends it.
+    const call: OpenAI.ChatCompletionChunk[] = [];
+    for await (const c of await api.client.chat.completions.create({model, messages: ask, tools: [weather], tool_choice: "required", logprobs: true, temperature: 0, max_tokens: 80, stream: true}, {headers: {"cache-control": "no-store"}})) call.push(c);
+    const ends = call.filter((c) => c.choices[0]?.finish_reason);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]!.choices[0]!.logprobs!.content!.length).toBeGreaterThan(0);
+    expect(call.filter((c) => !c.choices[0]?.finish_reason).every((c) => c.choices[0]?.logprobs == null)).toBe(true);
+  });
+
   it("a streamed tool call opens with content null and ends as the body does", async () => {
     const request = {model, messages: ask, tools: [weather], tool_choice: "required" as const, temperature: 0, max_tokens: 80};
     const body = await api.client.chat.completions.create(request);
