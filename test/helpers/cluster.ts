@@ -1,3 +1,4 @@
+import {KubeConfig} from "@kubernetes/client-node";
 import {spawnSync} from "node:child_process";
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
@@ -8,6 +9,7 @@ import {ensureBinaries} from "../../dev/cluster/locate.js";
 import {DEFAULT_NODES} from "../../dev/cluster/nodes.js";
 import {REPO_ROOT} from "../../dev/paths.js";
 import {sleep} from "../../dev/processes/server.js";
+import {KubeClient} from "../../operator/src/kube/kube-client.js";
 
 /** The test run's own cluster folder, apart from a developer's `npm run cluster:up` one. */
 export const TEST_CLUSTER_DIR = process.env["PADDOCK_TEST_CLUSTER_DIR"] ?? resolve(REPO_ROOT, ".paddock/test-cluster");
@@ -122,4 +124,26 @@ export function tokenKubeconfig(k: TestCluster, namespace: string, serviceAccoun
     })
   );
   return path;
+}
+
+/**
+ * For one describe block: the shared test cluster, the operator's REST client on it, and a
+ * namespace of the block's own, deleted afterwards (`beforeDelete` runs first, e.g. to drop
+ * a finalizer the test left).
+ */
+export function useNamespaceClient(namespace: string, options: {beforeDelete?: (k: TestCluster) => void} = {}): {readonly k: TestCluster; readonly kube: KubeClient} {
+  const ctx = {} as {k: TestCluster; kube: KubeClient};
+  beforeAll(async () => {
+    ctx.k = await useCluster();
+    const kc = new KubeConfig();
+    kc.loadFromFile(ctx.k.kubeconfig);
+    ctx.kube = new KubeClient(kc);
+    ctx.k.kubectl(["create", "namespace", namespace]);
+  });
+  afterAll(() => {
+    options.beforeDelete?.(ctx.k);
+    ctx.k.kubectlResult(["delete", "namespace", namespace, "--wait=false"]);
+    ctx.kube.close();
+  });
+  return ctx;
 }

@@ -1,7 +1,6 @@
-import {KubeConfig} from "@kubernetes/client-node";
 import {releaseModelObjects} from "../../operator/src/controller/reconciler.js";
-import {KubeClient, type KubeObject} from "../../operator/src/kube/kube-client.js";
-import {useCluster, type TestCluster} from "../helpers/cluster.js";
+import type {KubeObject} from "../../operator/src/kube/kube-client.js";
+import {useNamespaceClient} from "../helpers/cluster.js";
 
 /**
  * Two services moving off a shared model at once, against the real API server: each read
@@ -10,24 +9,13 @@ import {useCluster, type TestCluster} from "../helpers/cluster.js";
  * The release is now conditional on the resourceVersion it was read at (issue #26, item 14).
  */
 describe("letting go of a shared model claim", () => {
-  let k: TestCluster;
-  let kube: KubeClient;
   const ns = "model-cache-writes";
-  beforeAll(async () => {
-    k = await useCluster();
-    const kc = new KubeConfig();
-    kc.loadFromFile(k.kubeconfig);
-    kube = new KubeClient(kc);
-    k.kubectl(["create", "namespace", ns]);
-  });
-  afterAll(() => {
-    k.kubectlResult(["delete", "namespace", ns, "--wait=false"]);
-    kube.close();
-  });
+  const c = useNamespaceClient(ns);
 
-  const owners = () => (JSON.parse(k.kubectl(["get", "pvc", "shared", "-n", ns, "-o", "json"])) as {metadata: {ownerReferences?: Array<{uid: string}>}}).metadata.ownerReferences?.map((r) => r.uid) ?? [];
+  const owners = () => (JSON.parse(c.k.kubectl(["get", "pvc", "shared", "-n", ns, "-o", "json"])) as {metadata: {ownerReferences?: Array<{uid: string}>}}).metadata.ownerReferences?.map((r) => r.uid) ?? [];
 
   it("a release from a stale read is refused, so the claim keeps its last owner, who then deletes it", async () => {
+    const {k, kube} = c;
     // Two owners (ConfigMaps stand in for the LlmServices: only their uids matter here).
     const uid = (name: string) => (JSON.parse(k.kubectl(["create", "configmap", name, "-n", ns, "-o", "json"])) as {metadata: {uid: string}}).metadata.uid;
     const [a, b] = [uid("service-a"), uid("service-b")];

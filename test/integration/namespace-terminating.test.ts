@@ -1,7 +1,6 @@
-import {KubeConfig} from "@kubernetes/client-node";
 import {afterFailure} from "../../operator/src/controller/controller.js";
-import {KubeApiError, KubeClient} from "../../operator/src/kube/kube-client.js";
-import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
+import {KubeApiError} from "../../operator/src/kube/kube-client.js";
+import {eventually, useNamespaceClient} from "../helpers/cluster.js";
 
 /**
  * A namespace being deleted refuses new objects. The operator used to retry such writes
@@ -10,23 +9,11 @@ import {eventually, useCluster, type TestCluster} from "../helpers/cluster.js";
  * server: the refusal is recognised by its cause, and the reconcile is dropped.
  */
 describe("a write into a namespace being deleted", () => {
-  let k: TestCluster;
-  let kube: KubeClient;
   const ns = "terminating-writes";
-  beforeAll(async () => {
-    k = await useCluster();
-    const kc = new KubeConfig();
-    kc.loadFromFile(k.kubeconfig);
-    kube = new KubeClient(kc);
-    k.kubectl(["create", "namespace", ns]);
-  });
-  afterAll(() => {
-    k.kubectlResult(["patch", "configmap", "hold", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']);
-    k.kubectlResult(["delete", "namespace", ns, "--wait=false"]);
-    kube.close();
-  });
+  const c = useNamespaceClient(ns, {beforeDelete: (k) => void k.kubectlResult(["patch", "configmap", "hold", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'])});
 
   it("is refused for that reason, which the controller drops instead of retrying; other refusals are retried", async () => {
+    const {k, kube} = c;
     // A finalizer holds the namespace in Terminating while the test writes into it.
     k.kubectl(["apply", "-f", "-"], JSON.stringify({apiVersion: "v1", kind: "ConfigMap", metadata: {name: "hold", namespace: ns, finalizers: ["test.paddock.dev/hold"]}}));
     k.kubectl(["delete", "namespace", ns, "--wait=false"]);
