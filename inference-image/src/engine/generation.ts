@@ -154,7 +154,7 @@ class GenerationRun {
     const completion = new LlamaCompletion({contextSequence: this.sequence});
     this.#continuesPrompt = this.plan.prompt.continues;
     const {logprobs} = this.request;
-    if (logprobs) this.#live = new LiveLogprobs(this.g.model, this.sequence, this.#continuesPrompt ? this.plan.prompt.evaluated : [], logprobs.top);
+    if (logprobs) this.#live = new LiveLogprobs(this.g.model, this.sequence, this.#textBefore, logprobs.top);
     try {
       const {grammar} = this.plan;
       const result = await completion.generateCompletionWithMeta(this.plan.prompt.tokens, {...this.#sampling(), ...(grammar ? {grammar} : {}), customStopTriggers: this.plan.prompt.stopTriggers});
@@ -229,6 +229,11 @@ class GenerationRun {
     this.#live?.onTokens(tokens);
   }
 
+  /** The prompt tokens the reply's text reads after: those it continues, none when it opens a turn. */
+  get #textBefore(): readonly Token[] {
+    return this.#continuesPrompt ? this.plan.prompt.evaluated : [];
+  }
+
   /** Hands a piece of output on, with the logprobs of the tokens whose text starts in it (none for JSON mode's closing). */
   #emit(piece: string, generated = true): string {
     if (piece !== "") {
@@ -255,7 +260,7 @@ class GenerationRun {
     const {logprobs: wanted} = this.request;
     const live = this.#live?.available ? this.#live.released : undefined;
     // Without the sampler's numbers (an unpatched build, tools), the reply is scored once more.
-    const textBefore = this.#continuesPrompt ? plan.prompt.evaluated : [];
+    const textBefore = this.#textBefore;
     const logprobs = !wanted || stopCause === "aborted" ? undefined : (live ?? (await scoreTokens(this.g.model, sequence, plan.prompt.evaluated, visibleTokens(this.g.model, this.#generated, this.#text, textBefore), wanted.top, textBefore)));
     return {
       ...(logprobs ? {logprobs} : {}),

@@ -1,6 +1,6 @@
 import type {LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import type {TokenLogprob} from "../core/generation.js";
-import {LOGPROB_FLOOR, MAX_TOP_LOGPROBS} from "./scoring.js";
+import {floored, MAX_TOP_LOGPROBS, tokenPiece} from "./scoring.js";
 
 /**
  * What Paddock's node-llama-cpp patch (inference-image/patches) reads on a sequence: while set,
@@ -101,18 +101,12 @@ export class LiveLogprobs {
 
   #logprobOf(token: Token, raw: readonly number[]): TokenLogprob {
     const before = [...this.#context];
-    const piece = (t: Token) => {
-      const text = this.model.detokenize([t], false, before);
-      return {token: text, bytes: [...Buffer.from(text, "utf8")]};
-    };
+    const piece = (t: Token) => tokenPiece(this.model, t, before);
     const top: TokenLogprob["top"][number][] = [];
     for (let i = 1; i + 1 < raw.length; i += 2) top.push({...piece(raw[i]! as Token), logprob: floored(raw[i + 1]!)});
     return {...piece(token), logprob: floored(raw[0]!), top};
   }
 }
-
-/** JSON has no -Infinity: OpenAI's floor stands in for a token the model gives no chance. */
-const floored = (logprob: number) => (Number.isFinite(logprob) ? Math.max(LOGPROB_FLOOR, logprob) : LOGPROB_FLOOR);
 
 /**
  * Whether this llama.cpp binary carries the patch's C++ half: one token is sampled on an

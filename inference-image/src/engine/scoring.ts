@@ -4,6 +4,15 @@ import type {TokenLogprob} from "../core/generation.js";
 /** OpenAI's stand-in for the log probability of a token the model gives no chance: finite, as JSON needs. */
 export const LOGPROB_FLOOR = -9999;
 
+/** A log probability as JSON can carry it: at least the floor, never -Infinity or NaN. */
+export const floored = (logprob: number) => (Number.isFinite(logprob) ? Math.max(LOGPROB_FLOOR, logprob) : LOGPROB_FLOOR);
+
+/** A token's text (and its UTF-8 bytes) as it reads after `before` (up to 8 tokens are enough). */
+export function tokenPiece(model: LlamaModel, token: Token, before: readonly Token[]): {token: string; bytes: number[]} {
+  const text = model.detokenize([token], false, before);
+  return {token: text, bytes: [...Buffer.from(text, "utf8")]};
+}
+
 /**
  * The generated tokens whose text starts inside the output (a stop string's tokens are cut
  * with it). `before`: the prompt tokens the text was decoded after (none for a reply that
@@ -56,10 +65,7 @@ export async function scoreTokens(model: LlamaModel, sequence: LlamaContextSeque
   // at the start of a text): each is detokenized after the tokens before it, and the first
   // after `textBefore`, as the reply's text was (none for a reply that opens a turn).
   const context = textBefore.slice(-8);
-  const piece = (t: Token, before: readonly Token[]) => {
-    const text = model.detokenize([t], false, before);
-    return {token: text, bytes: [...Buffer.from(text, "utf8")]};
-  };
+  const piece = (t: Token, before: readonly Token[]) => tokenPiece(model, t, before);
   return tokens.map((t, i) => {
     const next = out[i]?.next;
     const logits = next?.logits ?? new Map<Token, number>();
@@ -78,7 +84,7 @@ export function logprobOf(logits: ReadonlyMap<Token, number>, totalWeight: numbe
   const logTotal = totalWeight !== undefined && totalWeight > 0 ? Math.log(totalWeight) : NaN;
   return (t) => {
     const logit = logits.get(t);
-    if (logit === undefined || !Number.isFinite(logTotal) || !Number.isFinite(logit)) return LOGPROB_FLOOR;
-    return Math.max(LOGPROB_FLOOR, logit - max - logTotal);
+    if (logit === undefined || !Number.isFinite(logTotal)) return LOGPROB_FLOOR;
+    return floored(logit - max - logTotal);
   };
 }
