@@ -4,9 +4,10 @@
  * node-llama-cpp in-process (no server) with its prebuilt CPU binaries and with the build
  * made at install time (inference-image/llama-cpu-build.json). Prompt processing of 256
  * tokens (pp256, llama-bench -p 256) and single-sequence decoding of 96 tokens after a
- * 256-token prompt (tg96@256, llama-bench -n 96 -d 256); one thread pinned to core 1, flash
- * attention off, medians of 3.
- *   npm run bench:builds  [BENCH_MODELS=tiny,20m:f16,110m:f16,20m:q8_0,110m:q8_0]
+ * 256-token prompt (tg96@256, llama-bench -n 96 -d 256); one thread pinned to core 1, medians
+ * of 3, with the KV cache llama-bench sizes (kernel-probe.ts says why that matters). Flash
+ * attention on (what "auto" picks on a CPU, in Paddock and in llama-server alike) and off.
+ *   npm run bench:llama-builds  [BENCH_MODELS=tiny,20m:f16,110m:f16,20m:q8_0,110m:q8_0]
  */
 import {spawnSync} from "node:child_process";
 import {resolve} from "node:path";
@@ -25,18 +26,20 @@ interface Speeds {
   tg: number;
 }
 
-function probe(model: string, cmakeOptions: Record<string, string>): Speeds & {buildType: string} {
-  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify({model, cmakeOptions, threads: 1})], {encoding: "utf8"});
+function probe(model: string, cmakeOptions: Record<string, string>, flashAttention: boolean): Speeds & {buildType: string} {
+  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify({model, cmakeOptions, threads: 1, flashAttention})], {
+    encoding: "utf8"
+  });
   if (r.status !== 0) throw new Error(`kernel-probe failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Speeds & {buildType: string};
 }
 
-function llamaBench(model: string): Speeds {
+function llamaBench(model: string, flashAttention: boolean): Speeds {
   const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
   if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
   const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-bench");
   const run = (args: string[]) => {
-    const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", "0", "-r", "3", "-o", "json", ...args], {encoding: "utf8"});
+    const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", flashAttention ? "1" : "0", "-r", "3", "-o", "json", ...args], {encoding: "utf8"});
     if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
     return (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
   };
@@ -46,23 +49,26 @@ function llamaBench(model: string): Speeds {
 const rows = [];
 const results: Record<string, unknown> = {};
 for (const name of models) {
-  const model = benchModel(name, 2048);
-  const floor = llamaBench(model);
-  const prebuilt = probe(model, builds.prebuilt);
-  const local = probe(model, builds.local);
-  if (local.buildType !== "localBuild") throw new Error(`no local build of llama.cpp (got ${local.buildType}): run node inference-image/scripts/build-llama.mjs`);
-  results[name] = {llamaBench: floor, prebuilt, local};
-  rows.push({
-    model: name,
-    "llama-bench pp256": round(floor.pp, 0),
-    "prebuilt pp": round(prebuilt.pp, 0),
-    "local pp": round(local.pp, 0),
-    "local / bench pp": round(local.pp / floor.pp, 2),
-    "llama-bench tg96@256": round(floor.tg, 0),
-    "prebuilt tg": round(prebuilt.tg, 0),
-    "local tg": round(local.tg, 0),
-    "local / bench tg": round(local.tg / floor.tg, 2)
-  });
+  for (const flashAttention of [true, false]) {
+    const model = benchModel(name, 2048);
+    const floor = llamaBench(model, flashAttention);
+    const prebuilt = probe(model, builds.prebuilt, flashAttention);
+    const local = probe(model, builds.local, flashAttention);
+    if (local.buildType !== "localBuild") throw new Error(`no local build of llama.cpp (got ${local.buildType}): run node inference-image/scripts/build-llama.mjs`);
+    results[`${name} fa=${flashAttention ? "on" : "off"}`] = {llamaBench: floor, prebuilt, local};
+    rows.push({
+      model: name,
+      "flash attn": flashAttention ? "on" : "off",
+      "llama-bench pp256": round(floor.pp, 0),
+      "prebuilt pp": round(prebuilt.pp, 0),
+      "local pp": round(local.pp, 0),
+      "local / bench pp": round(local.pp / floor.pp, 2),
+      "llama-bench tg96@256": round(floor.tg, 0),
+      "prebuilt tg": round(prebuilt.tg, 0),
+      "local tg": round(local.tg, 0),
+      "local / bench tg": round(local.tg / floor.tg, 2)
+    });
+  }
 }
-printTable("llama.cpp builds, tokens/s: llama-bench vs node-llama-cpp in-process (prebuilt, and the install-time build), 1 thread on core 1, flash attention off", rows);
+printTable("llama.cpp builds, tokens/s: llama-bench vs node-llama-cpp in-process (prebuilt, and the install-time build), 1 thread on core 1, KV cache as llama-bench sizes it", rows);
 console.log(`\nwrote ${writeResults("llama-builds", {cpuBuild, results})}`);
