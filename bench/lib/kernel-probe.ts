@@ -4,27 +4,40 @@
  * after a 256-token prompt), as llama-bench measures `-p 256` and `-n 96 -d 256`, after a
  * warm-up as llama-bench's. Run as a child process per build (bench/llama-builds.ts), pinned
  * to one core, printing one JSON line.
+ * With `phases`, one more decode pass times the two native calls each token makes
+ * (llama_decode on a libuv worker, then sampleToken on another) against the whole token
+ * (bench/decode-phases.ts).
  *   node dist/bench/lib/kernel-probe.js '{"model": "...", "cmakeOptions": {...}, "threads": 1, "flashAttention": true}'
  */
 import {getLlama, LlamaLogLevel, type Token} from "node-llama-cpp";
 
-const {model: modelPath, cmakeOptions, threads = 1, reps = 3, flashAttention = false} = JSON.parse(process.argv[2] ?? "{}") as {
+const {
+  model: modelPath,
+  cmakeOptions,
+  threads = 1,
+  reps = 3,
+  flashAttention = false,
+  generate = 96,
+  phases = false
+} = JSON.parse(process.argv[2] ?? "{}") as {
   model: string;
   cmakeOptions?: Record<string, string>;
   threads?: number;
   reps?: number;
   flashAttention?: boolean;
+  generate?: number;
+  phases?: boolean;
 };
 const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads, ...(cmakeOptions ? {cmakeOptions} : {})});
 const model = await llama.loadModel({modelPath});
-// The KV cache llama-bench gives its decode (n_ctx = prompt + generated + depth = 352 cells).
+// The KV cache llama-bench gives its decode (n_ctx = prompt + generated + depth: 352 cells).
 // Without flash attention the size matters: V is stored transposed, one row of n_ctx cells per
 // channel, so attention reads n_kv of every n_ctx, a page apart at 2,048 cells. With a
 // 2,048-cell context the 110M q8_0 model decoded 7-11% slower than with 656 cells at the same
 // n_kv, in this probe and in a C++ program on llama.cpp's own API alike: no cost of
 // node-llama-cpp, but one the old 2,048-cell probe charged to it. With flash attention (what "auto" picks on CPUs, in llama-server and in
 // Paddock) V is not transposed and the size did not matter.
-const contextSize = 256 + 96;
+const contextSize = 256 + generate;
 const context = await model.createContext({contextSize, sequences: 1, threads, flashAttention});
 const sequence = context.getSequence();
 // Token ids spread over the first 500 of the vocabulary (past BOS and EOS), the same for
@@ -55,20 +68,70 @@ for (let r = 0; r < reps; r++) {
   await sequence.evaluateWithoutGeneratingNewTokens(prompt);
   pp.push((prompt.length * 1000) / (performance.now() - started));
 }
-const tg: number[] = [];
-for (let r = 0; r < reps; r++) {
+/** Decodes `generate` greedy tokens after the prompt; milliseconds and tokens. */
+async function decode(onStart = () => {}): Promise<{ms: number; tokens: number}> {
   await sequence.clearHistory();
   await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
-  let n = 0;
+  onStart();
+  let tokens = 0;
   const started = performance.now();
   for await (const token of sequence.evaluate([prompt.at(-1)!], {temperature: 0, yieldEogToken: true})) {
     void token;
-    if (++n >= 96) break;
+    if (++tokens >= generate) break;
   }
-  tg.push((n * 1000) / (performance.now() - started));
+  return {ms: performance.now() - started, tokens};
+}
+const tg: number[] = [];
+for (let r = 0; r < reps; r++) {
+  const {ms, tokens} = await decode();
+  tg.push((tokens * 1000) / ms);
 }
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-process.stdout.write(`${JSON.stringify({buildType: llama.buildType, systemInfo: llama.systemInfo.trim(), pp: median(pp), tg: median(tg)})}\n`);
+const result: Record<string, unknown> = {buildType: llama.buildType, systemInfo: llama.systemInfo.trim(), pp: median(pp), tg: median(tg)};
+if (phases) result["phases"] = await timePhases();
+process.stdout.write(`${JSON.stringify(result)}\n`);
+
+/**
+ * µs per token in llama_decode and in sampleToken, each timed from the JavaScript side (so
+ * with its worker hop), and the rest of the token: node-llama-cpp's JavaScript and the event
+ * loop. Reaches into node-llama-cpp's internal `_ctx` (the addon's context), as only a
+ * benchmark may: its methods are read-only, so the context's reference to it is swapped for
+ * a proxy that times the two calls and forwards everything else.
+ */
+async function timePhases(): Promise<{tokenUs: number; decodeUs: number; sampleUs: number; restUs: number}> {
+  const internal = context as unknown as {_ctx: Record<string | symbol, unknown>};
+  const addon = internal._ctx;
+  const spent = {decode: 0, sample: 0};
+  const timed = (name: string, into: keyof typeof spent) => {
+    const call = (addon[name] as (...args: unknown[]) => Promise<unknown>).bind(addon);
+    return async (...args: unknown[]) => {
+      const started = performance.now();
+      try {
+        return await call(...args);
+      } finally {
+        spent[into] += performance.now() - started;
+      }
+    };
+  };
+  const decodeBatch = timed("decodeBatch", "decode");
+  const sampleToken = timed("sampleToken", "sample");
+  internal._ctx = new Proxy(addon, {
+    get: (target, key) => {
+      if (key === "decodeBatch") return decodeBatch;
+      if (key === "sampleToken") return sampleToken;
+      const value = target[key];
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    }
+  });
+  try {
+    // The prompt's evaluation is not the tokens': count from the first decoded token on.
+    const {ms, tokens} = await decode(() => Object.assign(spent, {decode: 0, sample: 0}));
+    const us = (v: number) => (v * 1000) / tokens;
+    return {tokenUs: us(ms), decodeUs: us(spent.decode), sampleUs: us(spent.sample), restUs: us(ms - spent.decode - spent.sample)};
+  } finally {
+    internal._ctx = addon;
+  }
+}
 await context.dispose();
 await model.dispose();
 await llama.dispose();

@@ -1,0 +1,65 @@
+/**
+ * Where a decoded token's time goes in-process, beside llama-bench's whole token: for each
+ * model, 400 greedy tokens after a 256-token prompt (llama-bench -n 400 -d 256), one thread
+ * pinned to core 1, flash attention on (what "auto" picks on a CPU, in Paddock and in
+ * llama-server), each side with a 656-cell KV cache. The in-process token is split into
+ * llama_decode, sampleToken and the rest (node-llama-cpp's JavaScript and the event loop),
+ * timed by bench/lib/kernel-probe.ts's `phases`.
+ *   npm run bench:decode-phases  [BENCH_MODELS=tiny,20m:f16,20m:q8_0,110m:q8_0]
+ */
+import {spawnSync} from "node:child_process";
+import {resolve} from "node:path";
+import {REPO_ROOT} from "../dev/paths.js";
+import {benchModel, CPU_BUILD_OPTIONS} from "./lib/peers.js";
+import {printTable, writeResults} from "./lib/report.js";
+import {round} from "./lib/stats.js";
+
+const models = (process.env["BENCH_MODELS"] ?? "tiny,20m:f16,20m:q8_0,110m:q8_0").split(",");
+const GENERATE = 400;
+
+interface Phases {
+  tokenUs: number;
+  decodeUs: number;
+  sampleUs: number;
+  restUs: number;
+}
+
+function inProcess(model: string): Phases {
+  const args = {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true};
+  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify(args)], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`kernel-probe failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {phases: Phases}).phases;
+}
+
+/** llama-bench's µs per decoded token (its tokens carry no sampling at all). */
+function llamaBenchTokenUs(model: string): number {
+  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
+  const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-bench");
+  const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", "1", "-r", "3", "-o", "json", "-p", "0", "-n", String(GENERATE), "-d", "256"], {
+    encoding: "utf8"
+  });
+  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+  return 1e6 / (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
+}
+
+const rows = [];
+const results: Record<string, unknown> = {};
+for (const name of models) {
+  const model = benchModel(name, 2048);
+  const benchUs = llamaBenchTokenUs(model);
+  const ours = inProcess(model);
+  results[name] = {llamaBenchTokenUs: benchUs, inProcess: ours};
+  rows.push({
+    model: name,
+    "llama-bench µs/token": round(benchUs, 0),
+    "in-process µs/token": round(ours.tokenUs, 0),
+    "llama_decode µs": round(ours.decodeUs, 0),
+    "sampleToken µs": round(ours.sampleUs, 0),
+    "rest µs": round(ours.restUs, 0),
+    "llama_decode / llama-bench": round(ours.decodeUs / benchUs, 2),
+    "in-process / llama-bench tok/s": round(benchUs / ours.tokenUs, 2)
+  });
+}
+printTable(`A decoded token's time, in-process (node-llama-cpp, the install-time build) vs llama-bench: ${GENERATE} tokens at depth 256, 1 thread on core 1, flash attention on`, rows);
+console.log(`\nwrote ${writeResults("decode-phases", {generate: GENERATE, results})}`);
