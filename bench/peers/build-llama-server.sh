@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-server (the peer the data-plane benchmarks compare against) and
-# llama-bench (the kernels' floor: prompt and decode speed with no server at all), from
+# Builds llama.cpp's llama-server (the peer the data-plane benchmarks compare against),
+# llama-bench (the kernels' floor: prompt and decode speed with no server at all) and
+# llama-batched-bench (the floor for decoding several sequences in one batch), from
 # the llama.cpp tree inside llama-cpp-python's source distribution on PyPI. Cached outside
 # the clone, keyed by version and this script; prints the binary's path. Benchmarks only:
 # no test or CI step needs it.
 #   bench/peers/build-llama-server.sh   -> ~/.cache/paddock/llama-server-<version>-<hash>/bin/llama-server
-# (llama-bench beside it in the same bin folder)
+# (llama-bench and llama-batched-bench beside it in the same bin folder)
 # Built for this CPU (GGML_NATIVE): the strongest baseline a user building it here would get.
 set -euo pipefail
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
@@ -29,9 +30,9 @@ cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DL
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >&2
 started=$SECONDS
 log "building (about 10 minutes on 2 cores)"
-cmake --build "$work/build" --target llama-server llama-bench -j "$(nproc)" >&2
+cmake --build "$work/build" --target llama-server llama-bench llama-batched-bench -j "$(nproc)" >&2
 mkdir -p "$out/bin"
-cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$out/bin/"
+cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$work/build/bin/llama-batched-bench" "$out/bin/"
 git -C "$src" rev-parse HEAD >"$out/commit" 2>/dev/null || echo "llama-cpp-python $LLAMA_CPP_PYTHON_VERSION" >"$out/commit"
 touch "$out/.complete"
 log "built in $((SECONDS - started)) s"
