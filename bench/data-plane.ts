@@ -189,7 +189,13 @@ for (const name of MODELS) {
   ];
   try {
     let asked = 0;
-    const distinct = (client: number, i: number): Ask => ({user: `${USERS[(client + i) % USERS.length]} (${++asked})`});
+    // The request's number first: after it, the user turns repeat 8 texts, and a prompt that
+    // shares its first 25-28 tokens with an earlier one is not distinct. With the number last,
+    // llama-server's host-memory prompt cache reused 24-28 of ~55 tokens per request at c=8
+    // and Paddock's slots 14-15 (a slot's prompt cache keeps only longer prompts), so the
+    // cell measured that cache (110M c=8: 0.67-0.70x; with the number first 0.74-0.81x, both
+    // reusing the template's 15-17 tokens).
+    const distinct = (client: number, i: number): Ask => ({user: `(${++asked}) ${USERS[(client + i) % USERS.length]}`});
     // The in-process target's cells run with this process on the server core.
     const measure = async (target: Target, run: () => Promise<Cell>): Promise<Cell> => {
       if (target !== "in-process") return run();
