@@ -7,9 +7,7 @@
  *   npm run bench:batched-decode  [BENCH_MODELS=110m:f16,20m:q8_0] [BENCH_BATCH=4]
  */
 import {spawnSync} from "node:child_process";
-import {resolve} from "node:path";
-import {REPO_ROOT} from "../dev/paths.js";
-import {benchModel} from "./lib/peers.js";
+import {benchModel, peerBinary, runProbe} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 
@@ -24,19 +22,13 @@ interface Probe {
 }
 
 function inProcess(model: string, sequences: number, strategy: "default" | "wait-for-all"): Probe {
-  const args = {model, sequences, strategy, generate: GENERATE};
-  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/batch-probe.js"), JSON.stringify(args)], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(`batch-probe failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Probe;
+  return runProbe("batch-probe", {model, sequences, strategy, generate: GENERATE});
 }
 
 /** llama-batched-bench's generation tokens/s for 1 and BATCH sequences. */
 function batchedBench(model: string): {one: number; batch: number} {
-  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
-  const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-batched-bench");
   const args = ["-m", model, "-c", "4096", "-b", "2048", "-ub", "512", "-npp", "256", "-ntg", String(GENERATE), "-npl", `1,${BATCH}`, "-t", "1", "-fa", "on", "--output-format", "jsonl"];
-  const r = spawnSync("taskset", ["-c", "1", binary, ...args], {encoding: "utf8"});
+  const r = spawnSync("taskset", ["-c", "1", peerBinary("llama-batched-bench"), ...args], {encoding: "utf8"});
   if (r.status !== 0) throw new Error(`llama-batched-bench failed: ${r.stderr}`);
   const lines = r.stdout
     .trim()

@@ -7,10 +7,7 @@
  * timed by bench/lib/kernel-probe.ts's `phases`.
  *   npm run bench:decode-phases  [BENCH_MODELS=tiny,20m:f16,20m:q8_0,110m:q8_0]
  */
-import {spawnSync} from "node:child_process";
-import {resolve} from "node:path";
-import {REPO_ROOT} from "../dev/paths.js";
-import {benchModel, CPU_BUILD_OPTIONS} from "./lib/peers.js";
+import {benchModel, CPU_BUILD_OPTIONS, llamaBenchSpeed, runProbe} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 
@@ -25,22 +22,12 @@ interface Phases {
 }
 
 function inProcess(model: string): Phases {
-  const args = {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true};
-  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify(args)], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(`kernel-probe failed: ${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {phases: Phases}).phases;
+  return runProbe<{phases: Phases}>("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true}).phases;
 }
 
 /** llama-bench's µs per decoded token (its tokens carry no sampling at all). */
 function llamaBenchTokenUs(model: string): number {
-  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
-  const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-bench");
-  const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", "1", "-r", "3", "-o", "json", "-p", "0", "-n", String(GENERATE), "-d", "256"], {
-    encoding: "utf8"
-  });
-  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
-  return 1e6 / (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
+  return 1e6 / llamaBenchSpeed(model, true, ["-p", "0", "-n", String(GENERATE), "-d", "256"]);
 }
 
 const rows = [];

@@ -9,10 +9,7 @@
  * attention on (what "auto" picks on a CPU, in Paddock and in llama-server alike) and off.
  *   npm run bench:llama-builds  [BENCH_MODELS=tiny,20m:f16,110m:f16,20m:q8_0,110m:q8_0]
  */
-import {spawnSync} from "node:child_process";
-import {resolve} from "node:path";
-import {REPO_ROOT} from "../dev/paths.js";
-import {benchModel, CPU_BUILD_OPTIONS} from "./lib/peers.js";
+import {benchModel, CPU_BUILD_OPTIONS, llamaBenchSpeed, runProbe} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 
@@ -27,23 +24,11 @@ interface Speeds {
 }
 
 function probe(model: string, cmakeOptions: Record<string, string>, flashAttention: boolean): Speeds & {buildType: string} {
-  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, "dist/bench/lib/kernel-probe.js"), JSON.stringify({model, cmakeOptions, threads: 1, flashAttention})], {
-    encoding: "utf8"
-  });
-  if (r.status !== 0) throw new Error(`kernel-probe failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Speeds & {buildType: string};
+  return runProbe("kernel-probe", {model, cmakeOptions, threads: 1, flashAttention});
 }
 
 function llamaBench(model: string, flashAttention: boolean): Speeds {
-  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
-  const binary = resolve(built.stdout.trim().split("\n").at(-1)!, "../llama-bench");
-  const run = (args: string[]) => {
-    const r = spawnSync("taskset", ["-c", "1", binary, "-m", model, "-t", "1", "-fa", flashAttention ? "1" : "0", "-r", "3", "-o", "json", ...args], {encoding: "utf8"});
-    if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
-  };
-  return {pp: run(["-p", "256", "-n", "0"]), tg: run(["-p", "0", "-n", "96", "-d", "256"])};
+  return {pp: llamaBenchSpeed(model, flashAttention, ["-p", "256", "-n", "0"]), tg: llamaBenchSpeed(model, flashAttention, ["-p", "0", "-n", "96", "-d", "256"])};
 }
 
 const rows = [];

@@ -1,7 +1,7 @@
 /** What the data-plane benchmarks run against: model files of real shapes and llama.cpp's llama-server. */
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import {existsSync, mkdirSync, readFileSync} from "node:fs";
-import {join, resolve} from "node:path";
+import {dirname, join, resolve} from "node:path";
 import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
 import {GGML} from "../../dev/models/gguf.js";
 import {SHAPES, writeSyntheticModel} from "../../dev/models/synthetic.js";
@@ -42,14 +42,43 @@ export interface LlamaServerOptions {
   readonly extraArgs?: readonly string[];
 }
 
+let peerBin: string | undefined;
+/**
+ * The path of one of llama.cpp's programs that bench/peers/build-llama-server.sh builds (once,
+ * cached outside the clone); the script is asked once per benchmark process.
+ */
+export function peerBinary(name: "llama-server" | "llama-bench" | "llama-batched-bench"): string {
+  if (peerBin === undefined) {
+    const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
+    if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
+    peerBin = dirname(built.stdout.trim().split("\n").at(-1)!);
+  }
+  return join(peerBin, name);
+}
+
+/** llama-bench's tokens/s for one test (`args`, e.g. `-p 256 -n 0`), 1 thread on core 1, 3 repetitions. */
+export function llamaBenchSpeed(model: string, flashAttention: boolean, args: readonly string[]): number {
+  const r = spawnSync("taskset", ["-c", "1", peerBinary("llama-bench"), "-m", model, "-t", "1", "-fa", flashAttention ? "1" : "0", "-r", "3", "-o", "json", ...args], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as Array<{avg_ts: number}>)[0]!.avg_ts;
+}
+
+/**
+ * Runs a built probe (`dist/bench/lib/<name>.js`) with its JSON arguments in a child process
+ * pinned to core 1, and returns the JSON line it prints last.
+ */
+export function runProbe<T>(name: string, args: object): T {
+  const r = spawnSync("taskset", ["-c", "1", process.execPath, resolve(REPO_ROOT, `dist/bench/lib/${name}.js`), JSON.stringify(args)], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as T;
+}
+
 /**
  * llama-server (bench/peers/build-llama-server.sh builds it once) on `path`, pinned to a core,
  * rendering chats with ChatML as the benchmarks' Paddock servers are told to.
  */
 export async function startLlamaServer(path: string, options: LlamaServerOptions): Promise<{url: string; child: ChildProcess}> {
-  const built = spawnSync("bash", [resolve(REPO_ROOT, "bench/peers/build-llama-server.sh")], {encoding: "utf8", stdio: ["ignore", "pipe", "inherit"]});
-  if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
-  const binary = built.stdout.trim().split("\n").at(-1)!;
+  const binary = peerBinary("llama-server");
   const port = await freePort();
   const {slots, context, threads, core} = options;
   // -c is the whole KV cache, split across --parallel slots: the same tokens per slot as ours.
