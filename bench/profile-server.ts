@@ -5,9 +5,12 @@
  *
  *   npm run bench:profile [-- nostream]
  *   PROFILE_CLIENTS=1 PROFILE_MAX_TOKENS=16 PROFILE_CHAT=1 npm run bench:profile   (the data-plane bench's c=1 chat cell)
+ *   PROFILE_MODEL=.paddock/bench-models/synthetic-20m-q8_0-text.gguf ...   (another model; ChatML, as bench:data-plane)
+ * The server runs pinned to the last core, as in bench:data-plane, the clients on the others.
  */
 import {spawn} from "node:child_process";
 import {mkdirSync, readdirSync, readFileSync, rmSync} from "node:fs";
+import {cpus} from "node:os";
 import {join, resolve} from "node:path";
 import {REPO_ROOT, SERVER_ENTRY, TINY_MODEL, TINY_MODEL_NAME} from "../dev/paths.js";
 import {freePort} from "../dev/processes/ports.js";
@@ -19,12 +22,24 @@ const SECONDS = 15;
 const CLIENTS = Number(process.env["PROFILE_CLIENTS"] ?? "8");
 const MAX_TOKENS = Number(process.env["PROFILE_MAX_TOKENS"] ?? "64");
 const CHAT = process.env["PROFILE_CHAT"] === "1";
+const MODEL = process.env["PROFILE_MODEL"];
 const dir = resolve(REPO_ROOT, "bench/results/profile");
 rmSync(dir, {recursive: true, force: true});
 mkdirSync(dir, {recursive: true});
 const port = await freePort();
-const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${dir}`, SERVER_ENTRY], {
-  env: {PATH: process.env["PATH"] ?? "", MODEL_PATH: TINY_MODEL, PORT: String(port), HOST: "127.0.0.1", THREADS: "1", PARALLEL_SLOTS: "4", CACHE_MODE: "off", LOG_LEVEL: "warn"},
+const lastCore = String(cpus().length - 1);
+const child = spawn("taskset", ["-c", lastCore, process.execPath, "--cpu-prof", `--cpu-prof-dir=${dir}`, SERVER_ENTRY], {
+  env: {
+    PATH: process.env["PATH"] ?? "",
+    MODEL_PATH: MODEL ? resolve(MODEL) : TINY_MODEL,
+    ...(MODEL ? {MODEL_NAME: TINY_MODEL_NAME, CHAT_WRAPPER: "chatML"} : {}),
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    THREADS: "1",
+    PARALLEL_SLOTS: "4",
+    CACHE_MODE: "off",
+    LOG_LEVEL: "warn"
+  },
   stdio: "ignore"
 });
 const url = `http://127.0.0.1:${port}`;
@@ -71,5 +86,5 @@ const rows = [...self]
   .sort((a, b) => b[1] - a[1])
   .slice(0, 20)
   .map(([fn, t]) => ({"self %": round((100 * t) / total, 1), function: fn}));
-printTable(`Server main thread, tiny model, 4 slots, ${CLIENTS} ${stream ? "streaming" : "non-streaming"} ${CHAT ? "chat" : "completion"} clients, max_tokens ${MAX_TOKENS}, ${SECONDS} s: ${requests} requests, ${round(tokens / SECONDS, 0)} tok/s`, rows);
+printTable(`Server main thread, ${MODEL ?? "tiny model"}, 4 slots, ${CLIENTS} ${stream ? "streaming" : "non-streaming"} ${CHAT ? "chat" : "completion"} clients, max_tokens ${MAX_TOKENS}, ${SECONDS} s: ${requests} requests, ${round(tokens / SECONDS, 0)} tok/s`, rows);
 console.log(`\nprofile: ${join(dir, file)}\nwrote ${writeResults("profile", {stream, clients: CLIENTS, maxTokens: MAX_TOKENS, chat: CHAT, requests, tokens, rows})}`);

@@ -8,8 +8,9 @@
  * (llama_decode on a libuv worker, then sampleToken on another) against the whole token
  * (bench/decode-phases.ts).
  *   node dist/bench/lib/kernel-probe.js '{"model": "...", "cmakeOptions": {...}, "threads": 1, "flashAttention": true}'
+ * With `nodeLlamaCpp` (a path to a copy's dist/index.js) it runs that copy of the package.
  */
-import {getLlama, LlamaLogLevel, type Token} from "node-llama-cpp";
+import type {Token} from "node-llama-cpp";
 
 const {
   model: modelPath,
@@ -18,7 +19,8 @@ const {
   reps = 3,
   flashAttention = false,
   generate = 96,
-  phases = false
+  phases = false,
+  nodeLlamaCpp
 } = JSON.parse(process.argv[2] ?? "{}") as {
   model: string;
   cmakeOptions?: Record<string, string>;
@@ -27,7 +29,10 @@ const {
   flashAttention?: boolean;
   generate?: number;
   phases?: boolean;
+  /** Another copy of node-llama-cpp's entry point to run (bench:hot-path's stock one). */
+  nodeLlamaCpp?: string;
 };
+const {getLlama, LlamaLogLevel} = (await import(nodeLlamaCpp ?? "node-llama-cpp")) as typeof import("node-llama-cpp");
 const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads, ...(cmakeOptions ? {cmakeOptions} : {})});
 const model = await llama.loadModel({modelPath});
 // The KV cache llama-bench gives its decode (n_ctx = prompt + generated + depth: 352 cells).

@@ -7,7 +7,7 @@
 // says so loudly and leaves the prebuilt binaries, which the server then uses (and logs).
 // First it applies Paddock's patches for this node-llama-cpp version (../patches, see their
 // README), idempotently: their JavaScript half works with any binary, their C++ half is
-// compiled in, and their text is part of the cache key.
+// compiled in, and the text of those with a C++ half is part of the cache key.
 //   node inference-image/scripts/build-llama.mjs [--force]
 import {spawnSync} from "node:child_process";
 import {createHash} from "node:crypto";
@@ -80,7 +80,7 @@ log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheD
 
 /**
  * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package, unless already
- * applied (an install run twice); returns their contents' hash. A patch that neither applies
+ * applied (an install run twice); returns the hash of those that change compiled sources. A patch that neither applies
  * nor is applied fails the install: the package is not the one the patch was written for.
  */
 function applyPatches() {
@@ -92,7 +92,10 @@ function applyPatches() {
   const gitApply = (args, file) => spawnSync("git", ["apply", "-p1", ...args, file], {cwd: packageDir, encoding: "utf8", env: {...process.env, GIT_CEILING_DIRECTORIES: dirname(packageDir)}});
   for (const name of names) {
     const file = join(patchDir, name);
-    hash.update(name).update(readFileSync(file));
+    const text = readFileSync(file, "utf8");
+    // Only what is compiled keys the build: a patch to node-llama-cpp's JavaScript alone
+    // (dist/) changes no binary, so it must not cost a ten-minute compile.
+    if (touchesNative(text)) hash.update(name).update(text);
     if (gitApply(["--reverse", "--check"], file).status === 0) continue;
     const applied = gitApply([], file);
     if (applied.status !== 0) {
@@ -102,4 +105,9 @@ function applyPatches() {
     log(`applied ${name}`);
   }
   return hash.digest("hex");
+}
+
+/** Whether a patch changes a file the build compiles (anything outside node-llama-cpp's dist/). */
+function touchesNative(patch) {
+  return patch.split("\n").some((line) => line.startsWith("+++ b/") && !line.startsWith("+++ b/dist/"));
 }

@@ -107,6 +107,21 @@ describe("inference server API", () => {
     expect(a.choices[0]!.text).toBe(b.choices[0]!.text);
   });
 
+  it("penalizes repeated tokens when asked (frequency_penalty), and only then", async () => {
+    // The sampler's config is resolved once per generation, except with penalties, whose
+    // window of past tokens moves at every step (inference-image/patches): greedy text that
+    // repeats itself must change under a penalty, and stay as it was without one (or at 0).
+    const ask = (frequency_penalty?: number) =>
+      client.completions.create({model: TINY_MODEL_NAME, prompt: "Once upon a time", max_tokens: 60, temperature: 0, ...(frequency_penalty === undefined ? {} : {frequency_penalty})}, {headers: {"cache-control": "no-store"}});
+    const words = (text: string) => text.toLowerCase().match(/[a-z]+/g) ?? [];
+    const repeats = (text: string) => words(text).length - new Set(words(text)).size;
+    const plain = (await ask()).choices[0]!.text;
+    const penalized = (await ask(2)).choices[0]!.text;
+    expect((await ask(0)).choices[0]!.text).toBe(plain);
+    expect(penalized).not.toBe(plain);
+    expect(repeats(penalized)).toBeLessThan(repeats(plain));
+  });
+
   it("keeps the seed's /generate endpoint", async () => {
     const res = await post("/generate", {prompt: "Once upon a time", max_tokens: 8});
     expect(res.status).toBe(200);
