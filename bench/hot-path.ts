@@ -5,6 +5,8 @@
  * pinned to core 1 with the JavaScript, flash attention on, through bench/lib/kernel-probe.ts.
  * The stock side is a copy of the installed package's dist/ with that patch reversed (its
  * native code is the installed one); the rounds alternate, and each cell is their median.
+ * A third row is the floor: the same decode driven straight through the addon, with none of
+ * node-llama-cpp's JavaScript between tokens (bench/lib/kernel-probe.ts, `bareLoopUs`).
  *   npm run bench:hot-path  [BENCH_MODELS=tiny,20m:q8_0,110m:q8_0] [BENCH_ROUNDS=3]
  */
 import {spawnSync} from "node:child_process";
@@ -48,7 +50,7 @@ interface Phases {
   restUs: number;
 }
 const probe = (model: string, nodeLlamaCpp?: string) =>
-  runProbe<{tg: number; phases: Phases}>("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true, ...(nodeLlamaCpp ? {nodeLlamaCpp} : {})});
+  runProbe<{tg: number; phases: Phases; bareUs: number}>("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true, ...(nodeLlamaCpp ? {nodeLlamaCpp} : {})});
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 const stock = stockPackage();
@@ -57,10 +59,12 @@ const rows = [];
 const results: Record<string, unknown> = {};
 for (const name of models) {
   const model = benchModel(name, 2048);
-  const runs = {stock: [] as Phases[], patched: [] as Phases[], llamaBenchUs: [] as number[]};
+  const runs = {stock: [] as Phases[], patched: [] as Phases[], bareUs: [] as number[], llamaBenchUs: [] as number[]};
   for (let r = 0; r < ROUNDS; r++) {
     runs.stock.push(probe(model, stock).phases);
-    runs.patched.push(probe(model).phases);
+    const patched = probe(model);
+    runs.patched.push(patched.phases);
+    runs.bareUs.push(patched.bareUs);
     runs.llamaBenchUs.push(1e6 / llamaBenchSpeed(model, true, ["-p", "0", "-n", String(GENERATE), "-d", "256"]));
   }
   results[name] = runs;
@@ -78,6 +82,8 @@ for (const name of models) {
       "tok/s vs llama-bench": round(bench / cell("tokenUs"), 2)
     });
   }
+  const bare = median(runs.bareUs);
+  rows.push({model: name, "node-llama-cpp": "bare addon loop", "µs/token": round(bare, 0), "llama_decode µs": "", "sampleToken µs": "", "rest µs": "", "llama-bench µs/token": round(bench, 0), "tok/s vs llama-bench": round(bench / bare, 2)});
 }
 printTable(`node-llama-cpp's token path, stock vs Paddock's patch: ${GENERATE} tokens at depth 256, 1 thread on core 1, flash attention on, median of ${ROUNDS} alternating rounds`, rows);
 console.log(`\nwrote ${writeResults("hot-path", {generate: GENERATE, rounds: ROUNDS, results})}`);

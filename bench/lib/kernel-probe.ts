@@ -6,7 +6,7 @@
  * to one core, printing one JSON line.
  * With `phases`, one more decode pass times the two native calls each token makes
  * (llama_decode on a libuv worker, then sampleToken on another) against the whole token
- * (bench/decode-phases.ts).
+ * (bench/decode-phases.ts), and a bare loop through the addon times the floor under them.
  *   node dist/bench/lib/kernel-probe.js '{"model": "...", "cmakeOptions": {...}, "threads": 1, "flashAttention": true}'
  * With `nodeLlamaCpp` (a path to a copy's dist/index.js) it runs that copy of the package.
  */
@@ -93,7 +93,10 @@ for (let r = 0; r < reps; r++) {
 }
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 const result: Record<string, unknown> = {buildType: llama.buildType, systemInfo: llama.systemInfo.trim(), pp: median(pp), tg: median(tg)};
-if (phases) result["phases"] = await timePhases();
+if (phases) {
+  result["phases"] = await timePhases();
+  result["bareUs"] = await bareLoopUs();
+}
 process.stdout.write(`${JSON.stringify(result)}\n`);
 
 /**
@@ -136,6 +139,38 @@ async function timePhases(): Promise<{tokenUs: number; decodeUs: number; sampleU
   } finally {
     internal._ctx = addon;
   }
+}
+/**
+ * µs per token of the floor under node-llama-cpp's token path: the same greedy decode driven
+ * straight through the addon (initBatch, addToBatch, decodeBatch, sampleToken), with none of
+ * the package's JavaScript between tokens. Internal API, as only a benchmark may use it; the
+ * sequence's own bookkeeping is left behind, so it runs last.
+ */
+async function bareLoopUs(): Promise<number> {
+  interface Addon {
+    initBatch(size: number): void;
+    addToBatch(sequenceId: number, firstTokenIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
+    decodeBatch(): Promise<void>;
+    sampleToken(batchLogitIndex: number, sampler: unknown): Promise<number>;
+  }
+  const addon = (context as unknown as {_ctx: Addon})._ctx;
+  const internals = llama as unknown as {_bindings: {AddonSampler: new (model: unknown) => {applyConfig(config: unknown): void; dispose(): void}}};
+  const sampler = new internals._bindings.AddonSampler((model as unknown as {_model: unknown})._model);
+  sampler.applyConfig((sequence as unknown as {_resolveSamplerConfig(o: object): unknown})._resolveSamplerConfig({temperature: 0}));
+  await sequence.clearHistory();
+  await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+  const token = new Uint32Array([prompt.at(-1)!]);
+  const logits = new Uint32Array([0]);
+  const started = performance.now();
+  for (let i = 0; i < generate; i++) {
+    addon.initBatch(1);
+    const [index] = addon.addToBatch(0, prompt.length - 1 + i, token, logits);
+    await addon.decodeBatch();
+    token[0] = await addon.sampleToken(index!, sampler);
+  }
+  const us = ((performance.now() - started) * 1000) / generate;
+  sampler.dispose();
+  return us;
 }
 await context.dispose();
 await model.dispose();

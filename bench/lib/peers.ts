@@ -1,6 +1,7 @@
 /** What the data-plane benchmarks run against: model files of real shapes and llama.cpp's llama-server. */
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
-import {existsSync, mkdirSync, readFileSync} from "node:fs";
+import {chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from "node:fs";
+import {tmpdir} from "node:os";
 import {dirname, join, resolve} from "node:path";
 import {REPO_ROOT, TINY_MODEL} from "../../dev/paths.js";
 import {GGML} from "../../dev/models/gguf.js";
@@ -43,9 +44,17 @@ export interface LlamaServerOptions {
 }
 
 let peerBin: string | undefined;
+let copies: string | undefined;
+let copied = 0;
 /**
- * The path of one of llama.cpp's programs that bench/peers/build-llama-server.sh builds (once,
- * cached outside the clone); the script is asked once per benchmark process.
+ * A fresh copy of one of llama.cpp's programs that bench/peers/build-llama-server.sh builds
+ * (once, cached outside the clone; the script is asked once per benchmark process), for each
+ * call. Why a copy: on this VM the speed of a program depends on where its file's pages lie
+ * in memory, persistently for as long as they stay cached. In 5 alternating rounds the
+ * cached llama-bench decoded 20M q8_0 at 519-583 tok/s, two byte-identical copies of it at
+ * 686-771, and an earlier build of the same tree (its code differing only in build ids and
+ * paths) and two copies of that at 688-777. A copy per run turns that bias into noise, which
+ * rounds and medians can handle.
  */
 export function peerBinary(name: "llama-server" | "llama-bench" | "llama-batched-bench"): string {
   if (peerBin === undefined) {
@@ -53,7 +62,15 @@ export function peerBinary(name: "llama-server" | "llama-bench" | "llama-batched
     if (built.status !== 0) throw new Error("bench/peers/build-llama-server.sh failed");
     peerBin = dirname(built.stdout.trim().split("\n").at(-1)!);
   }
-  return join(peerBin, name);
+  if (copies === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "paddock-peers-"));
+    process.once("exit", () => rmSync(dir, {recursive: true, force: true}));
+    copies = dir;
+  }
+  const copy = join(copies, `${name}-${++copied}`);
+  copyFileSync(join(peerBin, name), copy);
+  chmodSync(copy, 0o755);
+  return copy;
 }
 
 /** llama-bench's tokens/s for one test (`args`, e.g. `-p 256 -n 0`), 1 thread on core 1, 3 repetitions. */

@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from "node:fs";
+import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from "node:fs";
 import {cpus} from "node:os";
 import {dirname, resolve} from "node:path";
 import {REPO_ROOT} from "../../dev/paths.js";
@@ -28,7 +28,30 @@ export function printTable(title: string, rows: readonly Row[]): void {
 
 /** The machine a result comes from, recorded beside it. */
 function machine() {
-  return {cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, date: new Date().toISOString()};
+  return {cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, date: new Date().toISOString(), proactiveReclaim: proactiveReclaim()};
+}
+
+/**
+ * The kernel's proactive reclaim (DAMON schemes), recorded beside every result because it
+ * moves them: the VM these figures come from runs a `pageout` scheme on physical memory
+ * (pages idle for about a minute are dropped, up to 128 MB a second; 91 GB since boot at one
+ * look), so a program's files come back into other memory, and speed here varies with where
+ * a file's pages lie by up to 35% (bench/lib/peers.ts, `peerBinary`). "off" where none runs.
+ */
+function proactiveReclaim(): string {
+  const root = "/sys/kernel/mm/damon/admin/kdamonds";
+  try {
+    const actions = readdirSync(root)
+      .filter((k) => /^\d+$/.test(k) && readFileSync(`${root}/${k}/state`, "utf8").trim() === "on")
+      .flatMap((k) => readdirSync(`${root}/${k}/contexts`).filter((c) => /^\d+$/.test(c)).map((c) => `${root}/${k}/contexts/${c}`))
+      .flatMap((ctx) => {
+        const ops = readFileSync(`${ctx}/operations`, "utf8").trim();
+        return readdirSync(`${ctx}/schemes`).filter((x) => /^\d+$/.test(x)).map((x) => `${readFileSync(`${ctx}/schemes/${x}/action`, "utf8").trim()} (${ops})`);
+      });
+    return actions.length > 0 ? `DAMON ${actions.join(", ")}` : "off";
+  } catch {
+    return "off";
+  }
 }
 
 /**
@@ -60,7 +83,7 @@ function updateSummary(name: string, m: ReturnType<typeof machine>): void {
     const columns = Object.keys(rows[0]!);
     return [`**${title}**`, "", `| ${columns.join(" | ")} |`, `|${columns.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${columns.map((c) => cell(r[c])).join(" | ")} |`)].join("\n");
   });
-  const section = [start, `## ${name}`, "", `\`npm run bench:${name}\`, ${m.date.slice(0, 10)}, ${m.cpus} x ${m.cpuModel ?? "CPU"}, Node ${m.node}.`, "", ...tables.flatMap((t) => [t, ""]), end].join("\n");
+  const section = [start, `## ${name}`, "", `\`npm run bench:${name}\`, ${m.date.slice(0, 10)}, ${m.cpus} x ${m.cpuModel ?? "CPU"}, Node ${m.node}, proactive reclaim ${m.proactiveReclaim}.`, "", ...tables.flatMap((t) => [t, ""]), end].join("\n");
   const file = SUMMARY();
   const text = existsSync(file) ? readFileSync(file, "utf8") : HEADER;
   const a = text.indexOf(start);
