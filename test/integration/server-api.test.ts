@@ -122,6 +122,24 @@ describe("inference server API", () => {
     expect(repeats(penalized)).toBeLessThan(repeats(plain));
   });
 
+  it("counts the tokens of a lone generation and keeps its reply in the slot for the next turn", async () => {
+    // A request that runs alone decodes its tokens outside node-llama-cpp's batch scheduler
+    // (inference-image/patches, sequence-hot-path): the usage it reports and the slot's
+    // record of what it holds must be what the scheduler would have left. The next turn
+    // repeats the reply, so its cached prefix reaches past the first prompt into the reply.
+    const turn = (messages: Array<{role: "user" | "assistant"; content: string}>, max_tokens: number) =>
+      client.chat.completions.create({model: TINY_MODEL_NAME, messages, max_tokens, temperature: 0}, {headers: {"cache-control": "no-store"}});
+    const question = "Once upon a time there was a little dog named Max.";
+    const first = await turn([{role: "user", content: question}], 24);
+    expect(first.choices[0]!.finish_reason).toBe("length");
+    expect(first.usage!.completion_tokens).toBe(24);
+    const reply = first.choices[0]!.message.content!;
+    const second = await turn([{role: "user", content: question}, {role: "assistant", content: reply}, {role: "user", content: "What happened next?"}], 4);
+    const cached = second.usage!.prompt_tokens_details!.cached_tokens!;
+    expect(cached).toBeGreaterThan(first.usage!.prompt_tokens + 12);
+    expect(cached).toBeLessThan(second.usage!.prompt_tokens);
+  });
+
   it("keeps the seed's /generate endpoint", async () => {
     const res = await post("/generate", {prompt: "Once upon a time", max_tokens: 8});
     expect(res.status).toBe(200);
