@@ -7,35 +7,19 @@
  * timed by bench/lib/kernel-probe.ts's `phases`.
  *   npm run bench:decode-phases  [BENCH_MODELS=tiny,20m:f16,20m:q8_0,110m:q8_0]
  */
-import {benchModel, CPU_BUILD_OPTIONS, llamaBenchSpeed, runProbe} from "./lib/peers.js";
+import {benchModel, decodePhases, llamaBenchTokenUs} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
 import {round} from "./lib/stats.js";
 
 const models = (process.env["BENCH_MODELS"] ?? "tiny,20m:f16,20m:q8_0,110m:q8_0").split(",");
 const GENERATE = 400;
 
-interface Phases {
-  tokenUs: number;
-  decodeUs: number;
-  sampleUs: number;
-  restUs: number;
-}
-
-function inProcess(model: string): Phases {
-  return runProbe<{phases: Phases}>("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true}).phases;
-}
-
-/** llama-bench's µs per decoded token (its tokens carry no sampling at all). */
-function llamaBenchTokenUs(model: string): number {
-  return 1e6 / llamaBenchSpeed(model, true, ["-p", "0", "-n", String(GENERATE), "-d", "256"]);
-}
-
 const rows = [];
 const results: Record<string, unknown> = {};
 for (const name of models) {
   const model = benchModel(name, 2048);
-  const benchUs = llamaBenchTokenUs(model);
-  const ours = inProcess(model);
+  const benchUs = llamaBenchTokenUs(model, GENERATE);
+  const ours = decodePhases(model, GENERATE).phases;
   results[name] = {llamaBenchTokenUs: benchUs, inProcess: ours};
   rows.push({
     model: name,

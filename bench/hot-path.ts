@@ -10,12 +10,12 @@
  *   npm run bench:hot-path  [BENCH_MODELS=tiny,20m:q8_0,110m:q8_0] [BENCH_ROUNDS=3]
  */
 import {spawnSync} from "node:child_process";
-import {cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync} from "node:fs";
+import {cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync} from "node:fs";
 import {join, resolve} from "node:path";
 import {REPO_ROOT} from "../dev/paths.js";
-import {benchModel, CPU_BUILD_OPTIONS, llamaBenchSpeed, runProbe} from "./lib/peers.js";
+import {benchModel, decodePhases, llamaBenchTokenUs, type DecodePhases} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
-import {round} from "./lib/stats.js";
+import {percentile, round} from "./lib/stats.js";
 
 const models = (process.env["BENCH_MODELS"] ?? "tiny,20m:q8_0,110m:q8_0").split(",");
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? "3");
@@ -43,34 +43,25 @@ function stockPackage(): string {
   return join(copy, "dist/index.js");
 }
 
-interface Phases {
-  tokenUs: number;
-  decodeUs: number;
-  sampleUs: number;
-  restUs: number;
-}
-const probe = (model: string, nodeLlamaCpp?: string) =>
-  runProbe<{tg: number; phases: Phases; bareUs: number}>("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate: GENERATE, phases: true, ...(nodeLlamaCpp ? {nodeLlamaCpp} : {})});
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+const median = (v: number[]) => percentile(v, 50);
 
 const stock = stockPackage();
-if (!existsSync(stock)) throw new Error(`no ${stock}`);
 const rows = [];
 const results: Record<string, unknown> = {};
 for (const name of models) {
   const model = benchModel(name, 2048);
-  const runs = {stock: [] as Phases[], patched: [] as Phases[], bareUs: [] as number[], llamaBenchUs: [] as number[]};
+  const runs = {stock: [] as DecodePhases[], patched: [] as DecodePhases[], bareUs: [] as number[], llamaBenchUs: [] as number[]};
   for (let r = 0; r < ROUNDS; r++) {
-    runs.stock.push(probe(model, stock).phases);
-    const patched = probe(model);
+    runs.stock.push(decodePhases(model, GENERATE, stock).phases);
+    const patched = decodePhases(model, GENERATE);
     runs.patched.push(patched.phases);
     runs.bareUs.push(patched.bareUs);
-    runs.llamaBenchUs.push(1e6 / llamaBenchSpeed(model, true, ["-p", "0", "-n", String(GENERATE), "-d", "256"]));
+    runs.llamaBenchUs.push(llamaBenchTokenUs(model, GENERATE));
   }
   results[name] = runs;
   const bench = median(runs.llamaBenchUs);
   for (const side of ["stock", "patched"] as const) {
-    const cell = (k: keyof Phases) => median(runs[side].map((p) => p[k]));
+    const cell = (k: keyof DecodePhases) => median(runs[side].map((p) => p[k]));
     rows.push({
       model: name,
       "node-llama-cpp": side,

@@ -11,6 +11,7 @@
  * With `nodeLlamaCpp` (a path to a copy's dist/index.js) it runs that copy of the package.
  */
 import type {Token} from "node-llama-cpp";
+import type {DecodePhases} from "./peers.js";
 
 const {
   model: modelPath,
@@ -106,7 +107,7 @@ process.stdout.write(`${JSON.stringify(result)}\n`);
  * benchmark may: its methods are read-only, so the context's reference to it is swapped for
  * a proxy that times the two calls and forwards everything else.
  */
-async function timePhases(): Promise<{tokenUs: number; decodeUs: number; sampleUs: number; restUs: number}> {
+async function timePhases(): Promise<DecodePhases> {
   const internal = context as unknown as {_ctx: Record<string | symbol, unknown>};
   const addon = internal._ctx;
   const spent = {decode: 0, sample: 0};

@@ -90,6 +90,30 @@ export function runProbe<T>(name: string, args: object): T {
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as T;
 }
 
+/** Where an in-process decoded token's time goes, in µs per token (bench/lib/kernel-probe.ts's `phases`). */
+export interface DecodePhases {
+  tokenUs: number;
+  /** llama_decode seen from JavaScript, its worker hop included. */
+  decodeUs: number;
+  sampleUs: number;
+  /** node-llama-cpp's JavaScript and the event loop between the native calls. */
+  restUs: number;
+}
+
+/**
+ * `generate` greedy tokens after a 256-token prompt in-process, 1 thread on core 1, flash
+ * attention on: the token's phases, and the same decode as a bare loop through the addon
+ * (the floor). `nodeLlamaCpp` runs another copy of the package (bench:hot-path's stock one).
+ */
+export function decodePhases(model: string, generate: number, nodeLlamaCpp?: string): {phases: DecodePhases; bareUs: number} {
+  return runProbe("kernel-probe", {model, cmakeOptions: CPU_BUILD_OPTIONS, threads: 1, reps: 1, flashAttention: true, generate, phases: true, ...(nodeLlamaCpp ? {nodeLlamaCpp} : {})});
+}
+
+/** llama-bench's µs per decoded token at depth 256, flash attention on (its tokens carry no sampling). */
+export function llamaBenchTokenUs(model: string, generate: number): number {
+  return 1e6 / llamaBenchSpeed(model, true, ["-p", "0", "-n", String(generate), "-d", "256"]);
+}
+
 /**
  * llama-server (bench/peers/build-llama-server.sh builds it once) on `path`, pinned to a core,
  * rendering chats with ChatML as the benchmarks' Paddock servers are told to.

@@ -80,8 +80,9 @@ log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheD
 
 /**
  * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package, unless already
- * applied (an install run twice); returns the hash of those that change compiled sources. A patch that neither applies
- * nor is applied fails the install: the package is not the one the patch was written for.
+ * applied (an install run twice); returns the hash of those that change compiled sources. A
+ * patch that neither applies nor is applied fails the install: the package is not the one the
+ * patch was written for.
  */
 function applyPatches() {
   const patchDir = join(here, "../patches");
