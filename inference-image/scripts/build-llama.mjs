@@ -11,7 +11,7 @@
 //   node inference-image/scripts/build-llama.mjs [--force]
 import {spawnSync} from "node:child_process";
 import {createHash} from "node:crypto";
-import {cpSync, existsSync, readFileSync, readdirSync, rmSync} from "node:fs";
+import {cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync} from "node:fs";
 import {homedir} from "node:os";
 import {dirname, join, resolve} from "node:path";
 import {fileURLToPath} from "node:url";
@@ -79,32 +79,49 @@ for (const entry of readdirSync(join(localBuilds, folderName))) if (!["Release",
 log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheDir}`);
 
 /**
- * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package, unless already
- * applied (an install run twice); returns the hash of those that change compiled sources. A
- * patch that neither applies nor is applied fails the install: the package is not the one the
- * patch was written for.
+ * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package in name order,
+ * and records in the package what it applied (.paddock-patches.json, the patches' text): a
+ * second run with the same patches changes nothing, one with changed patches first takes the
+ * recorded ones back, last first. (Asking each patch whether it is applied, by its own reverse,
+ * fails once a later patch has changed lines it added.) Returns the hash of those that change
+ * compiled sources. A patch that does not apply fails the install: the package is not the one
+ * the patch was written for.
  */
 function applyPatches() {
   const patchDir = join(here, "../patches");
   const names = existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : [];
   if (names.length === 0) loud(`no patches for node-llama-cpp ${version} in ${patchDir}: streamed logprobs fall back to scoring the reply once it ends`);
-  const hash = createHash("sha256");
+  const wanted = names.map((name) => ({name, text: readFileSync(join(patchDir, name), "utf8")}));
+  const marker = join(packageDir, ".paddock-patches.json");
+  const recorded = existsSync(marker) ? JSON.parse(readFileSync(marker, "utf8")) : [];
   // git apply outside any repository: the clone around node_modules must not claim the paths.
-  const gitApply = (args, file) => spawnSync("git", ["apply", "-p1", ...args, file], {cwd: packageDir, encoding: "utf8", env: {...process.env, GIT_CEILING_DIRECTORIES: dirname(packageDir)}});
-  for (const name of names) {
-    const file = join(patchDir, name);
-    const text = readFileSync(file, "utf8");
-    // Only what is compiled keys the build: a patch to node-llama-cpp's JavaScript alone
-    // (dist/) changes no binary, so it must not cost a ten-minute compile.
-    if (touchesNative(text)) hash.update(name).update(text);
-    if (gitApply(["--reverse", "--check"], file).status === 0) continue;
-    const applied = gitApply([], file);
-    if (applied.status !== 0) {
-      loud(`patch ${name} does not apply to node-llama-cpp ${version}: ${applied.error ?? applied.stderr}`);
-      process.exit(1);
+  const gitApply = (args, text) => spawnSync("git", ["apply", "-p1", ...args], {cwd: packageDir, input: text, encoding: "utf8", env: {...process.env, GIT_CEILING_DIRECTORIES: dirname(packageDir)}});
+  const fail = (message) => {
+    loud(message);
+    process.exit(1);
+  };
+  if (JSON.stringify(recorded) !== JSON.stringify(wanted)) {
+    const applied = [...recorded];
+    while (applied.length > 0) {
+      const {name, text} = applied.at(-1);
+      const reversed = gitApply(["--reverse"], text);
+      if (reversed.status !== 0) fail(`could not take back ${name}, applied by an earlier install: ${reversed.error ?? reversed.stderr}; reinstall node-llama-cpp (npm ci)`);
+      applied.pop();
+      writeFileSync(marker, JSON.stringify(applied));
+      log(`took back ${name}`);
     }
-    log(`applied ${name}`);
+    for (const patch of wanted) {
+      const result = gitApply([], patch.text);
+      if (result.status !== 0) fail(`patch ${patch.name} does not apply to node-llama-cpp ${version}: ${result.error ?? result.stderr}`);
+      applied.push(patch);
+      writeFileSync(marker, JSON.stringify(applied));
+      log(`applied ${patch.name}`);
+    }
   }
+  const hash = createHash("sha256");
+  // Only what is compiled keys the build: a patch to node-llama-cpp's JavaScript alone
+  // (dist/) changes no binary, so it must not cost a ten-minute compile.
+  for (const {name, text} of wanted) if (touchesNative(text)) hash.update(name).update(text);
   return hash.digest("hex");
 }
 
