@@ -25,6 +25,7 @@ import {spawnSync} from "node:child_process";
 import {cpus} from "node:os";
 import {ChatMLChatWrapper, getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence} from "node-llama-cpp";
 import {ServerProcess} from "../dev/processes/server.js";
+import {waitForAllStrategy} from "../inference-image/src/engine/batch-strategy.js";
 import {parseMetrics, sample} from "../dev/metrics-text.js";
 import {CPU_BUILD_OPTIONS, benchModel, startLlamaServer} from "./lib/peers.js";
 import {printTable, writeResults} from "./lib/report.js";
@@ -90,11 +91,16 @@ function httpSender(url: string, model: string): Send {
   };
 }
 
-/** node-llama-cpp in this process: one context of SLOTS sequences, a client per sequence, the model's chat template. */
+/**
+ * node-llama-cpp in this process: one context of SLOTS sequences, a client per sequence, the
+ * model's chat template, and the server's batch strategy (with node-llama-cpp's own, one
+ * sequence trails every decode and this is no floor at c > 1).
+ */
 async function inProcess(path: string) {
   const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: THREADS, logLevel: LlamaLogLevel.error});
   const model = await llama.loadModel({modelPath: path});
-  const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS});
+  let generating = 0;
+  const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS, batching: {itemPrioritizationStrategy: waitForAllStrategy(() => generating)}});
   const free: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());
   const waiting: Array<(s: LlamaContextSequence) => void> = [];
   // More clients than slots wait in FIFO order, as the servers' queues do.
@@ -111,16 +117,21 @@ async function inProcess(path: string) {
     const sequence = await acquire();
     const sampledBefore = sequence.tokenMeter.usedOutputTokens;
     const completion = new LlamaCompletion({contextSequence: sequence});
-    await completion.generateCompletionWithMeta(input, {
-      maxTokens: MAX_TOKENS,
-      temperature: 0,
-      repeatPenalty: false,
-      disableContextShift: true,
-      customStopTriggers: state.stopGenerationTriggers,
-      onToken: () => {
-        first ??= performance.now();
-      }
-    });
+    generating++;
+    try {
+      await completion.generateCompletionWithMeta(input, {
+        maxTokens: MAX_TOKENS,
+        temperature: 0,
+        repeatPenalty: false,
+        disableContextShift: true,
+        customStopTriggers: state.stopGenerationTriggers,
+        onToken: () => {
+          first ??= performance.now();
+        }
+      });
+    } finally {
+      generating--;
+    }
     // Every sampled token, as the servers count them (onToken misses held-back partial characters).
     tokens = sequence.tokenMeter.usedOutputTokens - sampledBefore;
     completion.dispose({disposeSequence: false});
