@@ -2,7 +2,9 @@ import {readFileSync} from "node:fs";
 import {resolve} from "node:path";
 import {stringify} from "yaml";
 import {REPO_ROOT} from "../../dev/paths.js";
+import {KubeConfig} from "@kubernetes/client-node";
 import {OperatorProcess} from "../../dev/processes/operator.js";
+import {KubeClient, WriteForbiddenError} from "../../operator/src/kube/kube-client.js";
 import {eventually, tokenKubeconfig, useCluster, type TestCluster} from "../helpers/cluster.js";
 import {example, llmServices} from "../helpers/llmservices.js";
 
@@ -32,6 +34,23 @@ describe("leader election", () => {
     await eventually(() => k.kubectlResult(["get", "llms", "-A"]).status === 0, 30_000, "CRD established");
   }, 600_000);
   afterAll(() => cleanup());
+
+  it("a write its guard allowed is not sent if the guard refuses by the time the connection is ready", async () => {
+    const n = namespace();
+    const kc = new KubeConfig();
+    kc.loadFromFile(k.kubeconfig);
+    // Allowed when the request starts, refused at the last moment: as for a leader frozen
+    // in between (SIGSTOP) while its lease passed to another instance.
+    let asked = 0;
+    const kube = new KubeClient(kc, {mayWrite: () => ++asked === 1});
+    try {
+      await expect(kube.apply({apiVersion: "v1", kind: "Secret", metadata: {name: "late", namespace: n}}, "test")).rejects.toBeInstanceOf(WriteForbiddenError);
+      expect(asked).toBe(2);
+      expect(k.kubectlResult(["get", "secret", "late", "-n", n]).stderr).toMatch(/NotFound/);
+    } finally {
+      kube.close();
+    }
+  });
 
   it("elects one leader among two operators and fails over when it dies", async () => {
     const lease = ["--leader-elect=true", "--leader-election-lease=paddock-test-leader", "--lease-duration-seconds=3"];

@@ -1,5 +1,7 @@
 import {Agent as HttpAgent, request as httpRequest} from "node:http";
 import {Agent as HttpsAgent, request as httpsRequest, type RequestOptions} from "node:https";
+import type {Socket} from "node:net";
+import {TLSSocket} from "node:tls";
 import type {KubeConfig, V1ObjectMeta} from "@kubernetes/client-node";
 
 /** A failed API call, with the API server's status code, reason and message. */
@@ -192,7 +194,9 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json", asText = false): Promise<T> {
-    if (WRITES.has(method) && this.options.mayWrite && !this.options.mayWrite()) throw new WriteForbiddenError(`${method} ${path}: refused, this instance may not write now (not the leader)`);
+    const guarded = WRITES.has(method) && this.options.mayWrite !== undefined;
+    const forbidden = () => new WriteForbiddenError(`${method} ${path}: refused, this instance may not write now (not the leader)`);
+    if (guarded && !this.options.mayWrite!()) throw forbidden();
     const url = new URL(this.#server + path);
     const options: RequestOptions = {method, headers: {Accept: asText ? "*/*" : "application/json", "User-Agent": this.options.userAgent ?? "paddock"}, timeout: 30_000, agent: this.#agent};
     await this.kc.applyToHTTPSOptions(options);
@@ -208,7 +212,18 @@ export class KubeClient {
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on("error", reject);
-      req.end(payload);
+      if (!guarded) {
+        req.end(payload);
+        return;
+      }
+      // A write asks the guard again at the last moment, once its connection is open: a
+      // process frozen after the first check (a leader stopped by SIGSTOP mid-reconcile,
+      // while its lease passes to another) must not send it when it wakes.
+      req.once("socket", (socket: Socket) => {
+        const go = () => (this.options.mayWrite!() ? req.end(payload) : req.destroy(forbidden()));
+        if (!connecting(socket)) go();
+        else socket.once(socket instanceof TLSSocket ? "secureConnect" : "connect", go);
+      });
     });
     this.options.onRequest?.(method, status);
     if (status >= 200 && status < 300) return (asText ? answer : answer ? JSON.parse(answer) : undefined) as T;
@@ -225,4 +240,10 @@ export class KubeClient {
     }
     throw new KubeApiError(status, reason, `${method} ${path}: ${status} ${message}`, causes);
   }
+}
+
+/** Whether a socket is still connecting: TCP, or for TLS the handshake ("unknown" until it is done). */
+function connecting(socket: Socket): boolean {
+  if (socket.connecting) return true;
+  return socket instanceof TLSSocket && (socket.getProtocol() === null || socket.getProtocol() === "unknown");
 }
