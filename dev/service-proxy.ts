@@ -46,9 +46,7 @@ export class ServiceProxy {
    */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    const closed = [...this.#proxies.values()].map((p) => new Promise((r) => p.server.close(r)));
-    for (const p of this.#proxies.values()) for (const client of p.clients) client.destroy();
-    await Promise.all(closed);
+    await Promise.all([...this.#proxies.values()].map((p) => closeProxy(p)));
   }
 
   /** namespace/name -> local URL. */
@@ -82,8 +80,7 @@ export class ServiceProxy {
       }
       for (const [key, p] of this.#proxies) {
         if (wanted.has(key)) continue;
-        p.server.close();
-        for (const client of p.clients) client.destroy();
+        void closeProxy(p);
         this.#proxies.delete(key);
         changed = true;
       }
@@ -134,4 +131,11 @@ export class ServiceProxy {
       if (connected) client.destroy();
     });
   }
+}
+
+/** Closes a proxy's port and cuts its open connections, which its close would wait for. */
+function closeProxy(p: Proxy): Promise<void> {
+  const closed = new Promise<void>((r) => p.server.close(() => r()));
+  for (const client of p.clients) client.destroy();
+  return closed;
 }

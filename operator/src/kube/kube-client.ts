@@ -194,9 +194,9 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json", asText = false): Promise<T> {
-    const guarded = WRITES.has(method) && this.options.mayWrite !== undefined;
+    const mayWrite = WRITES.has(method) ? this.options.mayWrite : undefined;
     const forbidden = () => new WriteForbiddenError(`${method} ${path}: refused, this instance may not write now (not the leader)`);
-    if (guarded && !this.options.mayWrite!()) throw forbidden();
+    if (mayWrite && !mayWrite()) throw forbidden();
     const url = new URL(this.#server + path);
     const options: RequestOptions = {method, headers: {Accept: asText ? "*/*" : "application/json", "User-Agent": this.options.userAgent ?? "paddock"}, timeout: 30_000, agent: this.#agent};
     await this.kc.applyToHTTPSOptions(options);
@@ -212,7 +212,7 @@ export class KubeClient {
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on("error", reject);
-      if (!guarded) {
+      if (!mayWrite) {
         req.end(payload);
         return;
       }
@@ -220,7 +220,7 @@ export class KubeClient {
       // process frozen after the first check (a leader stopped by SIGSTOP mid-reconcile,
       // while its lease passes to another) must not send it when it wakes.
       req.once("socket", (socket: Socket) => {
-        const go = () => (this.options.mayWrite!() ? req.end(payload) : req.destroy(forbidden()));
+        const go = () => (mayWrite() ? req.end(payload) : req.destroy(forbidden()));
         if (!connecting(socket)) go();
         else socket.once(socket instanceof TLSSocket ? "secureConnect" : "connect", go);
       });
