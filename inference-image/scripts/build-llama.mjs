@@ -17,6 +17,7 @@ import {dirname, join, resolve} from "node:path";
 import {fileURLToPath} from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
+const patchDir = join(here, "../patches");
 const root = resolve(here, "../..");
 const {cmakeOptions} = JSON.parse(readFileSync(join(here, "../llama-cpu-build.json"), "utf8"));
 const log = (message) => process.stderr.write(`[llama build] ${message}\n`);
@@ -61,7 +62,10 @@ if (!force && existsSync(join(cacheDir, ".complete"))) {
 log(`compiling node-llama-cpp ${version}'s llama.cpp for the CPU (${Object.entries(cmakeOptions).map(([k, v]) => `${k}=${v}`).join(" ")}): about 12 minutes on 2 cores`);
 const started = Date.now();
 const env = {...process.env, ...Object.fromEntries(Object.entries(cmakeOptions).map(([k, v]) => [`NODE_LLAMA_CPP_CMAKE_OPTION_${k}`, v]))};
-const built = spawnSync(process.execPath, [join(packageDir, "dist/cli/cli.js"), "source", "download", "--gpu", "false", "--noUsageExample"], {cwd: root, env, stdio: ["ignore", "inherit", "inherit"]});
+const cli = (...args) => spawnSync(process.execPath, [join(packageDir, "dist/cli/cli.js"), "source", ...args, "--noUsageExample"], {cwd: root, env, stdio: ["ignore", "inherit", "inherit"]});
+// Clone the bundled llama.cpp (no network), patch it, then compile it.
+const cloned = cli("download", "--gpu", "false", "--skipBuild");
+const built = cloned.status !== 0 ? cloned : (applyLlamaCppPatches(), cli("build", "--gpu", "false"));
 if (built.status !== 0) {
   loud("compiling llama.cpp failed (see above): the server will run node-llama-cpp's PREBUILT CPU binaries, whose prompts are about 2x slower");
   process.exit(0);
@@ -88,10 +92,9 @@ log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheD
  * the patch was written for.
  */
 function applyPatches() {
-  const patchDir = join(here, "../patches");
-  const names = existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : [];
+  const names = patchNames();
   if (names.length === 0) loud(`no patches for node-llama-cpp ${version} in ${patchDir}: streamed logprobs fall back to scoring the reply once it ends`);
-  const wanted = names.map((name) => ({name, text: readFileSync(join(patchDir, name), "utf8")}));
+  const wanted = names.filter((name) => !isLlamaCppPatch(name)).map((name) => ({name, text: readFileSync(join(patchDir, name), "utf8")}));
   const marker = join(packageDir, ".paddock-patches.json");
   const recorded = existsSync(marker) ? JSON.parse(readFileSync(marker, "utf8")) : [];
   // git apply outside any repository: the clone around node_modules must not claim the paths.
@@ -122,7 +125,36 @@ function applyPatches() {
   // Only what is compiled keys the build: a patch to node-llama-cpp's JavaScript alone
   // (dist/) changes no binary, so it must not cost a ten-minute compile.
   for (const {name, text} of wanted) if (touchesNative(text)) hash.update(name).update(text);
+  for (const name of names.filter(isLlamaCppPatch)) hash.update(name).update(readFileSync(join(patchDir, name), "utf8"));
   return hash.digest("hex");
+}
+
+/**
+ * Applies ../patches/node-llama-cpp-<version>-llama.cpp-*.patch (paths relative to llama.cpp's
+ * root) to the llama.cpp tree that `source download --skipBuild` has just cloned from the
+ * package's bundle: that tree exists only while compiling, so they are applied then, not at
+ * install. One that does not apply fails the install, as a package patch does.
+ */
+function applyLlamaCppPatches() {
+  const tree = join(packageDir, "llama/llama.cpp");
+  for (const name of patchNames().filter(isLlamaCppPatch)) {
+    const result = spawnSync("git", ["apply", "-p1"], {cwd: tree, input: readFileSync(join(patchDir, name), "utf8"), encoding: "utf8"});
+    if (result.status !== 0) {
+      loud(`patch ${name} does not apply to node-llama-cpp ${version}'s llama.cpp: ${result.error ?? result.stderr}`);
+      process.exit(1);
+    }
+    log(`applied ${name} to llama.cpp`);
+  }
+}
+
+/** This version's patches, in name order. */
+function patchNames() {
+  return existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : [];
+}
+
+/** A patch to node-llama-cpp's bundled llama.cpp, not to the package. */
+function isLlamaCppPatch(name) {
+  return name.startsWith(`node-llama-cpp-${version}-llama.cpp-`);
 }
 
 /** Whether a patch changes a file the build compiles (anything outside node-llama-cpp's dist/). */
