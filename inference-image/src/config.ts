@@ -75,8 +75,9 @@ export interface ServerConfig {
   /** Refuse to serve from the CPU: exit if no GPU backend loads or no layer is offloaded. Defaults to false. */
   readonly gpuRequired: boolean;
   /**
-   * Flash attention: `auto` keeps node-llama-cpp's default (on). On the CPU, off made the
-   * tiny model's (head dim 8) prompts 2.8x faster and 64-dim heads' 16-19% slower. Defaults to auto.
+   * Flash attention: `auto` keeps node-llama-cpp's default (on). On the CPU, off makes
+   * prompts slower (tiny model, head dim 8: 2.5x; 64-dim heads: 16-19%) and only the tiny
+   * model's decoding faster. Defaults to auto.
    */
   readonly flashAttention: "auto" | "on" | "off";
   readonly gpuLayers: number | "auto" | "max";
