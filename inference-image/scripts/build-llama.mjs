@@ -7,7 +7,9 @@
 // says so loudly and leaves the prebuilt binaries, which the server then uses (and logs).
 // First it applies Paddock's patches for this node-llama-cpp version (../patches, see their
 // README), idempotently: their JavaScript half works with any binary, their C++ half is
-// compiled in, and the text of those with a C++ half is part of the cache key.
+// compiled in, and the text of those with a C++ half is part of the cache key. Patches to the
+// bundled llama.cpp itself (node-llama-cpp-<version>-llama.cpp-*.patch) go into its tree
+// between cloning it from the package's git bundle and compiling it, and key the cache too.
 //   node inference-image/scripts/build-llama.mjs [--force]
 import {spawnSync} from "node:child_process";
 import {createHash} from "node:crypto";
@@ -83,7 +85,8 @@ for (const entry of readdirSync(join(localBuilds, folderName))) if (!["Release",
 log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheDir}`);
 
 /**
- * Applies ../patches/node-llama-cpp-<version>-*.patch to the installed package in name order,
+ * Applies ../patches/node-llama-cpp-<version>-*.patch (but the llama.cpp ones, applied at
+ * compile time) to the installed package in name order,
  * and records in the package what it applied (.paddock-patches.json, the patches' text): a
  * second run with the same patches changes nothing, one with changed patches first takes the
  * recorded ones back, last first. (Asking each patch whether it is applied, by its own reverse,
