@@ -343,13 +343,10 @@ describe("local stack (npm run dev), one ordered scenario", () => {
       const reacted = Date.now() - started;
       await eventually(() => live("tiny").filter(ready).length === 4, 120_000, "4 ready replicas");
       process.stdout.write(`e2e: autoscaler live: load step -> new replica count ${reacted} ms, -> 4 ready replicas ${Date.now() - started} ms\n`);
+      await sleep(3_000);
       const added = live("tiny").filter((p) => !initial.includes(p.metadata.name));
       expect(added).toHaveLength(2);
-      // Each new pod answers a chat soon after it is Ready. Not a fixed pause: with 20
-      // clients on this 2-core machine a 64-token answer can take seconds (one run, where
-      // the scale-up itself took 48 s, had a pod still on its first request 3 s after Ready).
-      const served = async () => Promise.all(added.map(async (p) => sample(await podMetrics(p), 'llm_requests_total{endpoint="chat",status="200"}')));
-      await eventually(async () => (await served()).every((n) => n > 0), 30_000, "a completed chat on each new pod");
+      for (const p of added) expect(sample(await podMetrics(p), 'llm_requests_total{endpoint="chat",status="200"}')).toBeGreaterThan(0);
     } finally {
       await load.stop();
     }
