@@ -31,6 +31,10 @@ if (!existsSync(packageDir)) {
   process.exit(0);
 }
 const version = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")).version;
+// This version's patches, in name order: those to the bundled llama.cpp go into its tree at
+// compile time, the others into the package now.
+const allPatches = (existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : []).map((name) => ({name, text: readFileSync(join(patchDir, name), "utf8")}));
+const llamaCppPatches = allPatches.filter(({name}) => name.startsWith(`node-llama-cpp-${version}-llama.cpp-`));
 const patches = applyPatches();
 const tool = (command, args) => spawnSync(command, args, {encoding: "utf8"});
 const compiler = tool("c++", ["--version"]);
@@ -67,7 +71,8 @@ const env = {...process.env, ...Object.fromEntries(Object.entries(cmakeOptions).
 const cli = (...args) => spawnSync(process.execPath, [join(packageDir, "dist/cli/cli.js"), "source", ...args, "--noUsageExample"], {cwd: root, env, stdio: ["ignore", "inherit", "inherit"]});
 // Clone the bundled llama.cpp (no network), patch it, then compile it.
 const cloned = cli("download", "--gpu", "false", "--skipBuild");
-const built = cloned.status !== 0 ? cloned : (applyLlamaCppPatches(), cli("build", "--gpu", "false"));
+if (cloned.status === 0) applyLlamaCppPatches();
+const built = cloned.status === 0 ? cli("build", "--gpu", "false") : cloned;
 if (built.status !== 0) {
   loud("compiling llama.cpp failed (see above): the server will run node-llama-cpp's PREBUILT CPU binaries, whose prompts are about 2x slower");
   process.exit(0);
@@ -95,9 +100,8 @@ log(`built in ${Math.round((Date.now() - started) / 1000)} s, cached in ${cacheD
  * the patch was written for.
  */
 function applyPatches() {
-  const names = patchNames();
-  if (names.length === 0) loud(`no patches for node-llama-cpp ${version} in ${patchDir}: streamed logprobs fall back to scoring the reply once it ends`);
-  const wanted = names.filter((name) => !isLlamaCppPatch(name)).map((name) => ({name, text: readFileSync(join(patchDir, name), "utf8")}));
+  if (allPatches.length === 0) loud(`no patches for node-llama-cpp ${version} in ${patchDir}: streamed logprobs fall back to scoring the reply once it ends`);
+  const wanted = allPatches.filter((patch) => !llamaCppPatches.includes(patch));
   const marker = join(packageDir, ".paddock-patches.json");
   const recorded = existsSync(marker) ? JSON.parse(readFileSync(marker, "utf8")) : [];
   // git apply outside any repository: the clone around node_modules must not claim the paths.
@@ -128,7 +132,7 @@ function applyPatches() {
   // Only what is compiled keys the build: a patch to node-llama-cpp's JavaScript alone
   // (dist/) changes no binary, so it must not cost a ten-minute compile.
   for (const {name, text} of wanted) if (touchesNative(text)) hash.update(name).update(text);
-  for (const name of names.filter(isLlamaCppPatch)) hash.update(name).update(readFileSync(join(patchDir, name), "utf8"));
+  for (const {name, text} of llamaCppPatches) hash.update(name).update(text);
   return hash.digest("hex");
 }
 
@@ -140,24 +144,14 @@ function applyPatches() {
  */
 function applyLlamaCppPatches() {
   const tree = join(packageDir, "llama/llama.cpp");
-  for (const name of patchNames().filter(isLlamaCppPatch)) {
-    const result = spawnSync("git", ["apply", "-p1"], {cwd: tree, input: readFileSync(join(patchDir, name), "utf8"), encoding: "utf8"});
+  for (const {name, text} of llamaCppPatches) {
+    const result = spawnSync("git", ["apply", "-p1"], {cwd: tree, input: text, encoding: "utf8"});
     if (result.status !== 0) {
       loud(`patch ${name} does not apply to node-llama-cpp ${version}'s llama.cpp: ${result.error ?? result.stderr}`);
       process.exit(1);
     }
     log(`applied ${name} to llama.cpp`);
   }
-}
-
-/** This version's patches, in name order. */
-function patchNames() {
-  return existsSync(patchDir) ? readdirSync(patchDir).filter((f) => f.startsWith(`node-llama-cpp-${version}-`) && f.endsWith(".patch")).sort() : [];
-}
-
-/** A patch to node-llama-cpp's bundled llama.cpp, not to the package. */
-function isLlamaCppPatch(name) {
-  return name.startsWith(`node-llama-cpp-${version}-llama.cpp-`);
 }
 
 /** Whether a patch changes a file the build compiles (anything outside node-llama-cpp's dist/). */

@@ -13,10 +13,11 @@ import {ServerProcess} from "../../dev/processes/server.js";
  * guards the answers of the path it opens, whose last columns a new masked kernel computes.
  */
 describe("flash attention on and off", () => {
-  const servers: Record<"on" | "off", ServerProcess> = {} as never;
+  let servers: Record<"on" | "off", ServerProcess>;
   beforeAll(async () => {
-    const [on, off] = await Promise.all(["on", "off"].map((mode) => ServerProcess.start({FLASH_ATTENTION: mode, PARALLEL_SLOTS: "1", CACHE_MODE: "off"})));
-    Object.assign(servers, {on, off});
+    const start = (mode: "on" | "off") => ServerProcess.start({FLASH_ATTENTION: mode, PARALLEL_SLOTS: "1", CACHE_MODE: "off"});
+    const [on, off] = await Promise.all([start("on"), start("off")]);
+    servers = {on, off};
   });
   afterAll(() => Promise.all(Object.values(servers).map((s) => s.stop())));
 
