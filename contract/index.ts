@@ -23,6 +23,7 @@ export const ENV = {
   gpuRequired: "GPU_REQUIRED",
   gpuLayers: "GPU_LAYERS",
   flashAttention: "FLASH_ATTENTION",
+  modelMmap: "MODEL_MMAP",
   threads: "THREADS",
   requestTimeoutSeconds: "REQUEST_TIMEOUT_SECONDS",
   shutdownGraceSeconds: "SHUTDOWN_GRACE_SECONDS",

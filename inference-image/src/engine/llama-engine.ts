@@ -8,6 +8,7 @@ import {Embeddings} from "./embedding.js";
 import {generate, type Generator} from "./generation.js";
 import {backendProblem, offloadProblem} from "./gpu-requirement.js";
 import {GrammarCache} from "./grammars.js";
+import {readHugePages, useMmapFor, weightsMessage, type MmapMode} from "./huge-pages.js";
 import {samplerReportsLogprobs} from "./live-logprobs.js";
 import {PromptCache, type PromptCacheConfig} from "./prompt-cache.js";
 import {SlotPool} from "./slot-pool.js";
@@ -31,6 +32,7 @@ export interface EngineSettings {
   readonly threads: number;
   readonly chatWrapper: string;
   readonly flashAttention: "auto" | "on" | "off";
+  readonly modelMmap: MmapMode;
   readonly promptCache: PromptCacheConfig;
 }
 
@@ -70,9 +72,10 @@ export class LlamaEngine implements Engine {
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
     const {config, log} = options;
     const llama = await loadLlama(config, log);
-    const model = await loadModel(llama, config);
-    // `auto` keeps node-llama-cpp's choice (on). Measured on this CPU for a 1,000-token prompt:
-    // off is 2.8x faster for the tiny model (head dim 8), but 16-19% slower for 64-dim heads.
+    const model = await loadModel(llama, config, log);
+    // Flash attention: `auto` keeps node-llama-cpp's choice (on). Measured on this CPU for a
+    // 1,136-token prompt, off is 2.5x slower for the tiny model (head dim 8) and 16-19% slower
+    // for 64-dim heads (docs/inference-server.md).
     const generating = {count: 0};
     const context = await model.createContext({
       sequences: config.parallelSlots,
@@ -199,8 +202,10 @@ async function loadLlama(config: EngineSettings, log: LlamaEngineOptions["log"])
 }
 
 /** The model file, refusing one that put no layer on a required GPU. */
-async function loadModel(llama: Llama, config: EngineSettings): Promise<LlamaModel> {
-  const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers});
+async function loadModel(llama: Llama, config: EngineSettings, log: LlamaEngineOptions["log"]): Promise<LlamaModel> {
+  const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers, useMmap: useMmapFor(config.modelMmap, llama.gpu)});
+  const weights = weightsMessage({mmap: model.useMmap, gpu: llama.gpu, state: readHugePages()});
+  log?.(weights.level, weights.text);
   if (!config.gpuRequired) return model;
   const vram = await llama.getVramState();
   const noLayers = offloadProblem({required: true, backend: llama.gpu, offloaded: model.gpuLayers, requested: config.gpuLayers, vramFree: vram.free, vramTotal: vram.total});
