@@ -9,6 +9,8 @@
  *   npm run bench:data-plane
  *   BENCH_MODELS=tiny,20m,110m BENCH_CONCURRENCY=1,8,32 BENCH_PER_CLIENT=4 BENCH_MAX_TOKENS=16
  *   BENCH_PEER=0 skips llama-server.
+ *   BENCH_MAPPED=1 adds a second Paddock server with MODEL_MMAP=on ("paddock mapped": the
+ *   weights in the page cache's 4 KiB pages, as before huge pages; llama-server maps them too).
  *
  * Servers and the in-process engine run pinned to the last core (taskset), the load generator
  * on the others. Each cell runs the three targets back to back, each for BENCH_PER_CLIENT
@@ -44,6 +46,7 @@ const SLOTS = 4;
 const THREADS = 1;
 const CONTEXT = 2048;
 const PEER = env("BENCH_PEER", "1") !== "0";
+const MAPPED = env("BENCH_MAPPED", "0") === "1";
 const SERVER_CORE = String(cpus().length - 1);
 const LOAD_CORES = `0-${Math.max(0, cpus().length - 2)}`;
 /**
@@ -55,7 +58,7 @@ const LOAD_CORES = `0-${Math.max(0, cpus().length - 2)}`;
 const pinSelf = (cores: string) => spawnSync("taskset", ["-a", "-p", "-c", cores, String(process.pid)]);
 pinSelf(LOAD_CORES);
 
-type Target = "paddock" | "in-process" | "llama-server";
+type Target = "paddock" | "paddock mapped" | "in-process" | "llama-server";
 interface Sample {
   ttftMs: number | undefined;
   totalMs: number;
@@ -98,7 +101,8 @@ function httpSender(url: string, model: string): Send {
  */
 async function inProcess(path: string) {
   const llama = await getLlama({gpu: false, build: "never", cmakeOptions: CPU_BUILD_OPTIONS, maxThreads: THREADS, logLevel: LlamaLogLevel.error});
-  const model = await llama.loadModel({modelPath: path});
+  // Read into memory, as the server reads a model on a CPU (MODEL_MMAP=auto: huge pages).
+  const model = await llama.loadModel({modelPath: path, useMmap: false});
   let generating = 0;
   const context = await model.createContext({sequences: SLOTS, contextSize: CONTEXT, threads: THREADS, batching: {itemPrioritizationStrategy: waitForAllStrategy(() => generating)}});
   const free: LlamaContextSequence[] = Array.from({length: SLOTS}, () => context.getSequence());
@@ -191,10 +195,13 @@ for (const name of MODELS) {
   const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML"}, {});
   // Pin the server's process (all threads) to the server core, as llama-server is.
   spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(paddock.child.pid)]);
+  const mapped = MAPPED ? await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML", MODEL_MMAP: "on"}, {}) : undefined;
+  if (mapped) spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(mapped.child.pid)]);
   const local = await inProcess(path);
   const peer = PEER ? await startLlamaServer(path, {slots: SLOTS, context: CONTEXT, threads: THREADS, core: SERVER_CORE}) : undefined;
   const targets: Array<[Target, Send]> = [
     ["paddock", httpSender(paddock.url, servedAs)],
+    ...(mapped ? [["paddock mapped", httpSender(mapped.url, servedAs)] as [Target, Send]] : []),
     ["in-process", local.send],
     ...(peer ? [["llama-server", httpSender(peer.url, servedAs)] as [Target, Send]] : [])
   ];
@@ -235,7 +242,8 @@ for (const name of MODELS) {
         const ours = get("paddock")!;
         const inproc = get("in-process")!;
         const peerCell = get("llama-server");
-        for (const [t, cell] of [["paddock", ours], ["in-process", inproc], ["llama-server", peerCell]] as const) {
+        const mappedCell = get("paddock mapped");
+        for (const [t, cell] of [["paddock", ours], ["paddock mapped", mappedCell], ["in-process", inproc], ["llama-server", peerCell]] as const) {
           if (!cell) continue;
           rows.push({model: name, c, stream: stream ? "yes" : "no", target: t, ...cell});
         }
@@ -253,6 +261,7 @@ for (const name of MODELS) {
           e2e_p50_ms: peerCell ? round(ours.e2e_p50_ms / peerCell.e2e_p50_ms, 2) : "-",
           e2e_p99_ms: peerCell ? round(ours.e2e_p99_ms / peerCell.e2e_p99_ms, 2) : "-"
         });
+        if (mappedCell && peerCell) rows.push({model: name, c, stream: stream ? "yes" : "no", target: "mapped / llama-server", failed: "-", req_per_s: round(mappedCell.req_per_s / peerCell.req_per_s, 2), tok_per_s: "-", prompt_tok: "-", ttft_p50_ms: "-", ttft_p99_ms: "-", e2e_p50_ms: round(mappedCell.e2e_p50_ms / peerCell.e2e_p50_ms, 2), e2e_p99_ms: round(mappedCell.e2e_p99_ms / peerCell.e2e_p99_ms, 2)});
       }
     }
 
@@ -271,11 +280,13 @@ for (const name of MODELS) {
     memory.push({
       model: name,
       "paddock RSS MiB": rssOf(paddock.child.pid),
+      ...(mapped ? {"paddock mapped RSS MiB": rssOf(mapped.child.pid)} : {}),
       "llm_model_memory_bytes ram MiB": round(sample(metrics, 'llm_model_memory_bytes{device="ram"}') / 2 ** 20, 1),
       "llama-server RSS MiB": peer ? rssOf(peer.child.pid) : "-"
     });
   } finally {
     await paddock.stop();
+    await mapped?.stop();
     await local.close();
     peer?.child.kill("SIGTERM");
   }
