@@ -7,7 +7,8 @@ import {readFileSync} from "node:fs";
  * cache's 4 KiB pages, and the walk over them misses the TLB every 4 KiB. Read into the
  * process's memory instead, Paddock's llama.cpp build (patch `...-llama.cpp-huge-pages.patch`)
  * asks for 2 MiB pages for them, and for the KV cache and compute buffers. Measured on one core
- * of this VM's EPYC, 110M f16: 82 tokens/s mapped, 113 read into huge pages.
+ * of this VM's EPYC (THP in madvise mode), 110M f16: 80 tokens/s mapped, 108-110 read into huge
+ * pages.
  */
 export type MmapMode = "auto" | "on" | "off";
 

@@ -201,7 +201,7 @@ async function loadLlama(config: EngineSettings, log: LlamaEngineOptions["log"])
   return llama;
 }
 
-/** The model file, refusing one that put no layer on a required GPU. */
+/** The model file (on a CPU read into huge pages, see huge-pages.ts), refusing one that put no layer on a required GPU. */
 async function loadModel(llama: Llama, config: EngineSettings, log: LlamaEngineOptions["log"]): Promise<LlamaModel> {
   const model = await llama.loadModel({modelPath: config.modelPath, gpuLayers: config.gpuLayers, useMmap: useMmapFor(config.modelMmap, llama.gpu)});
   const weights = weightsMessage({mmap: model.useMmap, gpu: llama.gpu, state: readHugePages()});
