@@ -44,8 +44,10 @@ maybe(`model weights in transparent huge pages (THP ${thp ?? "unavailable"})`, (
 
   it("reads the weights into huge pages by default, and maps them with MODEL_MMAP=on", async () => {
     const fileBytes = statSync(model).size;
-    // Nearly all of the file is weights (a 512-token vocabulary); the KV cache of 256 tokens is 3 MiB.
-    expect(hugeBytes(servers.auto)).toBeGreaterThan(0.9 * fileBytes);
+    // Nearly all of the file is weights (a 512-token vocabulary); the KV cache of 256 tokens is
+    // 3 MiB. Measured: all of it in huge pages. At least half, since a fragmented machine's
+    // compaction can leave some in 4 KiB pages; the build without the patch puts none there.
+    expect(hugeBytes(servers.auto)).toBeGreaterThan(0.5 * fileBytes);
     expect(hugeBytes(servers.on)).toBeLessThan(0.25 * fileBytes);
     const line = servers.auto.logs.find((l) => String(l.msg).startsWith("model weights:"));
     expect(line?.msg).toMatch(new RegExp(`^model weights: read into memory; transparent huge pages: ${thp}, \\d+ MiB of the process in huge pages$`));
