@@ -192,11 +192,14 @@ const prefixRows: Array<Record<string, string | number>> = [];
 for (const name of MODELS) {
   const path = benchModel(name, CONTEXT);
   const servedAs = name === "tiny" ? "stories260K" : `synthetic-${name}`;
-  const paddock = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML"}, {});
-  // Pin the server's process (all threads) to the server core, as llama-server is.
-  spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(paddock.child.pid)]);
-  const mapped = MAPPED ? await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML", MODEL_MMAP: "on"}, {}) : undefined;
-  if (mapped) spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(mapped.child.pid)]);
+  const startPaddock = async (extra: Record<string, string> = {}) => {
+    const server = await ServerProcess.start({MODEL_PATH: path, MODEL_NAME: servedAs, PARALLEL_SLOTS: String(SLOTS), THREADS: String(THREADS), CONTEXT_SIZE: String(CONTEXT), MAX_QUEUE: "1024", CACHE_MODE: "off", CHAT_WRAPPER: "chatML", ...extra}, {});
+    // Pin the server's process (all threads) to the server core, as llama-server is.
+    spawnSync("taskset", ["-a", "-p", "-c", SERVER_CORE, String(server.child.pid)]);
+    return server;
+  };
+  const paddock = await startPaddock();
+  const mapped = MAPPED ? await startPaddock({MODEL_MMAP: "on"}) : undefined;
   const local = await inProcess(path);
   const peer = PEER ? await startLlamaServer(path, {slots: SLOTS, context: CONTEXT, threads: THREADS, core: SERVER_CORE}) : undefined;
   const targets: Array<[Target, Send]> = [

@@ -2,6 +2,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from "n
 import {cpus} from "node:os";
 import {dirname, resolve} from "node:path";
 import {REPO_ROOT} from "../../dev/paths.js";
+import {thpMode} from "../../inference-image/src/engine/huge-pages.js";
 
 type Row = Record<string, string | number>;
 
@@ -61,7 +62,7 @@ function proactiveReclaim(): string {
  */
 function hugePages(): string {
   try {
-    return /\[(\w+)\]/.exec(readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8"))?.[1] ?? "unknown";
+    return thpMode(readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8")) ?? "unknown";
   } catch {
     return "unavailable";
   }
